@@ -1,0 +1,1207 @@
+//! The one place that turns pest pairs into the syntax tree.
+//!
+//! Nothing else in the project imports pest. A file is parsed whole; when
+//! that fails, it is parsed again declaration by declaration (split at lines
+//! that start with a declaration keyword), so that every broken declaration
+//! gets its own error instead of only the first.
+
+use crate::ast::*;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Node, Span};
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser as _;
+use std::sync::OnceLock;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "cep.pest"]
+struct CepParser;
+
+/// Nesting of brackets deeper than this is refused before pest sees it.
+const MAX_NESTING: usize = 64;
+/// Expressions deeper than this are refused after parsing.
+const MAX_EXPR_DEPTH: usize = 128;
+
+/// Result of parsing one file: the declarations that parsed, and the
+/// syntax errors of the ones that did not.
+#[derive(Debug)]
+pub struct Parsed {
+    pub file: File,
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Parses one file. Never panics; every syntax error is a diagnostic.
+pub fn parse(file: FileId, src: &str) -> Parsed {
+    let comments = collect_comments(file, src);
+    if let Some(d) = check_nesting(file, src) {
+        return Parsed {
+            file: File {
+                file,
+                decls: Vec::new(),
+                comments,
+            },
+            errors: vec![d],
+        };
+    }
+    let mut errors = Vec::new();
+    let decls = match parse_range(file, src, 0, src.len()) {
+        Ok(decls) => decls,
+        Err(_) => {
+            // Recover: parse each declaration chunk on its own.
+            let starts = decl_starts(src);
+            let mut bounds = vec![0];
+            bounds.extend(starts.iter().copied().filter(|s| *s > 0));
+            bounds.push(src.len());
+            let mut decls = Vec::new();
+            for w in bounds.windows(2) {
+                match parse_range(file, src, w[0], w[1]) {
+                    Ok(mut d) => decls.append(&mut d),
+                    Err(e) => errors.push(e),
+                }
+            }
+            decls
+        }
+    };
+    for d in &decls {
+        check_decl_depth(d, &mut errors);
+    }
+    Parsed {
+        file: File {
+            file,
+            decls,
+            comments,
+        },
+        errors,
+    }
+}
+
+fn parse_range(file: FileId, src: &str, start: usize, end: usize) -> Result<Vec<Decl>, Diagnostic> {
+    let text = src.get(start..end).unwrap_or("");
+    let cx = Cx {
+        file,
+        offset: start,
+    };
+    match CepParser::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            let Some(file_pair) = pairs.next() else {
+                return Ok(Vec::new());
+            };
+            let mut decls = Vec::new();
+            for p in file_pair.into_inner() {
+                if p.as_rule() == Rule::EOI {
+                    continue;
+                }
+                decls.push(cx.decl(p)?);
+            }
+            Ok(decls)
+        }
+        Err(e) => Err(syntax_error(&cx, text, e)),
+    }
+}
+
+// ---- errors ------------------------------------------------------------------
+
+fn syntax_error(cx: &Cx, text: &str, e: pest::error::Error<Rule>) -> Diagnostic {
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    // Point at the whole offending token, not one character.
+    let tok_end = token_end(text, pos);
+    let span = cx.span(pos, tok_end);
+    let found = describe_found(text, pos, tok_end);
+    let (expected, unexpected) = match &e.variant {
+        ErrorVariant::ParsingError {
+            positives,
+            negatives,
+        } => (words_for(positives), words_for(negatives)),
+        ErrorVariant::CustomError { message } => (vec![message.clone()], Vec::new()),
+    };
+    let mut message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", join_or(&expected))
+    };
+    if !unexpected.is_empty() && expected.is_empty() {
+        message = format!("{} is not allowed here", join_or(&unexpected));
+    }
+    let mut d = Diagnostic::new(Code::Syntax, span, message).label(if expected.is_empty() {
+        "not expected here".to_string()
+    } else {
+        format!("expected {}", join_or(&expected))
+    });
+    if let Some(h) = syntax_help(text, pos, &expected) {
+        d = d.help(h);
+    }
+    d
+}
+
+fn syntax_help(text: &str, pos: usize, expected: &[String]) -> Option<String> {
+    let word: String = text
+        .get(pos..)
+        .unwrap_or("")
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    const RESERVED: &[&str] = &[
+        "and",
+        "or",
+        "not",
+        "true",
+        "false",
+        "contains",
+        "starts_with",
+        "ends_with",
+        "next",
+        "then",
+        "any",
+        "halt",
+        "emit",
+        "where",
+    ];
+    if RESERVED.contains(&word.as_str()) && expected.iter().any(|e| e.contains("name")) {
+        return Some(format!("`{word}` is a reserved word; choose another name"));
+    }
+    if expected.iter().any(|e| e.contains("duration"))
+        && word.chars().next().is_some_and(|c| c.is_ascii_digit())
+    {
+        return Some("durations are written with a unit: `500ms`, `10s`, `5m`, `1h`".into());
+    }
+    if expected.iter().any(|e| e.contains("`next`")) && !word.is_empty() {
+        return Some("every block after the first starts with `next`, `then` or `then any`".into());
+    }
+    None
+}
+
+fn token_end(text: &str, pos: usize) -> usize {
+    let rest = text.get(pos..).unwrap_or("");
+    let mut chars = rest.char_indices();
+    match chars.next() {
+        None => pos,
+        Some((_, c)) if c.is_ascii_alphanumeric() || c == '_' => {
+            pos + rest
+                .char_indices()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len())
+        }
+        Some((_, c)) => pos + c.len_utf8(),
+    }
+}
+
+fn describe_found(text: &str, pos: usize, end: usize) -> String {
+    match text.get(pos..end) {
+        None | Some("") => "the end of the file".into(),
+        Some("\n") | Some("\r") => "the end of the line".into(),
+        Some(s) => format!("`{s}`"),
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{}, or {last}", init.join(", ")),
+    }
+}
+
+fn words_for(rules: &[Rule]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rules {
+        let w = rule_words(*r).to_string();
+        if !w.is_empty() && !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// What each rule means to an author. Internal rules map to the nearest
+/// thing the author could write.
+fn rule_words(r: Rule) -> &'static str {
+    match r {
+        Rule::EOI => "the end of the file",
+        Rule::file
+        | Rule::event_decl
+        | Rule::pattern_decl
+        | Rule::resource_decl
+        | Rule::step_decl
+        | Rule::process_decl => {
+            "a declaration (`event`, `pattern`, `resource`, `step` or `process`)"
+        }
+        Rule::kw_event => "`event`",
+        Rule::kw_pattern => "`pattern`",
+        Rule::kw_resource => "`resource`",
+        Rule::kw_capacity => "`capacity`",
+        Rule::kw_step => "`step`",
+        Rule::kw_process => "`process`",
+        Rule::kw_partition | Rule::partition_clause => "`partition by`",
+        Rule::kw_by => "`by`",
+        Rule::kw_within | Rule::within_clause => "`within`",
+        Rule::kw_skip | Rule::skip_clause => "`skip`",
+        Rule::kw_past | Rule::skip_past_last => "`past last`",
+        Rule::kw_last => "`last`",
+        Rule::kw_to | Rule::skip_to_next => "`to next`",
+        Rule::kw_next => "`next`",
+        Rule::kw_then => "`then`",
+        Rule::kw_any | Rule::then_any => "`then any`",
+        Rule::contiguity => "`next`, `then` or `then any`",
+        Rule::kw_not | Rule::negation => "`not`",
+        Rule::kw_halt | Rule::halt_item => "`halt on`",
+        Rule::kw_on => "`on`",
+        Rule::kw_emit | Rule::emit_item | Rule::emit_clause => "`emit`",
+        Rule::kw_where | Rule::where_clause => "`where`",
+        Rule::kw_after | Rule::after_clause => "`after`",
+        Rule::kw_acquire | Rule::acquire_clause => "`acquire`",
+        Rule::kw_run | Rule::run_clause => "`run`",
+        Rule::kw_args | Rule::run_args => "`args [...]`",
+        Rule::kw_with | Rule::run_env => "`with { ... }`",
+        Rule::kw_post | Rule::post_clause => "`post`",
+        Rule::kw_body => "`body`",
+        Rule::kw_timeout | Rule::timeout_clause => "`timeout`",
+        Rule::kw_retry | Rule::retry_clause => "`retry`",
+        Rule::kw_backoff => "`backoff`",
+        Rule::kw_recover | Rule::recover_clause => "`recover`",
+        Rule::recover_entry | Rule::status => {
+            "a step status (`ready`, `active`, `success`, `failure` or `complete`)"
+        }
+        Rule::recovery => "`rerun` or `skip`",
+        Rule::on_status | Rule::on_trigger => "`on`",
+        Rule::kw_activities | Rule::activities => "`activities`",
+        Rule::marking | Rule::initial_marking => "`pending`, `excluded` or `executed`",
+        Rule::relation_arrow => "a relation arrow (`-->*`, `*-->`, `-->+`, `-->%` or `--<>`)",
+        Rule::relation => "a relation such as `A -->* B`",
+        Rule::ident | Rule::binding | Rule::block => "a name",
+        Rule::reserved => "a reserved word",
+        Rule::field_decl => "a field such as `name: str`",
+        Rule::duration | Rule::duration_amount => "a duration such as `10s`",
+        Rule::duration_unit => "a duration unit (`ms`, `s`, `m` or `h`)",
+        Rule::int | Rule::quant_min | Rule::quant_max => "a whole number",
+        Rule::float => "a number",
+        Rule::string | Rule::string_inner => "a string in double quotes",
+        Rule::boolean => "`true` or `false`",
+        Rule::quantifier
+        | Rule::quant_plus
+        | Rule::quant_star
+        | Rule::quant_opt
+        | Rule::quant_braces => "a quantifier (`+`, `*`, `?` or `{n,m}`)",
+        Rule::quant_comma => "`,`",
+        Rule::record | Rule::field_init => "`{ name: value, ... }`",
+        Rule::expr | Rule::paren | Rule::call | Rule::op_not | Rule::op_neg => "an expression",
+        Rule::field_access => "`.field`",
+        Rule::op_or
+        | Rule::op_and
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_le
+        | Rule::op_ge
+        | Rule::op_lt
+        | Rule::op_gt
+        | Rule::op_contains
+        | Rule::op_starts_with
+        | Rule::op_ends_with
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
+        | Rule::op_rem => "an operator",
+        Rule::trigger | Rule::trigger_and => "an event name",
+        Rule::emit_target => "an event name",
+        _ => "",
+    }
+}
+
+// ---- pairs to tree -----------------------------------------------------------
+
+struct Cx {
+    file: FileId,
+    offset: usize,
+}
+
+type R<T> = Result<T, Diagnostic>;
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static P: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    P.get_or_init(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::op_or, Assoc::Left))
+            .op(Op::infix(Rule::op_and, Assoc::Left))
+            .op(Op::prefix(Rule::op_not))
+            .op(Op::infix(Rule::op_eq, Assoc::Left)
+                | Op::infix(Rule::op_ne, Assoc::Left)
+                | Op::infix(Rule::op_lt, Assoc::Left)
+                | Op::infix(Rule::op_le, Assoc::Left)
+                | Op::infix(Rule::op_gt, Assoc::Left)
+                | Op::infix(Rule::op_ge, Assoc::Left)
+                | Op::infix(Rule::op_contains, Assoc::Left)
+                | Op::infix(Rule::op_starts_with, Assoc::Left)
+                | Op::infix(Rule::op_ends_with, Assoc::Left))
+            .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
+            .op(Op::infix(Rule::op_mul, Assoc::Left)
+                | Op::infix(Rule::op_div, Assoc::Left)
+                | Op::infix(Rule::op_rem, Assoc::Left))
+            .op(Op::prefix(Rule::op_neg))
+            .op(Op::postfix(Rule::field_access))
+    })
+}
+
+impl Cx {
+    fn span(&self, start: usize, end: usize) -> Span {
+        Span::new(self.file, start + self.offset, end + self.offset)
+    }
+
+    fn sp(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        self.span(s.start(), s.end())
+    }
+
+    fn ident(&self, p: Pair<Rule>) -> Ident {
+        Node::new(p.as_str().to_string(), self.sp(&p))
+    }
+
+    /// Inner pairs without keyword tokens.
+    fn inner<'a>(&self, p: Pair<'a, Rule>) -> impl Iterator<Item = Pair<'a, Rule>> {
+        p.into_inner().filter(|q| !is_keyword(q.as_rule()))
+    }
+
+    fn bug(&self, p: &Pair<Rule>, what: &str) -> Diagnostic {
+        Diagnostic::new(
+            Code::Syntax,
+            self.sp(p),
+            format!("internal parser error: unexpected {what}"),
+        )
+    }
+
+    fn decl(&self, p: Pair<Rule>) -> R<Decl> {
+        let span = self.sp(&p);
+        let kind = match p.as_rule() {
+            Rule::event_decl => DeclKind::Event(self.event_decl(p)?),
+            Rule::pattern_decl => DeclKind::Pattern(self.pattern_decl(p)?),
+            Rule::resource_decl => {
+                let mut it = self.inner(p);
+                let name = self.ident(next(&mut it, span)?);
+                let capacity = self.uint(next(&mut it, span)?)?;
+                DeclKind::Resource(ResourceDecl { name, capacity })
+            }
+            Rule::step_decl => DeclKind::Step(self.step_decl(p)?),
+            Rule::process_decl => DeclKind::Process(self.process_decl(p)?),
+            _ => return Err(self.bug(&p, "declaration")),
+        };
+        Ok(Node::new(kind, span))
+    }
+
+    fn event_decl(&self, p: Pair<Rule>) -> R<EventDecl> {
+        let span = self.sp(&p);
+        let mut it = self.inner(p);
+        let name = self.ident(next(&mut it, span)?);
+        let mut fields = Vec::new();
+        for f in it {
+            let fspan = self.sp(&f);
+            let mut fi = f.into_inner();
+            let name = self.ident(next(&mut fi, fspan)?);
+            let ty = self.ident(next(&mut fi, fspan)?);
+            fields.push(FieldDecl { name, ty });
+        }
+        Ok(EventDecl { name, fields })
+    }
+
+    fn pattern_decl(&self, p: Pair<Rule>) -> R<PatternDecl> {
+        let span = self.sp(&p);
+        let mut it = self.inner(p);
+        let name = self.ident(next(&mut it, span)?);
+        let mut clauses = Vec::new();
+        let mut items = Vec::new();
+        for q in it {
+            let qs = self.sp(&q);
+            match q.as_rule() {
+                Rule::partition_clause => {
+                    let keys = self.inner(q).map(|k| self.ident(k)).collect();
+                    clauses.push(Node::new(PatternClause::PartitionBy(keys), qs));
+                }
+                Rule::within_clause => {
+                    let d = self.within(q)?;
+                    clauses.push(Node::new(PatternClause::Within(d), qs));
+                }
+                Rule::skip_clause => {
+                    let which = self.inner(q).next();
+                    let policy = match which.map(|w| w.as_rule()) {
+                        Some(Rule::skip_to_next) => SkipPolicy::ToNext,
+                        _ => SkipPolicy::PastLast,
+                    };
+                    clauses.push(Node::new(PatternClause::Skip(policy), qs));
+                }
+                Rule::block => items.push(Node::new(PatternItem::Block(self.block(q)?), qs)),
+                Rule::negation => {
+                    let mut neg = Negation {
+                        event: Node::new(String::new(), qs),
+                        predicate: None,
+                        within: None,
+                    };
+                    for x in self.inner(q) {
+                        match x.as_rule() {
+                            Rule::ident => neg.event = self.ident(x),
+                            Rule::where_clause => neg.predicate = Some(self.where_clause(x)?),
+                            Rule::within_clause => neg.within = Some(self.within(x)?),
+                            _ => return Err(self.bug(&x, "negation part")),
+                        }
+                    }
+                    items.push(Node::new(PatternItem::Not(neg), qs));
+                }
+                Rule::halt_item => {
+                    let mut it = self.inner(q);
+                    let event = self.ident(next(&mut it, qs)?);
+                    let predicate = match it.next() {
+                        Some(w) => Some(self.where_clause(w)?),
+                        None => None,
+                    };
+                    items.push(Node::new(PatternItem::Halt(Guard { event, predicate }), qs));
+                }
+                Rule::emit_item => {
+                    let rec = next(&mut self.inner(q), qs)?;
+                    items.push(Node::new(PatternItem::Emit(self.record(rec)?), qs));
+                }
+                _ => return Err(self.bug(&q, "pattern part")),
+            }
+        }
+        Ok(PatternDecl {
+            name,
+            clauses,
+            items,
+        })
+    }
+
+    fn block(&self, p: Pair<Rule>) -> R<Block> {
+        let span = self.sp(&p);
+        let mut b = Block {
+            contiguity: None,
+            binding: None,
+            event: Node::new(String::new(), span),
+            quantifier: None,
+            predicate: None,
+        };
+        for x in self.inner(p) {
+            let xs = self.sp(&x);
+            match x.as_rule() {
+                Rule::contiguity => {
+                    let c = match x.into_inner().next().map(|c| c.as_rule()) {
+                        Some(Rule::then_any) => Contiguity::ThenAny,
+                        Some(Rule::kw_next) => Contiguity::Next,
+                        _ => Contiguity::Then,
+                    };
+                    b.contiguity = Some(Node::new(c, xs));
+                }
+                Rule::binding => {
+                    let id = next(&mut x.into_inner(), xs)?;
+                    b.binding = Some(self.ident(id));
+                }
+                Rule::ident => b.event = self.ident(x),
+                Rule::quantifier => b.quantifier = Some(Node::new(self.quantifier(x)?, xs)),
+                Rule::where_clause => b.predicate = Some(self.where_clause(x)?),
+                _ => return Err(self.bug(&x, "block part")),
+            }
+        }
+        Ok(b)
+    }
+
+    fn quantifier(&self, p: Pair<Rule>) -> R<Quantifier> {
+        let span = self.sp(&p);
+        let q = next(&mut p.into_inner(), span)?;
+        Ok(match q.as_rule() {
+            Rule::quant_plus => Quantifier::OneOrMore,
+            Rule::quant_star => Quantifier::ZeroOrMore,
+            Rule::quant_opt => Quantifier::Optional,
+            _ => {
+                let mut min = 0;
+                let mut comma = false;
+                let mut max = None;
+                for x in q.into_inner() {
+                    match x.as_rule() {
+                        Rule::quant_min => min = self.u32(&x)?,
+                        Rule::quant_comma => comma = true,
+                        Rule::quant_max => max = Some(self.u32(&x)?),
+                        _ => return Err(self.bug(&x, "quantifier part")),
+                    }
+                }
+                match (comma, max) {
+                    (false, _) => Quantifier::Exactly(min),
+                    (true, None) => Quantifier::AtLeast(min),
+                    (true, Some(m)) => Quantifier::Between(min, m),
+                }
+            }
+        })
+    }
+
+    fn u32(&self, p: &Pair<Rule>) -> R<u32> {
+        p.as_str().parse::<u32>().map_err(|_| {
+            Diagnostic::new(
+                Code::BadLiteral,
+                self.sp(p),
+                format!("`{}` is too large for a count", p.as_str()),
+            )
+            .label("too large")
+            .help(format!("a count is at most {}", u32::MAX))
+        })
+    }
+
+    fn uint(&self, p: Pair<Rule>) -> R<Node<u64>> {
+        let span = self.sp(&p);
+        let v = p.as_str().parse::<u64>().map_err(|_| {
+            Diagnostic::new(
+                Code::BadLiteral,
+                span,
+                format!("`{}` is too large", p.as_str()),
+            )
+            .label("too large")
+        })?;
+        Ok(Node::new(v, span))
+    }
+
+    fn within(&self, p: Pair<Rule>) -> R<Node<Duration>> {
+        let span = self.sp(&p);
+        let d = next(&mut self.inner(p), span)?;
+        self.duration(d)
+    }
+
+    fn duration(&self, p: Pair<Rule>) -> R<Node<Duration>> {
+        let span = self.sp(&p);
+        let mut it = p.into_inner();
+        let amount = next(&mut it, span)?;
+        let unit = next(&mut it, span)?;
+        let amount = amount.as_str().parse::<u64>().map_err(|_| {
+            Diagnostic::new(Code::BadLiteral, span, "this duration is too long").label("too long")
+        })?;
+        let unit = match unit.as_str() {
+            "ms" => DurationUnit::Ms,
+            "s" => DurationUnit::S,
+            "m" => DurationUnit::M,
+            _ => DurationUnit::H,
+        };
+        let d = Duration { amount, unit };
+        if d.millis().is_none_or(|ms| ms > i64::MAX as u64) {
+            return Err(
+                Diagnostic::new(Code::BadLiteral, span, "this duration is too long")
+                    .label("too long"),
+            );
+        }
+        Ok(Node::new(d, span))
+    }
+
+    fn where_clause(&self, p: Pair<Rule>) -> R<Expr> {
+        let span = self.sp(&p);
+        let e = next(&mut self.inner(p), span)?;
+        self.expr(e)
+    }
+
+    fn record(&self, p: Pair<Rule>) -> R<Vec<FieldInit>> {
+        let mut out = Vec::new();
+        for f in p.into_inner() {
+            let fs = self.sp(&f);
+            let mut it = f.into_inner();
+            let name = self.ident(next(&mut it, fs)?);
+            let value = self.expr(next(&mut it, fs)?)?;
+            out.push(FieldInit { name, value });
+        }
+        Ok(out)
+    }
+
+    fn expr(&self, p: Pair<Rule>) -> R<Expr> {
+        pratt()
+            .map_primary(|q| self.primary(q))
+            .map_prefix(|op, rhs| {
+                let rhs = rhs?;
+                let span = self.sp(&op).to(rhs.span);
+                let op = if op.as_rule() == Rule::op_not {
+                    UnOp::Not
+                } else {
+                    UnOp::Neg
+                };
+                Ok(Node::new(ExprKind::Unary(op, Box::new(rhs)), span))
+            })
+            .map_postfix(|lhs, op| {
+                let lhs = lhs?;
+                let os = self.sp(&op);
+                let field = next(&mut op.into_inner(), os)?;
+                let field = self.ident(field);
+                let span = lhs.span.to(os);
+                Ok(Node::new(ExprKind::Field(Box::new(lhs), field), span))
+            })
+            .map_infix(|lhs, op, rhs| {
+                let (lhs, rhs) = (lhs?, rhs?);
+                let op = match op.as_rule() {
+                    Rule::op_or => BinOp::Or,
+                    Rule::op_and => BinOp::And,
+                    Rule::op_eq => BinOp::Eq,
+                    Rule::op_ne => BinOp::Ne,
+                    Rule::op_lt => BinOp::Lt,
+                    Rule::op_le => BinOp::Le,
+                    Rule::op_gt => BinOp::Gt,
+                    Rule::op_ge => BinOp::Ge,
+                    Rule::op_contains => BinOp::Contains,
+                    Rule::op_starts_with => BinOp::StartsWith,
+                    Rule::op_ends_with => BinOp::EndsWith,
+                    Rule::op_add => BinOp::Add,
+                    Rule::op_sub => BinOp::Sub,
+                    Rule::op_mul => BinOp::Mul,
+                    Rule::op_div => BinOp::Div,
+                    Rule::op_rem => BinOp::Rem,
+                    _ => return Err(self.bug(&op, "operator")),
+                };
+                let span = lhs.span.to(rhs.span);
+                Ok(Node::new(
+                    ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                    span,
+                ))
+            })
+            .parse(p.into_inner())
+    }
+
+    fn primary(&self, p: Pair<Rule>) -> R<Expr> {
+        let span = self.sp(&p);
+        let kind = match p.as_rule() {
+            Rule::duration => ExprKind::Lit(Lit::Duration(self.duration(p)?.node)),
+            Rule::float => {
+                let v = p
+                    .as_str()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        Diagnostic::new(Code::BadLiteral, span, "this number is out of range")
+                            .label("out of range")
+                    })?;
+                ExprKind::Lit(Lit::Float(v))
+            }
+            Rule::int => {
+                let v = p.as_str().parse::<i64>().map_err(|_| {
+                    Diagnostic::new(
+                        Code::BadLiteral,
+                        span,
+                        format!("`{}` does not fit in an int", p.as_str()),
+                    )
+                    .label("too large")
+                    .help(format!(
+                        "an int is at most {}; write it as a float (`{}.0`) if that is meant",
+                        i64::MAX,
+                        p.as_str()
+                    ))
+                })?;
+                ExprKind::Lit(Lit::Int(v))
+            }
+            Rule::string => ExprKind::Lit(Lit::Str(self.string(p)?.node)),
+            Rule::boolean => ExprKind::Lit(Lit::Bool(p.as_str() == "true")),
+            Rule::call => {
+                let mut it = p.into_inner();
+                let name = self.ident(next(&mut it, span)?);
+                let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
+                ExprKind::Call(name, args)
+            }
+            Rule::paren => {
+                let inner = next(&mut p.into_inner(), span)?;
+                ExprKind::Paren(Box::new(self.expr(inner)?))
+            }
+            Rule::ident => ExprKind::Name(self.ident(p)),
+            _ => return Err(self.bug(&p, "expression")),
+        };
+        Ok(Node::new(kind, span))
+    }
+
+    fn string(&self, p: Pair<Rule>) -> R<Node<String>> {
+        let span = self.sp(&p);
+        let raw = p.into_inner().next().map(|i| i.as_str()).unwrap_or("");
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('"') => out.push('"'),
+                Some('\\') => out.push('\\'),
+                other => {
+                    let shown = other.map(|c| c.to_string()).unwrap_or_default();
+                    return Err(Diagnostic::new(
+                        Code::Syntax,
+                        span,
+                        format!("unknown escape `\\{shown}` in a string"),
+                    )
+                    .label("in this string")
+                    .help("the escapes are `\\n`, `\\t`, `\\r`, `\\\"` and `\\\\`"));
+                }
+            }
+        }
+        Ok(Node::new(out, span))
+    }
+
+    fn step_decl(&self, p: Pair<Rule>) -> R<StepDecl> {
+        let span = self.sp(&p);
+        let mut it = self.inner(p);
+        let name = self.ident(next(&mut it, span)?);
+        let mut clauses = Vec::new();
+        for q in it {
+            let qs = self.sp(&q);
+            let rule = q.as_rule();
+            let mut parts = self.inner(q);
+            let clause = match rule {
+                Rule::on_status => {
+                    let status = self.status(next(&mut parts, qs)?);
+                    let emit = self.emit_target(next(&mut parts, qs)?)?;
+                    StepClause::OnStatus { status, emit }
+                }
+                Rule::on_trigger => StepClause::On(self.trigger(next(&mut parts, qs)?)?),
+                Rule::after_clause => StepClause::After(self.duration(next(&mut parts, qs)?)?),
+                Rule::acquire_clause => {
+                    let resource = self.ident(next(&mut parts, qs)?);
+                    let units = self.uint(next(&mut parts, qs)?)?;
+                    StepClause::Acquire { resource, units }
+                }
+                Rule::run_clause => {
+                    let program = self.string(next(&mut parts, qs)?)?;
+                    let mut args = Vec::new();
+                    let mut env = Vec::new();
+                    for x in parts {
+                        match x.as_rule() {
+                            Rule::run_args => {
+                                for a in self.inner(x) {
+                                    args.push(self.expr(a)?);
+                                }
+                            }
+                            Rule::run_env => {
+                                let xs = self.sp(&x);
+                                env = self.record(next(&mut self.inner(x), xs)?)?;
+                            }
+                            _ => return Err(self.bug(&x, "run part")),
+                        }
+                    }
+                    StepClause::Run { program, args, env }
+                }
+                Rule::post_clause => {
+                    let url = self.string(next(&mut parts, qs)?)?;
+                    let body = match parts.next() {
+                        Some(r) => self.record(r)?,
+                        None => Vec::new(),
+                    };
+                    StepClause::Post { url, body }
+                }
+                Rule::emit_clause => StepClause::Emit(self.emit_target(next(&mut parts, qs)?)?),
+                Rule::timeout_clause => StepClause::Timeout(self.duration(next(&mut parts, qs)?)?),
+                Rule::retry_clause => {
+                    let count = self.uint(next(&mut parts, qs)?)?;
+                    let backoff = match parts.next() {
+                        Some(d) => Some(self.duration(d)?),
+                        None => None,
+                    };
+                    StepClause::Retry { count, backoff }
+                }
+                Rule::recover_clause => {
+                    let mut entries = Vec::new();
+                    for e in parts {
+                        let es = self.sp(&e);
+                        let mut ei = e.into_inner();
+                        let status = self.status(next(&mut ei, es)?);
+                        let r = next(&mut ei, es)?;
+                        let rs = self.sp(&r);
+                        let rec = if r.as_str() == "rerun" {
+                            Recovery::Rerun
+                        } else {
+                            Recovery::Skip
+                        };
+                        entries.push((status, Node::new(rec, rs)));
+                    }
+                    StepClause::Recover(entries)
+                }
+                _ => {
+                    return Err(Diagnostic::new(
+                        Code::Syntax,
+                        qs,
+                        "internal parser error: unexpected step clause",
+                    ))
+                }
+            };
+            clauses.push(Node::new(clause, qs));
+        }
+        Ok(StepDecl { name, clauses })
+    }
+
+    fn status(&self, p: Pair<Rule>) -> Node<Status> {
+        let s = match p.as_str() {
+            "ready" => Status::Ready,
+            "active" => Status::Active,
+            "success" => Status::Success,
+            "failure" => Status::Failure,
+            _ => Status::Complete,
+        };
+        Node::new(s, self.sp(&p))
+    }
+
+    fn emit_target(&self, p: Pair<Rule>) -> R<EmitEvent> {
+        let span = self.sp(&p);
+        let mut it = p.into_inner();
+        let event = self.ident(next(&mut it, span)?);
+        let fields = match it.next() {
+            Some(r) => self.record(r)?,
+            None => Vec::new(),
+        };
+        Ok(EmitEvent { event, fields })
+    }
+
+    fn trigger(&self, p: Pair<Rule>) -> R<Trigger> {
+        let span = self.sp(&p);
+        let rule = p.as_rule();
+        match rule {
+            Rule::ident => Ok(Node::new(TriggerKind::Event(self.ident(p)), span)),
+            Rule::trigger | Rule::trigger_and => {
+                let mut ops = Vec::new();
+                for x in p.into_inner() {
+                    if matches!(x.as_rule(), Rule::op_or | Rule::op_and) {
+                        continue;
+                    }
+                    ops.push(self.trigger(x)?);
+                }
+                if ops.len() == 1 {
+                    if let Some(only) = ops.pop() {
+                        return Ok(only);
+                    }
+                }
+                // Flatten `A or (B or C)` as the formatter prints it.
+                let mut flat = Vec::new();
+                for o in ops {
+                    match o.node {
+                        TriggerKind::Or(v) if rule == Rule::trigger => flat.extend(v),
+                        TriggerKind::And(v) if rule == Rule::trigger_and => flat.extend(v),
+                        other => flat.push(Node::new(other, o.span)),
+                    }
+                }
+                Ok(Node::new(
+                    if rule == Rule::trigger {
+                        TriggerKind::Or(flat)
+                    } else {
+                        TriggerKind::And(flat)
+                    },
+                    span,
+                ))
+            }
+            _ => Err(self.bug(&p, "trigger")),
+        }
+    }
+
+    fn process_decl(&self, p: Pair<Rule>) -> R<ProcessDecl> {
+        let span = self.sp(&p);
+        let mut it = self.inner(p);
+        let name = self.ident(next(&mut it, span)?);
+        let key = self.ident(next(&mut it, span)?);
+        let mut items = Vec::new();
+        for q in it {
+            let qs = self.sp(&q);
+            let item = match q.as_rule() {
+                Rule::activities => {
+                    ProcessItem::Activities(self.inner(q).map(|a| self.ident(a)).collect())
+                }
+                Rule::initial_marking => {
+                    let mut parts = q.into_inner();
+                    let m = next(&mut parts, qs)?;
+                    let marking = match m.as_str() {
+                        "pending" => Marking::Pending,
+                        "excluded" => Marking::Excluded,
+                        _ => Marking::Executed,
+                    };
+                    ProcessItem::Initial(marking, parts.map(|a| self.ident(a)).collect())
+                }
+                Rule::relation => {
+                    let mut parts = q.into_inner();
+                    let from = self.ident(next(&mut parts, qs)?);
+                    let arrow = next(&mut parts, qs)?;
+                    let kind = match arrow.as_str() {
+                        "-->*" => RelationKind::Condition,
+                        "*-->" => RelationKind::Response,
+                        "-->+" => RelationKind::Include,
+                        "-->%" => RelationKind::Exclude,
+                        _ => RelationKind::Milestone,
+                    };
+                    let kind = Node::new(kind, self.sp(&arrow));
+                    let to = self.ident(next(&mut parts, qs)?);
+                    ProcessItem::Relation { from, kind, to }
+                }
+                _ => return Err(self.bug(&q, "process part")),
+            };
+            items.push(Node::new(item, qs));
+        }
+        Ok(ProcessDecl { name, key, items })
+    }
+}
+
+fn next<'a>(it: &mut impl Iterator<Item = Pair<'a, Rule>>, span: Span) -> R<Pair<'a, Rule>> {
+    it.next()
+        .ok_or_else(|| Diagnostic::new(Code::Syntax, span, "internal parser error: missing part"))
+}
+
+fn is_keyword(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::kw_event
+            | Rule::kw_pattern
+            | Rule::kw_resource
+            | Rule::kw_capacity
+            | Rule::kw_step
+            | Rule::kw_process
+            | Rule::kw_partition
+            | Rule::kw_by
+            | Rule::kw_within
+            | Rule::kw_skip
+            | Rule::kw_past
+            | Rule::kw_last
+            | Rule::kw_to
+            | Rule::kw_next
+            | Rule::kw_then
+            | Rule::kw_any
+            | Rule::kw_not
+            | Rule::kw_halt
+            | Rule::kw_on
+            | Rule::kw_emit
+            | Rule::kw_where
+            | Rule::kw_after
+            | Rule::kw_acquire
+            | Rule::kw_run
+            | Rule::kw_args
+            | Rule::kw_with
+            | Rule::kw_post
+            | Rule::kw_body
+            | Rule::kw_timeout
+            | Rule::kw_retry
+            | Rule::kw_backoff
+            | Rule::kw_recover
+            | Rule::kw_activities
+    )
+}
+
+// ---- text scans ----------------------------------------------------------------
+
+/// Walks the text outside string literals, calling `f(byte_index, byte)`;
+/// comments are reported through `on_comment(start, end)` and not walked.
+fn scan(src: &str, mut f: impl FnMut(usize, u8), mut on_comment: impl FnMut(usize, usize)) {
+    let b = src.as_bytes();
+    let mut i = 0;
+    let mut in_str = false;
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            match c {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_str = false,
+                _ => {}
+            }
+        } else if c == b'"' {
+            in_str = true;
+        } else if c == b'/' && b.get(i + 1) == Some(&b'/') {
+            let end = src[i..].find('\n').map(|n| i + n).unwrap_or(b.len());
+            on_comment(i, end);
+            i = end;
+            continue;
+        } else {
+            f(i, c);
+        }
+        i += 1;
+    }
+}
+
+fn collect_comments(file: FileId, src: &str) -> Vec<Comment> {
+    let mut out = Vec::new();
+    scan(
+        src,
+        |_, _| {},
+        |s, e| {
+            let text = src
+                .get(s + 2..e)
+                .unwrap_or("")
+                .trim_end_matches('\r')
+                .to_string();
+            out.push(Comment {
+                span: Span::new(file, s, e),
+                text,
+            });
+        },
+    );
+    out
+}
+
+fn check_nesting(file: FileId, src: &str) -> Option<Diagnostic> {
+    let mut depth = 0usize;
+    let mut at = None;
+    scan(
+        src,
+        |i, c| match c {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING && at.is_none() {
+                    at = Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        },
+        |_, _| {},
+    );
+    at.map(|i| {
+        Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, i, i + 1),
+            "brackets are nested too deeply",
+        )
+        .label(format!("more than {MAX_NESTING} levels deep"))
+        .help("split the expression into simpler parts")
+    })
+}
+
+/// Byte offsets of lines that start (at column 0) with a declaration keyword.
+fn decl_starts(src: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut line_start = 0;
+    for line in src.split_inclusive('\n') {
+        let word: String = line
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        let after = line[word.len()..].chars().next();
+        if matches!(
+            word.as_str(),
+            "event" | "pattern" | "resource" | "step" | "process"
+        ) && after.is_some_and(|c| c == ' ' || c == '\t')
+        {
+            out.push(line_start);
+        }
+        line_start += line.len();
+    }
+    out
+}
+
+fn check_decl_depth(d: &Decl, errors: &mut Vec<Diagnostic>) {
+    let mut exprs: Vec<&Expr> = Vec::new();
+    match &d.node {
+        DeclKind::Pattern(p) => {
+            for it in &p.items {
+                match &it.node {
+                    PatternItem::Block(b) => exprs.extend(b.predicate.iter()),
+                    PatternItem::Not(n) => exprs.extend(n.predicate.iter()),
+                    PatternItem::Halt(g) => exprs.extend(g.predicate.iter()),
+                    PatternItem::Emit(fs) => exprs.extend(fs.iter().map(|f| &f.value)),
+                }
+            }
+        }
+        DeclKind::Step(s) => {
+            for c in &s.clauses {
+                match &c.node {
+                    StepClause::Run { args, env, .. } => {
+                        exprs.extend(args.iter());
+                        exprs.extend(env.iter().map(|f| &f.value));
+                    }
+                    StepClause::Post { body, .. } => exprs.extend(body.iter().map(|f| &f.value)),
+                    StepClause::Emit(e) | StepClause::OnStatus { emit: e, .. } => {
+                        exprs.extend(e.fields.iter().map(|f| &f.value))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    for e in exprs {
+        if let Some(at) = too_deep(e, 0) {
+            errors.push(
+                Diagnostic::new(Code::Syntax, at, "this expression is nested too deeply")
+                    .label(format!("more than {MAX_EXPR_DEPTH} levels deep"))
+                    .help("split the expression into simpler parts"),
+            );
+        }
+    }
+}
+
+fn too_deep(e: &Expr, depth: usize) -> Option<Span> {
+    if depth > MAX_EXPR_DEPTH {
+        return Some(e.span);
+    }
+    match &e.node {
+        ExprKind::Lit(_) | ExprKind::Name(_) => None,
+        ExprKind::Field(x, _) | ExprKind::Unary(_, x) | ExprKind::Paren(x) => {
+            too_deep(x, depth + 1)
+        }
+        ExprKind::Call(_, args) => args.iter().find_map(|a| too_deep(a, depth + 1)),
+        ExprKind::Binary(_, l, r) => too_deep(l, depth + 1).or_else(|| too_deep(r, depth + 1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(src: &str) -> File {
+        let p = parse(FileId(0), src);
+        assert!(p.errors.is_empty(), "{:#?}", p.errors);
+        p.file
+    }
+
+    #[test]
+    fn parses_the_sketch() {
+        let f = ok(include_str!("../../rules/language-sketch.cep"));
+        assert_eq!(f.decls.len(), 19);
+        assert!(f.comments.len() > 20);
+    }
+
+    #[test]
+    fn precedence() {
+        let f = ok("pattern P { a: T where x + 1 * 2 > 3 and not y or z emit { } }");
+        let DeclKind::Pattern(p) = &f.decls[0].node else {
+            panic!()
+        };
+        let PatternItem::Block(b) = &p.items[0].node else {
+            panic!()
+        };
+        let Some(e) = &b.predicate else { panic!() };
+        let ExprKind::Binary(BinOp::Or, l, _) = &e.node else {
+            panic!("{e:?}")
+        };
+        let ExprKind::Binary(BinOp::And, cmp, not) = &l.node else {
+            panic!()
+        };
+        assert!(matches!(not.node, ExprKind::Unary(UnOp::Not, _)));
+        let ExprKind::Binary(BinOp::Gt, sum, _) = &cmp.node else {
+            panic!()
+        };
+        let ExprKind::Binary(BinOp::Add, _, prod) = &sum.node else {
+            panic!()
+        };
+        assert!(matches!(prod.node, ExprKind::Binary(BinOp::Mul, _, _)));
+    }
+
+    #[test]
+    fn reports_each_broken_declaration() {
+        let src = "event A { x: int }\nevent B { y int }\npattern P {\n  a: A where\n}\nevent C { z: str }\n";
+        let p = parse(FileId(0), src);
+        assert_eq!(p.errors.len(), 2, "{:#?}", p.errors);
+        let names: Vec<_> = p.file.decls.iter().map(|d| d.name().node.clone()).collect();
+        assert_eq!(names, ["A", "C"]);
+        assert!(
+            p.errors[0].message.contains("expected"),
+            "{}",
+            p.errors[0].message
+        );
+        assert!(!p.errors[0].message.contains("field_decl"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let src = format!(
+            "pattern P {{ a: T where {}x{} }}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        );
+        let p = parse(FileId(0), &src);
+        assert_eq!(p.errors.len(), 1);
+        let long = format!("pattern P {{ a: T where x{} }}", " + x".repeat(5000));
+        let p = parse(FileId(0), &long);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+    }
+}
