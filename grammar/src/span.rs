@@ -54,7 +54,7 @@ impl fmt::Debug for Span {
 
 /// A syntax node: a value and where it was written. Equality and hashing
 /// look at the value only.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Copy, Serialize)]
 pub struct Node<T> {
     pub node: T,
     pub span: Span,

@@ -1,0 +1,212 @@
+//! The symbol table: every declaration of every file, by name.
+
+use cep_grammar::ast::{self, DeclKind, Ident};
+use cep_grammar::diagnostic::did_you_mean;
+use cep_grammar::{Code, Diagnostic, Span};
+use cep_ir::{EventId, Type};
+use std::collections::HashMap;
+
+/// An event type as the checker knows it.
+#[derive(Debug, Clone)]
+pub struct EventInfo {
+    pub name: String,
+    pub span: Span,
+    pub fields: Vec<FieldInfo>,
+    pub time_field: Option<usize>,
+    /// `Some(i)`: the complex event of pattern `i` (in source order).
+    pub pattern: Option<usize>,
+    /// The fields are not known (the pattern that emits it has errors);
+    /// lookups on it report nothing.
+    pub poisoned: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldInfo {
+    pub name: String,
+    pub ty: Type,
+    pub span: Span,
+}
+
+impl EventInfo {
+    pub fn field(&self, name: &str) -> Option<(usize, &FieldInfo)> {
+        self.fields.iter().enumerate().find(|(_, f)| f.name == name)
+    }
+
+    pub fn suggest(&self, name: &str) -> Option<String> {
+        did_you_mean(name, self.fields.iter().map(|f| f.name.as_str())).map(str::to_string)
+    }
+}
+
+/// Every declaration, indexed. Declarations may appear in any order and
+/// in any of the files.
+#[derive(Debug, Default)]
+pub struct Env<'a> {
+    /// Declared events first, then one per pattern (in source order).
+    pub events: Vec<EventInfo>,
+    pub event_ix: HashMap<String, usize>,
+    pub patterns: Vec<&'a ast::PatternDecl>,
+    pub pattern_spans: Vec<Span>,
+    pub resources: Vec<&'a ast::ResourceDecl>,
+    pub resource_ix: HashMap<String, usize>,
+    pub steps: Vec<&'a ast::StepDecl>,
+    pub processes: Vec<&'a ast::ProcessDecl>,
+    pub declared_events: usize,
+}
+
+impl<'a> Env<'a> {
+    pub fn build(files: &'a [ast::File], diags: &mut Vec<Diagnostic>) -> Env<'a> {
+        let mut env = Env::default();
+        let mut event_decls = Vec::new();
+        let mut step_names: HashMap<&str, Span> = HashMap::new();
+        let mut process_names: HashMap<&str, Span> = HashMap::new();
+        for f in files {
+            for d in &f.decls {
+                match &d.node {
+                    DeclKind::Event(e) => event_decls.push(e),
+                    DeclKind::Pattern(p) => {
+                        env.patterns.push(p);
+                        env.pattern_spans.push(d.span);
+                    }
+                    DeclKind::Resource(r) => {
+                        if let Some(prev) = env.resource_ix.get(&r.name.node) {
+                            let first = env.resources[*prev].name.span;
+                            diags.push(duplicate("resource", &r.name, first));
+                        } else {
+                            env.resource_ix.insert(r.name.node.clone(), env.resources.len());
+                            env.resources.push(r);
+                        }
+                    }
+                    DeclKind::Step(s) => {
+                        if let Some(first) = step_names.get(s.name.node.as_str()) {
+                            diags.push(duplicate("step", &s.name, *first));
+                        } else {
+                            step_names.insert(&s.name.node, s.name.span);
+                        }
+                        env.steps.push(s);
+                    }
+                    DeclKind::Process(p) => {
+                        if let Some(first) = process_names.get(p.name.node.as_str()) {
+                            diags.push(duplicate("process", &p.name, *first));
+                        } else {
+                            process_names.insert(&p.name.node, p.name.span);
+                        }
+                        env.processes.push(p);
+                    }
+                }
+            }
+        }
+        for e in event_decls {
+            let info = EventInfo {
+                name: e.name.node.clone(),
+                span: e.name.span,
+                fields: event_fields(e, diags),
+                time_field: None,
+                pattern: None,
+                poisoned: false,
+            };
+            env.add_event(info, diags);
+        }
+        env.declared_events = env.events.len();
+        for (i, p) in env.patterns.clone().into_iter().enumerate() {
+            let info = EventInfo {
+                name: p.name.node.clone(),
+                span: p.name.span,
+                fields: Vec::new(),
+                time_field: None,
+                pattern: Some(i),
+                poisoned: true,
+            };
+            env.add_event(info, diags);
+        }
+        env
+    }
+
+    fn add_event(&mut self, mut info: EventInfo, diags: &mut Vec<Diagnostic>) {
+        if let Some(prev) = self.event_ix.get(&info.name) {
+            let first = &self.events[*prev];
+            let what = |e: &EventInfo| if e.pattern.is_some() { "pattern" } else { "event" };
+            let mut d = Diagnostic::new(
+                Code::Duplicate,
+                info.span,
+                format!("`{}` is declared twice", info.name),
+            )
+            .label(format!("this {} has the name of an earlier {}", what(&info), what(first)))
+            .also(first.span, "first declared here");
+            if info.pattern.is_some() || first.pattern.is_some() {
+                d = d.note("a pattern's name is the event type of its complex events, so it shares names with events");
+            }
+            diags.push(d);
+            // Keep it out of the index but give it an id so that indices
+            // stay aligned with declarations.
+            info.poisoned = true;
+            self.events.push(info);
+            return;
+        }
+        info.time_field = info.fields.iter().position(|f| f.ty == Type::Time);
+        self.event_ix.insert(info.name.clone(), self.events.len());
+        self.events.push(info);
+    }
+
+    pub fn event(&self, name: &str) -> Option<usize> {
+        self.event_ix.get(name).copied()
+    }
+
+    pub fn event_id(ix: usize) -> EventId {
+        EventId::try_from(ix).unwrap_or(EventId::MAX)
+    }
+
+    /// Looks an event type up, reporting an unknown name with a suggestion.
+    pub fn resolve_event(&self, id: &Ident, what: &str, diags: &mut Vec<Diagnostic>) -> Option<usize> {
+        if let Some(i) = self.event(&id.node) {
+            return Some(i);
+        }
+        let mut d = Diagnostic::new(Code::UnknownEvent, id.span, format!("unknown event type `{}`", id.node))
+            .label(format!("{what} names no declared event or pattern"));
+        if let Some(s) = did_you_mean(&id.node, self.event_ix.keys().map(String::as_str)) {
+            d = d.help(format!("did you mean `{s}`?"));
+        } else {
+            d = d.help(format!("declare it: `event {} {{ ... }}`", id.node));
+        }
+        diags.push(d);
+        None
+    }
+}
+
+fn event_fields(e: &ast::EventDecl, diags: &mut Vec<Diagnostic>) -> Vec<FieldInfo> {
+    let mut out: Vec<FieldInfo> = Vec::new();
+    for f in &e.fields {
+        if let Some(prev) = out.iter().find(|p| p.name == f.name.node) {
+            diags.push(
+                Diagnostic::new(Code::Duplicate, f.name.span, format!("field `{}` is declared twice in `{}`", f.name.node, e.name.node))
+                    .label("declared again here")
+                    .also(prev.span, "first declared here"),
+            );
+            continue;
+        }
+        let ty = match Type::from_name(&f.ty.node) {
+            Some(t) => t,
+            None => {
+                let mut d = Diagnostic::new(Code::UnknownType, f.ty.span, format!("unknown type `{}`", f.ty.node))
+                    .label("not a field type");
+                d = match did_you_mean(&f.ty.node, Type::NAMES) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help("the field types are int, float, str, bool, duration and time"),
+                };
+                diags.push(d);
+                continue;
+            }
+        };
+        out.push(FieldInfo {
+            name: f.name.node.clone(),
+            ty,
+            span: f.name.span,
+        });
+    }
+    out
+}
+
+pub fn duplicate(what: &str, name: &Ident, first: Span) -> Diagnostic {
+    Diagnostic::new(Code::Duplicate, name.span, format!("{what} `{}` is declared twice", name.node))
+        .label("declared again here")
+        .also(first, "first declared here")
+}

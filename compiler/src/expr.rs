@@ -1,0 +1,598 @@
+//! Type checking of expressions, which also lowers them to IR: names
+//! become slots, mixed arithmetic gets explicit conversions, constants are
+//! folded.
+
+use crate::env::{EventInfo, Env};
+use cep_grammar::ast::{self, ExprKind, Lit, UnOp};
+use cep_grammar::diagnostic::did_you_mean;
+use cep_grammar::{Code, Diagnostic, Span};
+use cep_ir::{AggFunc, BinOp, BindingId, Expr, Operand, Slot, Type, Value};
+use std::cell::Cell;
+
+/// A pattern binding as expressions see it.
+#[derive(Debug, Clone)]
+pub struct BindInfo {
+    pub name: String,
+    pub span: Span,
+    pub event: usize,
+    pub group: bool,
+    /// Written by the author (anonymous blocks cannot be referred to).
+    pub named: bool,
+    pub used: Cell<bool>,
+}
+
+/// What names mean where an expression is written.
+pub struct Scope<'s, 'a> {
+    pub env: &'s Env<'a>,
+    /// The event being matched: bare names are its fields.
+    pub current: Option<usize>,
+    /// The pattern's bindings, in block order.
+    pub bindings: &'s [BindInfo],
+    /// Bindings with a lower index are bound; later ones are not yet.
+    pub bound_upto: usize,
+    /// The block whose `where` this is: its own name means the current event.
+    pub own: Option<usize>,
+    /// Inside a group's `where`: the group and the binding before it.
+    pub prev: Option<(usize, Option<usize>)>,
+    /// A step's trigger events, with whether each is surely present.
+    pub triggers: Option<&'s [(usize, bool)]>,
+    /// What the scope is, for messages ("this pattern", "this step").
+    pub owner: &'s str,
+}
+
+pub fn slot(i: usize) -> Slot {
+    Slot::try_from(i).unwrap_or(Slot::MAX)
+}
+
+pub fn bid(i: usize) -> BindingId {
+    BindingId::try_from(i).unwrap_or(BindingId::MAX)
+}
+
+impl Scope<'_, '_> {
+    fn binding(&self, name: &str) -> Option<usize> {
+        self.bindings.iter().position(|b| b.named && b.name == name)
+    }
+
+    fn event(&self, i: usize) -> Option<&EventInfo> {
+        self.env.events.get(i)
+    }
+
+    /// Checks a condition: it must be `bool`.
+    pub fn condition(&self, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+        let (x, ty) = self.expr(e, diags)?;
+        if ty != Type::Bool {
+            diags.push(
+                Diagnostic::new(Code::TypeMismatch, e.span, format!("a `where` condition must be `bool`, but this is `{ty}`"))
+                    .label(format!("this is `{ty}`"))
+                    .help("compare it with something, e.g. `x > 0`"),
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    pub fn expr(&self, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+        match &e.node {
+            ExprKind::Lit(l) => Some(lit(l)),
+            ExprKind::Paren(x) => self.expr(x, diags),
+            ExprKind::Name(id) => self.bare_name(id, diags),
+            ExprKind::Field(base, field) => self.field(base, field, e.span, diags),
+            ExprKind::Call(f, args) => self.call(f, args, e.span, diags),
+            ExprKind::Unary(op, x) => {
+                let (x, ty) = self.expr(x, diags)?;
+                match (op, ty) {
+                    (UnOp::Not, Type::Bool) => Some((fold_not(x), Type::Bool)),
+                    (UnOp::Neg, Type::Int | Type::Float | Type::Duration) => Some((fold_neg(ty, x), ty)),
+                    (UnOp::Not, _) => {
+                        diags.push(mismatch(e.span, format!("`not` needs a `bool`, but this is `{ty}`"), ty));
+                        None
+                    }
+                    (UnOp::Neg, _) => {
+                        diags.push(mismatch(e.span, format!("`-` needs a number or a duration, but this is `{ty}`"), ty));
+                        None
+                    }
+                }
+            }
+            ExprKind::Binary(op, l, r) => {
+                let lhs = self.expr(l, diags);
+                let rhs = self.expr(r, diags);
+                let ((lx, lt), (rx, rt)) = (lhs?, rhs?);
+                binary(*op, (lx, lt, l.span), (rx, rt, r.span), diags)
+            }
+        }
+    }
+
+    fn bare_name(&self, id: &ast::Ident, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+        let name = id.node.as_str();
+        if let Some(cur) = self.current.and_then(|c| self.event(c).map(|e| (c, e))) {
+            let (_, ev) = cur;
+            if let Some((s, f)) = ev.field(name) {
+                return Some((Expr::Field { of: Operand::Current, slot: slot(s), ty: f.ty }, f.ty));
+            }
+        }
+        if let Some(b) = self.binding(name) {
+            self.bindings[b].used.set(true);
+            let ev = self.event(self.bindings[b].event);
+            let example = ev.and_then(|e| e.fields.first()).map(|f| f.name.as_str()).unwrap_or("field");
+            diags.push(
+                Diagnostic::new(Code::TypeMismatch, id.span, format!("`{name}` is an event, not a value"))
+                    .label("a binding")
+                    .help(format!("read one of its fields, e.g. `{name}.{example}`")),
+            );
+            return None;
+        }
+        if let Some(cur) = self.current {
+            let Some(ev) = self.event(cur) else { return None };
+            if ev.poisoned {
+                return None;
+            }
+            let mut d = Diagnostic::new(Code::UnknownField, id.span, format!("unknown field `{name}` in `{}`", ev.name))
+                .label(format!("`{}` has no field `{name}`", ev.name));
+            d = match ev.suggest(name) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!("the fields of `{}` are {}", ev.name, field_list(ev))),
+            };
+            diags.push(d);
+            return None;
+        }
+        let mut d = Diagnostic::new(Code::UnknownBinding, id.span, format!("unknown name `{name}`")).label("not defined here");
+        d = if self.triggers.is_some() {
+            d.help("in a step, read a field of a trigger event by its type: `Event.field`")
+        } else {
+            d.help("read a field of a binding: `binding.field`")
+        };
+        diags.push(d);
+        None
+    }
+
+    fn field(&self, base: &ast::Expr, field: &ast::Ident, span: Span, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+        let ExprKind::Name(id) = &base.node else {
+            diags.push(
+                Diagnostic::new(Code::UnknownBinding, base.span, "only a binding or an event type has fields")
+                    .label("this is not a name")
+                    .help("write `binding.field`"),
+            );
+            return None;
+        };
+        let name = id.node.as_str();
+        // The block's own name means the event being matched.
+        if let Some(own) = self.own {
+            if self.bindings.get(own).is_some_and(|b| b.named && b.name == name) {
+                self.bindings[own].used.set(true);
+                let ev = self.current?;
+                let (s, ty) = self.lookup(ev, field, diags)?;
+                return Some((Expr::Field { of: Operand::Current, slot: s, ty }, ty));
+            }
+        }
+        if let Some(b) = self.binding(name) {
+            let info = &self.bindings[b];
+            info.used.set(true);
+            if b >= self.bound_upto {
+                diags.push(
+                    Diagnostic::new(Code::UnknownBinding, id.span, format!("`{name}` is used before it is bound"))
+                        .label("not bound yet at this point")
+                        .also(info.span, "bound here, later in the pattern")
+                        .help("a condition can only refer to blocks before it"),
+                );
+                return None;
+            }
+            if info.group {
+                let (_, _) = self.lookup(info.event, field, diags)?;
+                diags.push(
+                    Diagnostic::new(Code::GroupNeedsAggregate, span, format!("`{name}` is a group of events, not one event"))
+                        .label("a group holds several events")
+                        .also(info.span, "the group is bound here")
+                        .help(format!(
+                            "use an aggregate: `last({name}.{0})`, `avg({name}.{0})`, `count({name})`, ...",
+                            field.node
+                        )),
+                );
+                return None;
+            }
+            let (s, ty) = self.lookup(info.event, field, diags)?;
+            return Some((Expr::Field { of: Operand::Binding(bid(b)), slot: s, ty }, ty));
+        }
+        if name == "prev" {
+            let Some((group, fallback)) = self.prev else {
+                diags.push(
+                    Diagnostic::new(Code::NotAGroup, id.span, "`prev` is only defined inside the `where` of a group")
+                        .label("no group here")
+                        .help("`prev` is the previous event of a quantified block such as `ups: Temperature+`"),
+                );
+                return None;
+            };
+            let gev = self.bindings.get(group)?.event;
+            let (s, ty) = self.lookup(gev, field, diags)?;
+            let fb = match fallback {
+                None => None,
+                Some(fbi) => {
+                    let fbev = self.bindings.get(fbi)?.event;
+                    let Some(ev) = self.event(fbev) else { return None };
+                    match ev.field(&field.node) {
+                        Some((fs, f)) if f.ty == ty => Some((bid(fbi), slot(fs))),
+                        Some((_, f)) => {
+                            diags.push(
+                                Diagnostic::new(Code::TypeMismatch, field.span, format!("`prev.{}` has two types", field.node))
+                                    .label(format!("`{ty}` in the group, `{}` in the block before it", f.ty))
+                                    .note("for the group's first event, `prev` is the event of the block before the group"),
+                            );
+                            return None;
+                        }
+                        None => {
+                            if ev.poisoned {
+                                return None;
+                            }
+                            diags.push(
+                                Diagnostic::new(Code::UnknownField, field.span, format!("`{}` has no field `{}`", ev.name, field.node))
+                                    .label(format!("`prev` is a `{}` for the group's first event", ev.name))
+                                    .note("for the group's first event, `prev` is the event of the block before the group"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+            };
+            return Some((Expr::Prev { group: bid(group), slot: s, fallback: fb, ty }, ty));
+        }
+        if let Some(trig) = self.triggers {
+            if let Some(ev) = self.env.event(name) {
+                match trig.iter().find(|(e, _)| *e == ev) {
+                    Some((_, true)) => {
+                        let (s, ty) = self.lookup(ev, field, diags)?;
+                        return Some((Expr::Field { of: Operand::Trigger(crate::env::Env::event_id(ev)), slot: s, ty }, ty));
+                    }
+                    Some((_, false)) => {
+                        diags.push(
+                            Diagnostic::new(Code::NotPresent, id.span, format!("`{name}` may be absent when this step runs"))
+                                .label("not in every alternative of the trigger")
+                                .help("with `or`, only events in every alternative can be read; use `and`, or split the step"),
+                        );
+                        return None;
+                    }
+                    None => {
+                        diags.push(
+                            Diagnostic::new(Code::UnknownBinding, id.span, format!("`{name}` does not trigger this step"))
+                                .label("not in the step's `on` trigger")
+                                .help(format!("a step can read the events of its trigger; add `{name}` to `on`")),
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        let mut d = Diagnostic::new(Code::UnknownBinding, id.span, format!("unknown binding `{name}`"))
+            .label(format!("{} has no binding `{name}`", self.owner));
+        if self.env.event(name).is_some() && self.triggers.is_none() {
+            d = d.help(format!(
+                "`{name}` is an event type; bind it in a block (`x: {name}`) and write `x.{}`",
+                field.node
+            ));
+        } else if let Some(s) = did_you_mean(
+            name,
+            self.bindings.iter().filter(|b| b.named).map(|b| b.name.as_str()).chain(
+                self.triggers
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(e, _)| self.event(*e).map(|x| x.name.as_str())),
+            ),
+        ) {
+            d = d.help(format!("did you mean `{s}`?"));
+        }
+        diags.push(d);
+        None
+    }
+
+    fn lookup(&self, ev: usize, field: &ast::Ident, diags: &mut Vec<Diagnostic>) -> Option<(Slot, Type)> {
+        let info = self.event(ev)?;
+        if let Some((s, f)) = info.field(&field.node) {
+            return Some((slot(s), f.ty));
+        }
+        if info.poisoned {
+            return None;
+        }
+        let mut d = Diagnostic::new(Code::UnknownField, field.span, format!("unknown field `{}` in `{}`", field.node, info.name))
+            .label(format!("`{}` has no field `{}`", info.name, field.node));
+        d = match info.suggest(&field.node) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!("the fields of `{}` are {}", info.name, field_list(info))),
+        };
+        diags.push(d);
+        None
+    }
+
+    fn call(&self, f: &ast::Ident, args: &[ast::Expr], span: Span, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+        let Some(func) = AggFunc::from_name(&f.node) else {
+            let mut d = Diagnostic::new(Code::UnknownFunction, f.span, format!("unknown function `{}`", f.node))
+                .label("not a function");
+            d = match did_you_mean(&f.node, AggFunc::NAMES) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help("the aggregates are count, sum, avg, min, max, first and last"),
+            };
+            diags.push(d);
+            return None;
+        };
+        let fname = func.name();
+        let [arg] = args else {
+            let shape = if func == AggFunc::Count { "count(group)".to_string() } else { format!("{fname}(group.field)") };
+            diags.push(
+                Diagnostic::new(Code::TypeMismatch, span, format!("`{fname}` takes one argument, not {}", args.len()))
+                    .label("wrong number of arguments")
+                    .help(format!("write `{shape}`")),
+            );
+            return None;
+        };
+        let (gname, field) = match (&arg.node, func) {
+            (ExprKind::Name(id), AggFunc::Count) => (id, None),
+            (ExprKind::Field(base, fld), _) if func != AggFunc::Count => match &base.node {
+                ExprKind::Name(id) => (id, Some(fld)),
+                _ => return self.agg_shape(func, arg.span, diags),
+            },
+            _ => return self.agg_shape(func, arg.span, diags),
+        };
+        let Some(b) = self.binding(&gname.node) else {
+            let mut d = Diagnostic::new(Code::UnknownBinding, gname.span, format!("unknown binding `{}`", gname.node))
+                .label(format!("{} has no binding `{}`", self.owner, gname.node));
+            if let Some(s) = did_you_mean(&gname.node, self.bindings.iter().filter(|b| b.group).map(|b| b.name.as_str())) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+            return None;
+        };
+        let info = &self.bindings[b];
+        info.used.set(true);
+        if !info.group {
+            diags.push(
+                Diagnostic::new(Code::NotAGroup, gname.span, format!("`{}` is not a group", gname.node))
+                    .label("one event, not a group")
+                    .also(info.span, "bound here without a repeating quantifier")
+                    .help("aggregates take a quantified block such as `ups: Temperature+` or `ups: Temperature{2,}`"),
+            );
+            return None;
+        }
+        if b >= self.bound_upto {
+            diags.push(
+                Diagnostic::new(Code::UnknownBinding, gname.span, format!("the group `{}` is not complete here", gname.node))
+                    .label("aggregates can read a group only after it")
+                    .also(info.span, "the group is bound here")
+                    .help("use `prev` inside the group's own condition"),
+            );
+            return None;
+        }
+        let (s, fty) = match field {
+            None => (None, Type::Int),
+            Some(fld) => {
+                let (s, t) = self.lookup(info.event, fld, diags)?;
+                (Some(s), t)
+            }
+        };
+        let ty = match func {
+            AggFunc::Count => Type::Int,
+            AggFunc::Sum => match fty {
+                Type::Int | Type::Float | Type::Duration => fty,
+                _ => return self.agg_type(func, fty, arg.span, "a number or a duration", diags),
+            },
+            AggFunc::Avg => match fty {
+                Type::Int | Type::Float => Type::Float,
+                Type::Duration => Type::Duration,
+                _ => return self.agg_type(func, fty, arg.span, "a number or a duration", diags),
+            },
+            AggFunc::Min | AggFunc::Max => match fty {
+                Type::Bool => return self.agg_type(func, fty, arg.span, "a value that has an order", diags),
+                t => t,
+            },
+            AggFunc::First | AggFunc::Last => fty,
+        };
+        Some((Expr::Agg { func, binding: bid(b), slot: s, ty }, ty))
+    }
+
+    fn agg_shape(&self, func: AggFunc, span: Span, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+        let shape = if func == AggFunc::Count { "count(group)".to_string() } else { format!("{}(group.field)", func.name()) };
+        diags.push(
+            Diagnostic::new(Code::NotAGroup, span, format!("`{}` needs a group", func.name()))
+                .label("not a group")
+                .help(format!("write `{shape}`")),
+        );
+        None
+    }
+
+    fn agg_type(&self, func: AggFunc, ty: Type, span: Span, need: &str, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+        diags.push(
+            Diagnostic::new(Code::TypeMismatch, span, format!("`{}` needs {need}, but this is `{ty}`", func.name()))
+                .label(format!("this is `{ty}`")),
+        );
+        None
+    }
+}
+
+fn field_list(ev: &EventInfo) -> String {
+    if ev.fields.is_empty() {
+        return "none".into();
+    }
+    ev.fields.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ")
+}
+
+fn mismatch(span: Span, msg: String, ty: Type) -> Diagnostic {
+    Diagnostic::new(Code::TypeMismatch, span, msg).label(format!("this is `{ty}`"))
+}
+
+pub fn lit(l: &Lit) -> (Expr, Type) {
+    let v = match l {
+        Lit::Int(i) => Value::Int(*i),
+        Lit::Float(f) => Value::Float(*f),
+        Lit::Str(s) => Value::Str(s.clone()),
+        Lit::Bool(b) => Value::Bool(*b),
+        Lit::Duration(d) => Value::Duration(d.millis().and_then(|m| i64::try_from(m).ok()).unwrap_or(i64::MAX)),
+    };
+    let t = v.ty();
+    (Expr::Const(v), t)
+}
+
+fn to_float(e: Expr) -> Expr {
+    match e {
+        Expr::Const(Value::Int(i)) => Expr::Const(Value::Float(i as f64)),
+        other => Expr::ToFloat(Box::new(other)),
+    }
+}
+
+/// Converts an int-typed expression to float where a float is expected.
+pub fn coerce(e: Expr, from: Type, to: Type) -> Option<Expr> {
+    match (from, to) {
+        (a, b) if a == b => Some(e),
+        (Type::Int, Type::Float) => Some(to_float(e)),
+        _ => None,
+    }
+}
+
+fn binary(op: ast::BinOp, l: (Expr, Type, Span), r: (Expr, Type, Span), diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+    use ast::BinOp as A;
+    use Type::*;
+    let (lx, lt, ls) = l;
+    let (rx, rt, rs) = r;
+    let irop = match op {
+        A::Or => BinOp::Or,
+        A::And => BinOp::And,
+        A::Eq => BinOp::Eq,
+        A::Ne => BinOp::Ne,
+        A::Lt => BinOp::Lt,
+        A::Le => BinOp::Le,
+        A::Gt => BinOp::Gt,
+        A::Ge => BinOp::Ge,
+        A::Contains => BinOp::Contains,
+        A::StartsWith => BinOp::StartsWith,
+        A::EndsWith => BinOp::EndsWith,
+        A::Add => BinOp::Add,
+        A::Sub => BinOp::Sub,
+        A::Mul => BinOp::Mul,
+        A::Div => BinOp::Div,
+        A::Rem => BinOp::Rem,
+    };
+    // (operand type, result type) or None when the operands do not fit.
+    let numeric = |a: Type, b: Type| match (a, b) {
+        (Int, Int) => Some(Int),
+        (Int | Float, Int | Float) => Some(Float),
+        _ => None,
+    };
+    let typed: Option<(Type, Type)> = match op {
+        A::Or | A::And => (lt == Bool && rt == Bool).then_some((Bool, Bool)),
+        A::Eq | A::Ne => numeric(lt, rt).or((lt == rt).then_some(lt)).map(|t| (t, Bool)),
+        A::Lt | A::Le | A::Gt | A::Ge => numeric(lt, rt)
+            .or((lt == rt && matches!(lt, Str | Time | Duration)).then_some(lt))
+            .map(|t| (t, Bool)),
+        A::Contains | A::StartsWith | A::EndsWith => (lt == Str && rt == Str).then_some((Str, Bool)),
+        A::Add => match (lt, rt) {
+            (Time, Duration) | (Duration, Time) => Some((Time, Time)),
+            (Duration, Duration) => Some((Duration, Duration)),
+            _ => numeric(lt, rt).map(|t| (t, t)),
+        },
+        A::Sub => match (lt, rt) {
+            (Time, Duration) => Some((Time, Time)),
+            (Time, Time) => Some((Time, Duration)),
+            (Duration, Duration) => Some((Duration, Duration)),
+            _ => numeric(lt, rt).map(|t| (t, t)),
+        },
+        A::Mul => match (lt, rt) {
+            (Duration, Int) | (Int, Duration) => Some((Duration, Duration)),
+            _ => numeric(lt, rt).map(|t| (t, t)),
+        },
+        A::Div => match (lt, rt) {
+            (Duration, Int) => Some((Duration, Duration)),
+            _ => numeric(lt, rt).map(|t| (t, t)),
+        },
+        A::Rem => (lt == Int && rt == Int).then_some((Int, Int)),
+    };
+    let Some((operand, result)) = typed else {
+        let what = match op {
+            A::Or | A::And => "needs two `bool`s".to_string(),
+            A::Contains | A::StartsWith | A::EndsWith => "needs two `str`s".to_string(),
+            A::Rem => "needs two `int`s".to_string(),
+            A::Eq | A::Ne | A::Lt | A::Le | A::Gt | A::Ge => "compares values of one type".to_string(),
+            _ => "does not apply to these types".to_string(),
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::TypeMismatch,
+                rs,
+                format!("`{}` {what}: the left side is `{lt}`, the right side is `{rt}`", op.as_str()),
+            )
+            .label(format!("this is `{rt}`"))
+            .also(ls, format!("this is `{lt}`")),
+        );
+        return None;
+    };
+    // Promote ints where the operand type is float; mixed time/duration
+    // arithmetic keeps each side's own type.
+    let (lx, rx) = if operand == Float {
+        (coerce(lx, lt, Float)?, coerce(rx, rt, Float)?)
+    } else {
+        (lx, rx)
+    };
+    let e = Expr::Binary {
+        op: irop,
+        ty: operand,
+        lhs: Box::new(lx),
+        rhs: Box::new(rx),
+    };
+    Some((fold(e), result))
+}
+
+fn fold_not(x: Expr) -> Expr {
+    match x {
+        Expr::Const(Value::Bool(b)) => Expr::Const(Value::Bool(!b)),
+        other => Expr::Not(Box::new(other)),
+    }
+}
+
+fn fold_neg(ty: Type, x: Expr) -> Expr {
+    match x {
+        Expr::Const(Value::Int(i)) if i != i64::MIN => Expr::Const(Value::Int(-i)),
+        Expr::Const(Value::Float(f)) => Expr::Const(Value::Float(-f)),
+        Expr::Const(Value::Duration(d)) if d != i64::MIN => Expr::Const(Value::Duration(-d)),
+        other => Expr::Neg { ty, arg: Box::new(other) },
+    }
+}
+
+/// Folds a binary operation on two constants; anything that could fail at
+/// run time (overflow, division by zero) is left for the runtime.
+fn fold(e: Expr) -> Expr {
+    let Expr::Binary { op, lhs, rhs, .. } = &e else { return e };
+    let (Expr::Const(a), Expr::Const(b)) = (lhs.as_ref(), rhs.as_ref()) else { return e };
+    use Value::*;
+    let v = match (op, a, b) {
+        (BinOp::And, Bool(x), Bool(y)) => Bool(*x && *y),
+        (BinOp::Or, Bool(x), Bool(y)) => Bool(*x || *y),
+        (BinOp::Eq, x, y) => Bool(x == y),
+        (BinOp::Ne, x, y) => Bool(x != y),
+        (BinOp::Add, Int(x), Int(y)) => match x.checked_add(*y) {
+            Some(v) => Int(v),
+            None => return e,
+        },
+        (BinOp::Sub, Int(x), Int(y)) => match x.checked_sub(*y) {
+            Some(v) => Int(v),
+            None => return e,
+        },
+        (BinOp::Mul, Int(x), Int(y)) => match x.checked_mul(*y) {
+            Some(v) => Int(v),
+            None => return e,
+        },
+        (BinOp::Add, Float(x), Float(y)) => Float(x + y),
+        (BinOp::Sub, Float(x), Float(y)) => Float(x - y),
+        (BinOp::Mul, Float(x), Float(y)) => Float(x * y),
+        (BinOp::Add, Duration(x), Duration(y)) => match x.checked_add(*y) {
+            Some(v) => Duration(v),
+            None => return e,
+        },
+        (BinOp::Lt, Int(x), Int(y)) => Bool(x < y),
+        (BinOp::Le, Int(x), Int(y)) => Bool(x <= y),
+        (BinOp::Gt, Int(x), Int(y)) => Bool(x > y),
+        (BinOp::Ge, Int(x), Int(y)) => Bool(x >= y),
+        (BinOp::Lt, Float(x), Float(y)) => Bool(x < y),
+        (BinOp::Le, Float(x), Float(y)) => Bool(x <= y),
+        (BinOp::Gt, Float(x), Float(y)) => Bool(x > y),
+        (BinOp::Ge, Float(x), Float(y)) => Bool(x >= y),
+        (BinOp::Contains, Str(x), Str(y)) => Bool(x.contains(y.as_str())),
+        (BinOp::StartsWith, Str(x), Str(y)) => Bool(x.starts_with(y.as_str())),
+        (BinOp::EndsWith, Str(x), Str(y)) => Bool(x.ends_with(y.as_str())),
+        _ => return e,
+    };
+    Expr::Const(v)
+}

@@ -1,0 +1,134 @@
+//! Lowering checked rules to the IR: patterns become automata.
+
+use crate::check::{CPattern, Checked};
+use crate::env::Env;
+use cep_grammar::SourceMap;
+use cep_ir as ir;
+
+pub fn lower(c: &Checked, sources: &SourceMap) -> ir::Program {
+    let env = &c.env;
+    // IR pattern index of each source pattern.
+    let mut ir_index = vec![u32::MAX; env.patterns.len()];
+    for (k, &i) in c.pattern_order.iter().enumerate() {
+        ir_index[i] = u32::try_from(k).unwrap_or(u32::MAX);
+    }
+    let events = env
+        .events
+        .iter()
+        .map(|e| ir::EventType {
+            name: e.name.clone(),
+            fields: e.fields.iter().map(|f| ir::Field { name: f.name.clone(), ty: f.ty }).collect(),
+            time_field: e.time_field.and_then(|t| ir::Slot::try_from(t).ok()),
+            origin: match e.pattern {
+                Some(p) => ir::Origin::Pattern(ir_index.get(p).copied().unwrap_or(u32::MAX)),
+                None => ir::Origin::Declared,
+            },
+        })
+        .collect();
+    let patterns = c
+        .pattern_order
+        .iter()
+        .filter_map(|&i| c.patterns.get(i).and_then(Option::as_ref))
+        .map(automaton)
+        .collect();
+    ir::Program {
+        format_version: ir::FORMAT_VERSION,
+        source_hash: crate::source_hash(sources),
+        sources: sources.iter().map(|(_, f)| f.name.clone()).collect(),
+        events,
+        patterns,
+        resources: env
+            .resources
+            .iter()
+            .map(|r| ir::Resource { name: r.name.node.clone(), capacity: r.capacity.node })
+            .collect(),
+        steps: c.steps.clone(),
+        processes: c.processes.clone(),
+    }
+}
+
+fn sid(i: usize) -> ir::StateId {
+    ir::StateId::try_from(i).unwrap_or(ir::StateId::MAX)
+}
+
+/// One state per block (a group's state loops on itself), then an absence
+/// state for a trailing `not X within D`, then the accepting state.
+fn automaton(p: &CPattern) -> ir::Pattern {
+    let n = p.blocks.len();
+    let absence_state = p.absence.as_ref().map(|_| n);
+    let accept = n + usize::from(p.absence.is_some());
+    let mut states = Vec::with_capacity(accept + 1);
+    for (i, b) in p.blocks.iter().enumerate() {
+        let bind = &p.bindings[b.binding];
+        let next = i + 1;
+        let single = !bind.group && bind.max == Some(1) && bind.min == 1;
+        let mut edges = Vec::new();
+        for k in &b.kills {
+            edges.push(ir::Edge::Kill { event: k.event, predicate: k.predicate.clone() });
+        }
+        edges.push(ir::Edge::Take {
+            event: bind.event,
+            binding: crate::expr::bid(b.binding),
+            predicate: b.predicate.clone(),
+            below: if single { None } else { bind.max },
+            target: sid(if single { next } else { i }),
+        });
+        if !single {
+            edges.push(ir::Edge::Proceed { at_least: bind.min, target: sid(next) });
+        }
+        // The first block has no predecessor to skip after: runs start at
+        // each matching event and nothing waits before it.
+        if i > 0 {
+            match b.contiguity {
+                ir::Contiguity::Strict => {}
+                ir::Contiguity::Relaxed => edges.push(ir::Edge::Ignore { unmatched_only: true }),
+                ir::Contiguity::Any => edges.push(ir::Edge::Ignore { unmatched_only: false }),
+            }
+        }
+        states.push(ir::State {
+            name: bind.name.clone(),
+            contiguity: if i == 0 { ir::Contiguity::Strict } else { b.contiguity },
+            group: (!single).then(|| crate::expr::bid(b.binding)),
+            edges,
+            timeout: None,
+            accept: false,
+        });
+    }
+    if let (Some(a), Some((guards, ms))) = (absence_state, &p.absence) {
+        let mut edges: Vec<ir::Edge> = guards
+            .iter()
+            .map(|g| ir::Edge::Kill { event: g.event, predicate: g.predicate.clone() })
+            .collect();
+        edges.push(ir::Edge::Ignore { unmatched_only: true });
+        states.push(ir::State {
+            name: format!("absent {}", guards.first().map(|g| g.event).unwrap_or(0)),
+            contiguity: ir::Contiguity::Relaxed,
+            group: None,
+            edges,
+            timeout: Some(ir::Timeout { after_ms: *ms, target: sid(accept) }),
+            accept: false,
+        });
+        let _ = a;
+    }
+    states.push(ir::State {
+        name: "match".into(),
+        contiguity: ir::Contiguity::Relaxed,
+        group: None,
+        edges: Vec::new(),
+        timeout: None,
+        accept: true,
+    });
+    ir::Pattern {
+        name: p.name.clone(),
+        output: Env::event_id(p.output),
+        inputs: p.inputs.iter().map(|e| Env::event_id(*e)).collect(),
+        partition: p.partition.clone(),
+        window_ms: p.window_ms,
+        skip: p.skip,
+        bindings: p.bindings.clone(),
+        states,
+        start: 0,
+        halts: p.halts.clone(),
+        emit: p.emit.clone(),
+    }
+}
