@@ -158,7 +158,11 @@ fn contiguity(c: Contiguity) -> ir::Contiguity {
     }
 }
 
-fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(CPattern, Vec<crate::env::FieldInfo>)> {
+fn check_pattern(
+    env: &Env,
+    pi: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(CPattern, Vec<crate::env::FieldInfo>)> {
     let p = env.patterns[pi];
     let output = env.events.len() - env.patterns.len() + pi;
     let owner = format!("pattern `{}`", p.name.node);
@@ -189,9 +193,13 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
                 let ms = d.millis().unwrap_or(u64::MAX);
                 if ms == 0 {
                     diags.push(
-                        Diagnostic::new(Code::BadLiteral, d.span, "a window of zero length matches nothing")
-                            .label("zero")
-                            .help("give a positive duration such as `10s`"),
+                        Diagnostic::new(
+                            Code::BadLiteral,
+                            d.span,
+                            "a window of zero length matches nothing",
+                        )
+                        .label("zero")
+                        .help("give a positive duration such as `10s`"),
                     );
                 }
                 window = Some((ms, d.span));
@@ -219,12 +227,18 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
                 if let Some(q) = &b.quantifier {
                     if max == Some(0) || max.is_some_and(|m| m < min) {
                         diags.push(
-                            Diagnostic::new(Code::BadQuantifier, q.span, "this quantifier can never match")
-                                .label(match max {
-                                    Some(m) if m < min => format!("at least {min} but at most {m}"),
-                                    _ => "at most zero events".to_string(),
-                                })
-                                .help("the upper bound must be at least 1 and at least the lower bound"),
+                            Diagnostic::new(
+                                Code::BadQuantifier,
+                                q.span,
+                                "this quantifier can never match",
+                            )
+                            .label(match max {
+                                Some(m) if m < min => format!("at least {min} but at most {m}"),
+                                _ => "at most zero events".to_string(),
+                            })
+                            .help(
+                                "the upper bound must be at least 1 and at least the lower bound",
+                            ),
                         );
                     }
                 }
@@ -295,22 +309,34 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
     }
 
     // Shape: first and last positive items.
-    let positives: Vec<&&cep_grammar::Node<PatternItem>> =
-        items.iter().filter(|i| matches!(i.node, PatternItem::Block(_) | PatternItem::Not(_))).collect();
+    let positives: Vec<&&cep_grammar::Node<PatternItem>> = items
+        .iter()
+        .filter(|i| matches!(i.node, PatternItem::Block(_) | PatternItem::Not(_)))
+        .collect();
     if positives.is_empty() {
         diags.push(
-            Diagnostic::new(Code::BadPatternShape, p.name.span, format!("pattern `{}` has no block", p.name.node))
-                .label("nothing to match")
-                .help("add a block such as `a: Temperature where celsius > 30`"),
+            Diagnostic::new(
+                Code::BadPatternShape,
+                p.name.span,
+                format!("pattern `{}` has no block", p.name.node),
+            )
+            .label("nothing to match")
+            .help("add a block such as `a: Temperature where celsius > 30`"),
         );
         return None;
     }
     if let Some(first) = positives.first() {
         match &first.node {
             PatternItem::Not(_) => diags.push(
-                Diagnostic::new(Code::BadPatternShape, first.span, "a pattern cannot start with a negation")
-                    .label("nothing before it to be absent after")
-                    .help("start with the event that begins the situation; put `not` between two blocks"),
+                Diagnostic::new(
+                    Code::BadPatternShape,
+                    first.span,
+                    "a pattern cannot start with a negation",
+                )
+                .label("nothing before it to be absent after")
+                .help(
+                    "start with the event that begins the situation; put `not` between two blocks",
+                ),
             ),
             PatternItem::Block(b) => {
                 if let Some(q) = &b.quantifier {
@@ -332,18 +358,29 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
             PatternItem::Not(n) => match &n.within {
                 Some(_) => absence = Some((n, last.span)),
                 None => diags.push(
-                    Diagnostic::new(Code::BadPatternShape, last.span, "a pattern cannot end with a negation without a time")
-                        .label("absent until when?")
-                        .help(format!("wait for its absence for a while: `not {} within 30s`", n.event.node)),
+                    Diagnostic::new(
+                        Code::BadPatternShape,
+                        last.span,
+                        "a pattern cannot end with a negation without a time",
+                    )
+                    .label("absent until when?")
+                    .help(format!(
+                        "wait for its absence for a while: `not {} within 30s`",
+                        n.event.node
+                    )),
                 ),
             },
             PatternItem::Block(b) if positives.len() > 1 || b.quantifier.is_some() => {
                 if let Some(q) = &b.quantifier {
                     if q.bounds().0 == 0 {
                         diags.push(
-                            Diagnostic::new(Code::BadPatternShape, q.span, "the last block cannot be optional")
-                                .label("may match no event")
-                                .help("a match must end with an event; make the last block required"),
+                            Diagnostic::new(
+                                Code::BadPatternShape,
+                                q.span,
+                                "the last block cannot be optional",
+                            )
+                            .label("may match no event")
+                            .help("a match must end with an event; make the last block required"),
                         );
                     }
                 }
@@ -356,9 +393,13 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
             if let Some(w) = &n.within {
                 if absence.is_none_or(|(_, s)| s != it.span) {
                     diags.push(
-                        Diagnostic::new(Code::BadPatternShape, w.span, "`within` on a negation is only for the end of a pattern")
-                            .label("between two blocks a negation lasts until the next block")
-                            .help("remove `within`, or move the negation to the end"),
+                        Diagnostic::new(
+                            Code::BadPatternShape,
+                            w.span,
+                            "`within` on a negation is only for the end of a pattern",
+                        )
+                        .label("between two blocks a negation lasts until the next block")
+                        .help("remove `within`, or move the negation to the end"),
                     );
                 }
             }
@@ -380,13 +421,21 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
                 if ev_known {
                     inputs.insert(info.event);
                 }
-                let prev = if info.group { Some((bi, bi.checked_sub(1))) } else { None };
+                let prev = if info.group {
+                    Some((bi, bi.checked_sub(1)))
+                } else {
+                    None
+                };
                 if let (Some((_, None)), Some(pred)) = (prev, &b.predicate) {
                     if uses_prev(pred) {
                         diags.push(
-                            Diagnostic::new(Code::NotAGroup, pred.span, "`prev` has no event before the first event of this group")
-                                .label("this group starts the pattern")
-                                .help("put a block before the group, or compare with a constant"),
+                            Diagnostic::new(
+                                Code::NotAGroup,
+                                pred.span,
+                                "`prev` has no event before the first event of this group",
+                            )
+                            .label("this group starts the pattern")
+                            .help("put a block before the group, or compare with a constant"),
                         );
                     }
                 }
@@ -406,14 +455,19 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
                 };
                 blocks.push(CBlock {
                     binding: bi,
-                    contiguity: b.contiguity.map(|c| contiguity(c.node)).unwrap_or(ir::Contiguity::Relaxed),
+                    contiguity: b
+                        .contiguity
+                        .map(|c| contiguity(c.node))
+                        .unwrap_or(ir::Contiguity::Relaxed),
                     predicate,
                     kills: std::mem::take(&mut pending_kills),
                 });
                 bi += 1;
             }
             PatternItem::Not(n) => {
-                let Some(ev) = env.event(&n.event.node) else { continue };
+                let Some(ev) = env.event(&n.event.node) else {
+                    continue;
+                };
                 inputs.insert(ev);
                 let scope = Scope {
                     env,
@@ -437,7 +491,9 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
                 }
             }
             PatternItem::Halt(h) => {
-                let Some(ev) = env.event(&h.event.node) else { continue };
+                let Some(ev) = env.event(&h.event.node) else {
+                    continue;
+                };
                 inputs.insert(ev);
                 let scope = Scope {
                     env,
@@ -496,7 +552,9 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
     if let Some(keys) = partition {
         let mut key_types: Vec<Option<ir::Type>> = vec![None; keys.len()];
         for name_id in named_events(p) {
-            let Some(ev) = env.event(&name_id.node) else { continue };
+            let Some(ev) = env.event(&name_id.node) else {
+                continue;
+            };
             let info = &env.events[ev];
             if info.poisoned {
                 continue;
@@ -507,18 +565,29 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
                     Some((s, f)) => {
                         match key_types[ki] {
                             Some(t) if t != f.ty => diags.push(
-                                Diagnostic::new(Code::TypeMismatch, name_id.span, format!("the key `{}` is `{}` in `{}` but `{t}` elsewhere", k.node, f.ty, info.name))
-                                    .label(format!("`{}.{}` is `{}`", info.name, k.node, f.ty))
-                                    .also(k.span, "the partition key"),
+                                Diagnostic::new(
+                                    Code::TypeMismatch,
+                                    name_id.span,
+                                    format!(
+                                        "the key `{}` is `{}` in `{}` but `{t}` elsewhere",
+                                        k.node, f.ty, info.name
+                                    ),
+                                )
+                                .label(format!("`{}.{}` is `{}`", info.name, k.node, f.ty))
+                                .also(k.span, "the partition key"),
                             ),
                             _ => key_types[ki] = Some(f.ty),
                         }
                         slots.push(slot(s));
                     }
                     None => {
-                        let mut d = Diagnostic::new(Code::PartitionField, name_id.span, format!("`{}` has no field `{}` to partition by", info.name, k.node))
-                            .label(format!("`{}` lacks `{}`", info.name, k.node))
-                            .also(k.span, "the partition key");
+                        let mut d = Diagnostic::new(
+                            Code::PartitionField,
+                            name_id.span,
+                            format!("`{}` has no field `{}` to partition by", info.name, k.node),
+                        )
+                        .label(format!("`{}` lacks `{}`", info.name, k.node))
+                        .also(k.span, "the partition key");
                         if let Some(s) = info.suggest(&k.node) {
                             d = d.help(format!("did you mean `{s}`? every event the pattern names must have the key field"));
                         } else {
@@ -528,7 +597,11 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
                     }
                 }
             }
-            if slots.len() == keys.len() && !part_keys.iter().any(|k: &ir::PartitionKey| k.event == Env::event_id(ev)) {
+            if slots.len() == keys.len()
+                && !part_keys
+                    .iter()
+                    .any(|k: &ir::PartitionKey| k.event == Env::event_id(ev))
+            {
                 part_keys.push(ir::PartitionKey {
                     event: Env::event_id(ev),
                     slots,
@@ -540,11 +613,18 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
 
     // Warnings: unused bindings, unbounded runs.
     for b in &binds {
-        if b.named && !b.used.get() {
+        if b.named && !b.used.get() && !b.name.starts_with('_') {
             diags.push(
-                Diagnostic::new(Code::UnusedBinding, b.span, format!("binding `{}` is never used", b.name))
-                    .label("bound but not read")
-                    .help(format!("remove the name (keep the block), or prefix it with `_`: `_{}`", b.name)),
+                Diagnostic::new(
+                    Code::UnusedBinding,
+                    b.span,
+                    format!("binding `{}` is never used", b.name),
+                )
+                .label("bound but not read")
+                .help(format!(
+                    "remove the name (keep the block), or prefix it with `_`: `_{}`",
+                    b.name
+                )),
             );
         }
     }
@@ -555,10 +635,17 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
         });
         if let Some((_, span)) = open {
             diags.push(
-                Diagnostic::new(Code::Unbounded, *span, format!("pattern `{}` can keep an unbounded number of runs", p.name.node))
-                    .label("`then any` or an open quantifier forks or grows runs")
-                    .also(p.name.span, "this pattern has no `within`")
-                    .help("add a window, e.g. `within 1m`, so that runs expire"),
+                Diagnostic::new(
+                    Code::Unbounded,
+                    *span,
+                    format!(
+                        "pattern `{}` can keep an unbounded number of runs",
+                        p.name.node
+                    ),
+                )
+                .label("`then any` or an open quantifier forks or grows runs")
+                .also(p.name.span, "this pattern has no `within`")
+                .help("add a window, e.g. `within 1m`, so that runs expire"),
             );
         }
     }
@@ -587,7 +674,10 @@ fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<(C
         bindings,
         blocks,
         absence: absence.map(|(n, _)| {
-            let ms = n.within.map(|w| w.millis().unwrap_or(u64::MAX)).unwrap_or(0);
+            let ms = n
+                .within
+                .map(|w| w.millis().unwrap_or(u64::MAX))
+                .unwrap_or(0);
             (absence_guards, ms)
         }),
         halts,
@@ -611,7 +701,11 @@ fn uses_prev(e: &ast::Expr) -> bool {
 // ---- steps ---------------------------------------------------------------------------
 
 /// Which events a trigger surely has when it fires.
-fn trigger_events(env: &Env, t: &ast::Trigger, diags: &mut Vec<Diagnostic>) -> Option<(ir::Trigger, BTreeSet<usize>, BTreeSet<usize>)> {
+fn trigger_events(
+    env: &Env,
+    t: &ast::Trigger,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(ir::Trigger, BTreeSet<usize>, BTreeSet<usize>)> {
     match &t.node {
         ast::TriggerKind::Event(id) => {
             let ev = env.resolve_event(id, "this trigger", diags)?;
@@ -634,7 +728,11 @@ fn trigger_events(env: &Env, t: &ast::Trigger, diags: &mut Vec<Diagnostic>) -> O
                 });
                 irs.push(ir_t);
             }
-            let t = if is_and { ir::Trigger::All(irs) } else { ir::Trigger::Any(irs) };
+            let t = if is_and {
+                ir::Trigger::All(irs)
+            } else {
+                ir::Trigger::Any(irs)
+            };
             Some((t, all, present.unwrap_or_default()))
         }
     }
@@ -653,12 +751,21 @@ fn check_steps(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir::Step> {
     out
 }
 
-fn once<'x>(seen: &mut HashMap<&'static str, Span>, key: &'static str, span: Span, diags: &mut Vec<Diagnostic>) -> bool {
+fn once<'x>(
+    seen: &mut HashMap<&'static str, Span>,
+    key: &'static str,
+    span: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     if let Some(first) = seen.get(key) {
         diags.push(
-            Diagnostic::new(Code::StepShape, span, format!("a step has at most one `{key}`"))
-                .label("a second one")
-                .also(*first, "the first one"),
+            Diagnostic::new(
+                Code::StepShape,
+                span,
+                format!("a step has at most one `{key}`"),
+            )
+            .label("a second one")
+            .also(*first, "the first one"),
         );
         return false;
     }
@@ -680,15 +787,30 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
     }
     let Some(trigger) = trigger else {
         diags.push(
-            Diagnostic::new(Code::StepShape, s.name.span, format!("step `{}` has no trigger", s.name.node))
-                .label("when does it run?")
-                .help("add `on Event` (or `on A and B`, `on A or B`)"),
+            Diagnostic::new(
+                Code::StepShape,
+                s.name.span,
+                format!("step `{}` has no trigger", s.name.node),
+            )
+            .label("when does it run?")
+            .help("add `on Event` (or `on A and B`, `on A or B`)"),
         );
         return None;
     };
     let (ir_trigger, all, present) = match trigger {
         Some(t) => t,
-        None => (ir::Trigger::Any(Vec::new()), BTreeSet::new(), BTreeSet::new()),
+        None => {
+            // The trigger has errors already reported: let expressions read
+            // any of its events that exist, so as not to pile on.
+            let mut names = Vec::new();
+            for c in &s.clauses {
+                if let StepClause::On(t) = &c.node {
+                    trigger_names(t, &mut names);
+                }
+            }
+            let known: BTreeSet<usize> = names.iter().filter_map(|n| env.event(n)).collect();
+            (ir::Trigger::Any(Vec::new()), known.clone(), known)
+        }
     };
     let trig: Vec<(usize, bool)> = all.iter().map(|e| (*e, present.contains(e))).collect();
     let scope = Scope {
@@ -705,7 +827,10 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
     let mut acquire: Vec<ir::Acquire> = Vec::new();
     let mut action = None;
     let mut timeout_ms = None;
-    let mut retry = ir::Retry { attempts: 0, backoff_ms: 0 };
+    let mut retry = ir::Retry {
+        attempts: 0,
+        backoff_ms: 0,
+    };
     let mut on_status = Vec::new();
     let mut recover = ir::Recover::default();
     for c in &s.clauses {
@@ -718,11 +843,21 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
             }
             StepClause::Acquire { resource, units } => {
                 let Some(&ri) = env.resource_ix.get(&resource.node) else {
-                    let mut d = Diagnostic::new(Code::UnknownResource, resource.span, format!("unknown resource `{}`", resource.node))
-                        .label("no resource of this name");
-                    d = match did_you_mean(&resource.node, env.resource_ix.keys().map(String::as_str)) {
+                    let mut d = Diagnostic::new(
+                        Code::UnknownResource,
+                        resource.span,
+                        format!("unknown resource `{}`", resource.node),
+                    )
+                    .label("no resource of this name");
+                    d = match did_you_mean(
+                        &resource.node,
+                        env.resource_ix.keys().map(String::as_str),
+                    ) {
                         Some(x) => d.help(format!("did you mean `{x}`?")),
-                        None => d.help(format!("declare it: `resource {} capacity 1`", resource.node)),
+                        None => d.help(format!(
+                            "declare it: `resource {} capacity 1`",
+                            resource.node
+                        )),
                     };
                     diags.push(d);
                     continue;
@@ -730,35 +865,70 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
                 let r = env.resources[ri];
                 if units.node == 0 {
                     diags.push(
-                        Diagnostic::new(Code::BadLiteral, units.span, "acquiring zero units does nothing")
-                            .label("zero")
-                            .help("acquire at least 1 unit, or remove the clause"),
+                        Diagnostic::new(
+                            Code::BadLiteral,
+                            units.span,
+                            "acquiring zero units does nothing",
+                        )
+                        .label("zero")
+                        .help("acquire at least 1 unit, or remove the clause"),
                     );
                 } else if units.node > r.capacity.node {
                     diags.push(
-                        Diagnostic::new(Code::OverCapacity, units.span, format!("`{}` has only {} units, so {} can never be acquired", r.name.node, r.capacity.node, units.node))
-                            .label(format!("more than the capacity of {}", r.capacity.node))
-                            .also(r.capacity.span, "the capacity")
-                            .help(format!("acquire at most {}, or raise the capacity", r.capacity.node)),
+                        Diagnostic::new(
+                            Code::OverCapacity,
+                            units.span,
+                            format!(
+                                "`{}` has only {} units, so {} can never be acquired",
+                                r.name.node, r.capacity.node, units.node
+                            ),
+                        )
+                        .label(format!("more than the capacity of {}", r.capacity.node))
+                        .also(r.capacity.span, "the capacity")
+                        .help(format!(
+                            "acquire at most {}, or raise the capacity",
+                            r.capacity.node
+                        )),
                     );
                 }
                 let rid = u32::try_from(ri).unwrap_or(u32::MAX);
                 if acquire.iter().any(|a| a.resource == rid) {
                     diags.push(
-                        Diagnostic::new(Code::StepShape, c.span, format!("`{}` is acquired twice", r.name.node))
-                            .label("acquired again")
-                            .help("acquire all the units in one clause"),
+                        Diagnostic::new(
+                            Code::StepShape,
+                            c.span,
+                            format!("`{}` is acquired twice", r.name.node),
+                        )
+                        .label("acquired again")
+                        .help("acquire all the units in one clause"),
                     );
                     continue;
                 }
-                acquire.push(ir::Acquire { resource: rid, units: units.node });
+                acquire.push(ir::Acquire {
+                    resource: rid,
+                    units: units.node,
+                });
             }
-            StepClause::Run { program, args, env: envs } => {
+            StepClause::Run {
+                program,
+                args,
+                env: envs,
+            } => {
                 if once(&mut seen, "action", c.span, diags) {
                     if program.node.trim().is_empty() {
-                        diags.push(Diagnostic::new(Code::BadLiteral, program.span, "the program to run is empty").label("empty"));
+                        diags.push(
+                            Diagnostic::new(
+                                Code::BadLiteral,
+                                program.span,
+                                "the program to run is empty",
+                            )
+                            .label("empty"),
+                        );
                     }
-                    let args: Vec<ir::Expr> = args.iter().filter_map(|a| scope.expr(a, diags).map(|x| x.0)).collect();
+                    let args: Vec<ir::Expr> = args
+                        .iter()
+                        .filter_map(|a| scope.expr(a, diags).map(|x| x.0))
+                        .collect();
                     let envs = record_free(&scope, envs, diags);
                     action = Some(ir::Action::Run {
                         program: program.node.clone(),
@@ -771,12 +941,19 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
                 if once(&mut seen, "action", c.span, diags) {
                     if !(url.node.starts_with("http://") || url.node.starts_with("https://")) {
                         diags.push(
-                            Diagnostic::new(Code::BadLiteral, url.span, "`post` needs an http:// or https:// URL")
-                                .label("not an HTTP URL"),
+                            Diagnostic::new(
+                                Code::BadLiteral,
+                                url.span,
+                                "`post` needs an http:// or https:// URL",
+                            )
+                            .label("not an HTTP URL"),
                         );
                     }
                     let body = record_free(&scope, body, diags);
-                    action = Some(ir::Action::Post { url: url.node.clone(), body });
+                    action = Some(ir::Action::Post {
+                        url: url.node.clone(),
+                        body,
+                    });
                 }
             }
             StepClause::Emit(e) => {
@@ -790,7 +967,14 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
                 if once(&mut seen, "timeout", c.span, diags) {
                     let ms = d.millis().unwrap_or(u64::MAX);
                     if ms == 0 {
-                        diags.push(Diagnostic::new(Code::BadLiteral, d.span, "a timeout of zero stops every run at once").label("zero"));
+                        diags.push(
+                            Diagnostic::new(
+                                Code::BadLiteral,
+                                d.span,
+                                "a timeout of zero stops every run at once",
+                            )
+                            .label("zero"),
+                        );
                     }
                     timeout_ms = Some(ms);
                 }
@@ -823,9 +1007,13 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
                         for c in covers {
                             if let Some(first) = given.get(c) {
                                 diags.push(
-                                    Diagnostic::new(Code::Duplicate, st.span, format!("recovery for `{}` is given twice", c.as_str()))
-                                        .label("given again")
-                                        .also(*first, "first given here"),
+                                    Diagnostic::new(
+                                        Code::Duplicate,
+                                        st.span,
+                                        format!("recovery for `{}` is given twice", c.as_str()),
+                                    )
+                                    .label("given again")
+                                    .also(*first, "first given here"),
                                 );
                                 continue;
                             }
@@ -847,10 +1035,20 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
         }
     }
     let Some(action) = action else {
+        if seen.contains_key("action") {
+            // The action has errors of its own.
+            return None;
+        }
         diags.push(
-            Diagnostic::new(Code::StepShape, s.name.span, format!("step `{}` does nothing", s.name.node))
-                .label("no action")
-                .help("add one action: `run \"program\"`, `post \"http://...\"` or `emit Event { ... }`"),
+            Diagnostic::new(
+                Code::StepShape,
+                s.name.span,
+                format!("step `{}` does nothing", s.name.node),
+            )
+            .label("no action")
+            .help(
+                "add one action: `run \"program\"`, `post \"http://...\"` or `emit Event { ... }`",
+            ),
         );
         return None;
     };
@@ -878,7 +1076,11 @@ fn status_ir(s: ast::Status) -> ir::Status {
 }
 
 /// A record whose keys are free names (environment variables, JSON keys).
-fn record_free(scope: &Scope, fields: &[ast::FieldInit], diags: &mut Vec<Diagnostic>) -> Vec<(String, ir::Expr)> {
+fn record_free(
+    scope: &Scope,
+    fields: &[ast::FieldInit],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(String, ir::Expr)> {
     let mut out: Vec<(String, ir::Expr)> = Vec::new();
     let mut names: HashMap<&str, Span> = HashMap::new();
     for f in fields {
@@ -896,15 +1098,26 @@ fn record_free(scope: &Scope, fields: &[ast::FieldInit], diags: &mut Vec<Diagnos
 
 /// `emit Name { ... }` from a step: a declared event, every field given
 /// once with its type.
-fn emit_event(scope: &Scope, e: &ast::EmitEvent, diags: &mut Vec<Diagnostic>) -> Option<(ir::EventId, Vec<ir::Expr>)> {
+fn emit_event(
+    scope: &Scope,
+    e: &ast::EmitEvent,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(ir::EventId, Vec<ir::Expr>)> {
     let env = scope.env;
     let ev = env.resolve_event(&e.event, "this emit", diags)?;
     let info = &env.events[ev];
     if info.pattern.is_some() {
         diags.push(
-            Diagnostic::new(Code::UnknownEvent, e.event.span, format!("`{}` is the complex event of a pattern", info.name))
-                .label("a step can only emit declared events")
-                .help(format!("declare an event of its own: `event {}Done {{ ... }}`", info.name)),
+            Diagnostic::new(
+                Code::UnknownEvent,
+                e.event.span,
+                format!("`{}` is the complex event of a pattern", info.name),
+            )
+            .label("a step can only emit declared events")
+            .help(format!(
+                "declare an event of its own: `event {}Done {{ ... }}`",
+                info.name
+            )),
         );
         return None;
     }
@@ -912,8 +1125,12 @@ fn emit_event(scope: &Scope, e: &ast::EmitEvent, diags: &mut Vec<Diagnostic>) ->
     let mut ok = true;
     for f in &e.fields {
         let Some((s, fi)) = info.field(&f.name.node) else {
-            let mut d = Diagnostic::new(Code::UnknownField, f.name.span, format!("unknown field `{}` in `{}`", f.name.node, info.name))
-                .label(format!("`{}` has no field `{}`", info.name, f.name.node));
+            let mut d = Diagnostic::new(
+                Code::UnknownField,
+                f.name.span,
+                format!("unknown field `{}` in `{}`", f.name.node, info.name),
+            )
+            .label(format!("`{}` has no field `{}`", info.name, f.name.node));
             if let Some(x) = info.suggest(&f.name.node) {
                 d = d.help(format!("did you mean `{x}`?"));
             }
@@ -922,7 +1139,14 @@ fn emit_event(scope: &Scope, e: &ast::EmitEvent, diags: &mut Vec<Diagnostic>) ->
             continue;
         };
         if slots[s].is_some() {
-            diags.push(Diagnostic::new(Code::Duplicate, f.name.span, format!("field `{}` is given twice", f.name.node)).label("given again"));
+            diags.push(
+                Diagnostic::new(
+                    Code::Duplicate,
+                    f.name.span,
+                    format!("field `{}` is given twice", f.name.node),
+                )
+                .label("given again"),
+            );
             ok = false;
             continue;
         }
@@ -934,9 +1158,16 @@ fn emit_event(scope: &Scope, e: &ast::EmitEvent, diags: &mut Vec<Diagnostic>) ->
             Some(x) => slots[s] = Some(x),
             None => {
                 diags.push(
-                    Diagnostic::new(Code::TypeMismatch, f.value.span, format!("`{}.{}` is `{}`, but this is `{ty}`", info.name, fi.name, fi.ty))
-                        .label(format!("this is `{ty}`"))
-                        .also(fi.span, format!("declared `{}` here", fi.ty)),
+                    Diagnostic::new(
+                        Code::TypeMismatch,
+                        f.value.span,
+                        format!(
+                            "`{}.{}` is `{}`, but this is `{ty}`",
+                            info.name, fi.name, fi.ty
+                        ),
+                    )
+                    .label(format!("this is `{ty}`"))
+                    .also(fi.span, format!("declared `{}` here", fi.ty)),
                 );
                 ok = false;
             }
@@ -950,11 +1181,27 @@ fn emit_event(scope: &Scope, e: &ast::EmitEvent, diags: &mut Vec<Diagnostic>) ->
         .map(|(f, _)| f.name.as_str())
         .collect();
     if !missing.is_empty() {
-        let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+        let list = missing
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         diags.push(
-            Diagnostic::new(Code::EmitFields, e.event.span, format!("`{}` is emitted without {list}", info.name))
-                .label("missing fields")
-                .help(format!("give every field: `{} {{ {} }}`", info.name, info.fields.iter().map(|f| format!("{}: ...", f.name)).collect::<Vec<_>>().join(", "))),
+            Diagnostic::new(
+                Code::EmitFields,
+                e.event.span,
+                format!("`{}` is emitted without {list}", info.name),
+            )
+            .label("missing fields")
+            .help(format!(
+                "give every field: `{} {{ {} }}`",
+                info.name,
+                info.fields
+                    .iter()
+                    .map(|f| format!("{}: ...", f.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         );
         return None;
     }
@@ -975,7 +1222,9 @@ fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
             s.clauses
                 .iter()
                 .filter_map(|c| match &c.node {
-                    StepClause::Emit(e) | StepClause::OnStatus { emit: e, .. } => env.event(&e.event.node),
+                    StepClause::Emit(e) | StepClause::OnStatus { emit: e, .. } => {
+                        env.event(&e.event.node)
+                    }
                     _ => None,
                 })
                 .collect()
@@ -993,7 +1242,9 @@ fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
         .collect();
     let emitted: BTreeSet<usize> = emits.iter().flatten().copied().collect();
     // Events that can arrive: declared events no step emits, to start with.
-    let mut can: BTreeSet<usize> = (0..env.declared_events).filter(|e| !emitted.contains(e)).collect();
+    let mut can: BTreeSet<usize> = (0..env.declared_events)
+        .filter(|e| !emitted.contains(e))
+        .collect();
     let mut fires = vec![false; n];
     loop {
         let mut changed = false;
@@ -1006,7 +1257,9 @@ fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
                 .items
                 .iter()
                 .filter_map(|it| match &it.node {
-                    PatternItem::Block(b) if b.quantifier.is_none_or(|q| q.bounds().0 > 0) => env.event(&b.event.node),
+                    PatternItem::Block(b) if b.quantifier.is_none_or(|q| q.bounds().0 > 0) => {
+                        env.event(&b.event.node)
+                    }
                     _ => None,
                 })
                 .collect();
@@ -1031,7 +1284,10 @@ fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
         triggers[b].is_some_and(|t| {
             let mut names = Vec::new();
             trigger_names(t, &mut names);
-            names.iter().filter_map(|x| env.event(x)).any(|e| emits[a].contains(&e) || fed_via_pattern(env, &emits[a], e))
+            names
+                .iter()
+                .filter_map(|x| env.event(x))
+                .any(|e| emits[a].contains(&e) || fed_via_pattern(env, &emits[a], e))
         })
     };
     let mut reported = vec![false; n];
@@ -1057,15 +1313,24 @@ fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
             continue;
         }
         let cycle: Vec<usize> = fwd.into_iter().filter(|j| reach(*j).contains(&i)).collect();
-        let names: Vec<String> = cycle.iter().map(|j| format!("`{}`", env.steps[*j].name.node)).collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|j| format!("`{}`", env.steps[*j].name.node))
+            .collect();
         let s = env.steps[i];
         let mut d = Diagnostic::new(
             Code::StepCycle,
             s.name.span,
             if cycle.len() == 1 {
-                format!("step `{}` only triggers itself and will never run", s.name.node)
+                format!(
+                    "step `{}` only triggers itself and will never run",
+                    s.name.node
+                )
             } else {
-                format!("steps {} trigger each other, and nothing else triggers them", names.join(", "))
+                format!(
+                    "steps {} trigger each other, and nothing else triggers them",
+                    names.join(", ")
+                )
             },
         )
         .label("never triggered from outside the cycle");
@@ -1080,15 +1345,23 @@ fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
 }
 
 fn fed_via_pattern(env: &Env, emitted: &BTreeSet<usize>, target: usize) -> bool {
-    env.events.get(target).and_then(|e| e.pattern).is_some_and(|pi| {
-        named_events(env.patterns[pi]).iter().filter_map(|x| env.event(&x.node)).any(|e| emitted.contains(&e))
-    })
+    env.events
+        .get(target)
+        .and_then(|e| e.pattern)
+        .is_some_and(|pi| {
+            named_events(env.patterns[pi])
+                .iter()
+                .filter_map(|x| env.event(&x.node))
+                .any(|e| emitted.contains(&e))
+        })
 }
 
 fn trigger_names<'t>(t: &'t ast::Trigger, out: &mut Vec<&'t str>) {
     match &t.node {
         ast::TriggerKind::Event(id) => out.push(&id.node),
-        ast::TriggerKind::And(v) | ast::TriggerKind::Or(v) => v.iter().for_each(|x| trigger_names(x, out)),
+        ast::TriggerKind::And(v) | ast::TriggerKind::Or(v) => {
+            v.iter().for_each(|x| trigger_names(x, out))
+        }
     }
 }
 
@@ -1121,9 +1394,13 @@ fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir::Process> {
         }
         if acts.is_empty() {
             diags.push(
-                Diagnostic::new(Code::UnknownActivity, p.name.span, format!("process `{}` declares no activities", p.name.node))
-                    .label("no `activities` line")
-                    .help("list them: `activities Submit, Review, Approve`"),
+                Diagnostic::new(
+                    Code::UnknownActivity,
+                    p.name.span,
+                    format!("process `{}` declares no activities", p.name.node),
+                )
+                .label("no `activities` line")
+                .help("list them: `activities Submit, Review, Approve`"),
             );
             continue;
         }
@@ -1131,11 +1408,25 @@ fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir::Process> {
             if let Some(i) = acts.iter().position(|(n, _, _)| *n == a.node) {
                 return u16::try_from(i).ok();
             }
-            let mut d = Diagnostic::new(Code::UnknownActivity, a.span, format!("`{}` is not an activity of process `{}`", a.node, p.name.node))
-                .label("not in the `activities` list");
+            let mut d = Diagnostic::new(
+                Code::UnknownActivity,
+                a.span,
+                format!(
+                    "`{}` is not an activity of process `{}`",
+                    a.node, p.name.node
+                ),
+            )
+            .label("not in the `activities` list");
             d = match did_you_mean(&a.node, acts.iter().map(|(n, _, _)| n.as_str())) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("add it to the activities: `activities {}, {}`", acts.iter().map(|a| a.0.as_str()).collect::<Vec<_>>().join(", "), a.node)),
+                None => d.help(format!(
+                    "add it to the activities: `activities {}, {}`",
+                    acts.iter()
+                        .map(|a| a.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    a.node
+                )),
             };
             diags.push(d);
             None
@@ -1149,9 +1440,16 @@ fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir::Process> {
                 Some((s, f)) => {
                     match &key_ty {
                         Some((t, other)) if *t != f.ty => diags.push(
-                            Diagnostic::new(Code::TypeMismatch, *span, format!("the key `{}` is `{}` in `{name}` but `{t}` in `{other}`", p.key.node, f.ty))
-                                .label(format!("`{name}.{}` is `{}`", p.key.node, f.ty))
-                                .also(p.key.span, "the process key"),
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                *span,
+                                format!(
+                                    "the key `{}` is `{}` in `{name}` but `{t}` in `{other}`",
+                                    p.key.node, f.ty
+                                ),
+                            )
+                            .label(format!("`{name}.{}` is `{}`", p.key.node, f.ty))
+                            .also(p.key.span, "the process key"),
                         ),
                         Some(_) => {}
                         None => key_ty = Some((f.ty, name.clone())),
@@ -1160,11 +1458,17 @@ fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir::Process> {
                 }
                 None => {
                     if !info.poisoned {
-                        let mut d = Diagnostic::new(Code::ProcessKey, *span, format!("activity `{name}` has no field `{}`", p.key.node))
-                            .label(format!("`{name}` lacks the key `{}`", p.key.node))
-                            .also(p.key.span, "one process instance per value of this key");
+                        let mut d = Diagnostic::new(
+                            Code::ProcessKey,
+                            *span,
+                            format!("activity `{name}` has no field `{}`", p.key.node),
+                        )
+                        .label(format!("`{name}` lacks the key `{}`", p.key.node))
+                        .also(p.key.span, "one process instance per value of this key");
                         if let Some(s) = info.suggest(&p.key.node) {
-                            d = d.help(format!("did you mean `{s}`? every activity must carry the process key"));
+                            d = d.help(format!(
+                                "did you mean `{s}`? every activity must carry the process key"
+                            ));
                         } else {
                             d = d.help(format!("add `{}` to `event {name}`", p.key.node));
                         }

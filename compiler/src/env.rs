@@ -72,7 +72,8 @@ impl<'a> Env<'a> {
                             let first = env.resources[*prev].name.span;
                             diags.push(duplicate("resource", &r.name, first));
                         } else {
-                            env.resource_ix.insert(r.name.node.clone(), env.resources.len());
+                            env.resource_ix
+                                .insert(r.name.node.clone(), env.resources.len());
                             env.resources.push(r);
                         }
                     }
@@ -124,13 +125,23 @@ impl<'a> Env<'a> {
     fn add_event(&mut self, mut info: EventInfo, diags: &mut Vec<Diagnostic>) {
         if let Some(prev) = self.event_ix.get(&info.name) {
             let first = &self.events[*prev];
-            let what = |e: &EventInfo| if e.pattern.is_some() { "pattern" } else { "event" };
+            let what = |e: &EventInfo| {
+                if e.pattern.is_some() {
+                    "pattern"
+                } else {
+                    "event"
+                }
+            };
             let mut d = Diagnostic::new(
                 Code::Duplicate,
                 info.span,
                 format!("`{}` is declared twice", info.name),
             )
-            .label(format!("this {} has the name of an earlier {}", what(&info), what(first)))
+            .label(format!(
+                "this {} has the name of an earlier {}",
+                what(&info),
+                what(first)
+            ))
             .also(first.span, "first declared here");
             if info.pattern.is_some() || first.pattern.is_some() {
                 d = d.note("a pattern's name is the event type of its complex events, so it shares names with events");
@@ -156,12 +167,21 @@ impl<'a> Env<'a> {
     }
 
     /// Looks an event type up, reporting an unknown name with a suggestion.
-    pub fn resolve_event(&self, id: &Ident, what: &str, diags: &mut Vec<Diagnostic>) -> Option<usize> {
+    pub fn resolve_event(
+        &self,
+        id: &Ident,
+        what: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<usize> {
         if let Some(i) = self.event(&id.node) {
             return Some(i);
         }
-        let mut d = Diagnostic::new(Code::UnknownEvent, id.span, format!("unknown event type `{}`", id.node))
-            .label(format!("{what} names no declared event or pattern"));
+        let mut d = Diagnostic::new(
+            Code::UnknownEvent,
+            id.span,
+            format!("unknown event type `{}`", id.node),
+        )
+        .label(format!("{what} names no declared event or pattern"));
         if let Some(s) = did_you_mean(&id.node, self.event_ix.keys().map(String::as_str)) {
             d = d.help(format!("did you mean `{s}`?"));
         } else {
@@ -177,17 +197,28 @@ fn event_fields(e: &ast::EventDecl, diags: &mut Vec<Diagnostic>) -> Vec<FieldInf
     for f in &e.fields {
         if let Some(prev) = out.iter().find(|p| p.name == f.name.node) {
             diags.push(
-                Diagnostic::new(Code::Duplicate, f.name.span, format!("field `{}` is declared twice in `{}`", f.name.node, e.name.node))
-                    .label("declared again here")
-                    .also(prev.span, "first declared here"),
+                Diagnostic::new(
+                    Code::Duplicate,
+                    f.name.span,
+                    format!(
+                        "field `{}` is declared twice in `{}`",
+                        f.name.node, e.name.node
+                    ),
+                )
+                .label("declared again here")
+                .also(prev.span, "first declared here"),
             );
             continue;
         }
         let ty = match Type::from_name(&f.ty.node) {
             Some(t) => t,
             None => {
-                let mut d = Diagnostic::new(Code::UnknownType, f.ty.span, format!("unknown type `{}`", f.ty.node))
-                    .label("not a field type");
+                let mut d = Diagnostic::new(
+                    Code::UnknownType,
+                    f.ty.span,
+                    format!("unknown type `{}`", f.ty.node),
+                )
+                .label("not a field type");
                 d = match did_you_mean(&f.ty.node, Type::NAMES) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help("the field types are int, float, str, bool, duration and time"),
@@ -206,7 +237,11 @@ fn event_fields(e: &ast::EventDecl, diags: &mut Vec<Diagnostic>) -> Vec<FieldInf
 }
 
 pub fn duplicate(what: &str, name: &Ident, first: Span) -> Diagnostic {
-    Diagnostic::new(Code::Duplicate, name.span, format!("{what} `{}` is declared twice", name.node))
-        .label("declared again here")
-        .also(first, "first declared here")
+    Diagnostic::new(
+        Code::Duplicate,
+        name.span,
+        format!("{what} `{}` is declared twice", name.node),
+    )
+    .label("declared again here")
+    .also(first, "first declared here")
 }

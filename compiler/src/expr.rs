@@ -2,7 +2,7 @@
 //! become slots, mixed arithmetic gets explicit conversions, constants are
 //! folded.
 
-use crate::env::{EventInfo, Env};
+use crate::env::{Env, EventInfo};
 use cep_grammar::ast::{self, ExprKind, Lit, UnOp};
 use cep_grammar::diagnostic::did_you_mean;
 use cep_grammar::{Code, Diagnostic, Span};
@@ -62,9 +62,13 @@ impl Scope<'_, '_> {
         let (x, ty) = self.expr(e, diags)?;
         if ty != Type::Bool {
             diags.push(
-                Diagnostic::new(Code::TypeMismatch, e.span, format!("a `where` condition must be `bool`, but this is `{ty}`"))
-                    .label(format!("this is `{ty}`"))
-                    .help("compare it with something, e.g. `x > 0`"),
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    e.span,
+                    format!("a `where` condition must be `bool`, but this is `{ty}`"),
+                )
+                .label(format!("this is `{ty}`"))
+                .help("compare it with something, e.g. `x > 0`"),
             );
             return None;
         }
@@ -82,13 +86,23 @@ impl Scope<'_, '_> {
                 let (x, ty) = self.expr(x, diags)?;
                 match (op, ty) {
                     (UnOp::Not, Type::Bool) => Some((fold_not(x), Type::Bool)),
-                    (UnOp::Neg, Type::Int | Type::Float | Type::Duration) => Some((fold_neg(ty, x), ty)),
+                    (UnOp::Neg, Type::Int | Type::Float | Type::Duration) => {
+                        Some((fold_neg(ty, x), ty))
+                    }
                     (UnOp::Not, _) => {
-                        diags.push(mismatch(e.span, format!("`not` needs a `bool`, but this is `{ty}`"), ty));
+                        diags.push(mismatch(
+                            e.span,
+                            format!("`not` needs a `bool`, but this is `{ty}`"),
+                            ty,
+                        ));
                         None
                     }
                     (UnOp::Neg, _) => {
-                        diags.push(mismatch(e.span, format!("`-` needs a number or a duration, but this is `{ty}`"), ty));
+                        diags.push(mismatch(
+                            e.span,
+                            format!("`-` needs a number or a duration, but this is `{ty}`"),
+                            ty,
+                        ));
                         None
                     }
                 }
@@ -107,35 +121,64 @@ impl Scope<'_, '_> {
         if let Some(cur) = self.current.and_then(|c| self.event(c).map(|e| (c, e))) {
             let (_, ev) = cur;
             if let Some((s, f)) = ev.field(name) {
-                return Some((Expr::Field { of: Operand::Current, slot: slot(s), ty: f.ty }, f.ty));
+                return Some((
+                    Expr::Field {
+                        of: Operand::Current,
+                        slot: slot(s),
+                        ty: f.ty,
+                    },
+                    f.ty,
+                ));
             }
         }
         if let Some(b) = self.binding(name) {
             self.bindings[b].used.set(true);
             let ev = self.event(self.bindings[b].event);
-            let example = ev.and_then(|e| e.fields.first()).map(|f| f.name.as_str()).unwrap_or("field");
+            let example = ev
+                .and_then(|e| e.fields.first())
+                .map(|f| f.name.as_str())
+                .unwrap_or("field");
             diags.push(
-                Diagnostic::new(Code::TypeMismatch, id.span, format!("`{name}` is an event, not a value"))
-                    .label("a binding")
-                    .help(format!("read one of its fields, e.g. `{name}.{example}`")),
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    id.span,
+                    format!("`{name}` is an event, not a value"),
+                )
+                .label("a binding")
+                .help(format!("read one of its fields, e.g. `{name}.{example}`")),
             );
             return None;
         }
         if let Some(cur) = self.current {
-            let Some(ev) = self.event(cur) else { return None };
+            let Some(ev) = self.event(cur) else {
+                return None;
+            };
             if ev.poisoned {
                 return None;
             }
-            let mut d = Diagnostic::new(Code::UnknownField, id.span, format!("unknown field `{name}` in `{}`", ev.name))
-                .label(format!("`{}` has no field `{name}`", ev.name));
+            let mut d = Diagnostic::new(
+                Code::UnknownField,
+                id.span,
+                format!("unknown field `{name}` in `{}`", ev.name),
+            )
+            .label(format!("`{}` has no field `{name}`", ev.name));
             d = match ev.suggest(name) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("the fields of `{}` are {}", ev.name, field_list(ev))),
+                None => d.help(format!(
+                    "the fields of `{}` are {}",
+                    ev.name,
+                    field_list(ev)
+                )),
             };
             diags.push(d);
             return None;
         }
-        let mut d = Diagnostic::new(Code::UnknownBinding, id.span, format!("unknown name `{name}`")).label("not defined here");
+        let mut d = Diagnostic::new(
+            Code::UnknownBinding,
+            id.span,
+            format!("unknown name `{name}`"),
+        )
+        .label("not defined here");
         d = if self.triggers.is_some() {
             d.help("in a step, read a field of a trigger event by its type: `Event.field`")
         } else {
@@ -145,23 +188,44 @@ impl Scope<'_, '_> {
         None
     }
 
-    fn field(&self, base: &ast::Expr, field: &ast::Ident, span: Span, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+    fn field(
+        &self,
+        base: &ast::Expr,
+        field: &ast::Ident,
+        span: Span,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(Expr, Type)> {
         let ExprKind::Name(id) = &base.node else {
             diags.push(
-                Diagnostic::new(Code::UnknownBinding, base.span, "only a binding or an event type has fields")
-                    .label("this is not a name")
-                    .help("write `binding.field`"),
+                Diagnostic::new(
+                    Code::UnknownBinding,
+                    base.span,
+                    "only a binding or an event type has fields",
+                )
+                .label("this is not a name")
+                .help("write `binding.field`"),
             );
             return None;
         };
         let name = id.node.as_str();
         // The block's own name means the event being matched.
         if let Some(own) = self.own {
-            if self.bindings.get(own).is_some_and(|b| b.named && b.name == name) {
+            if self
+                .bindings
+                .get(own)
+                .is_some_and(|b| b.named && b.name == name)
+            {
                 self.bindings[own].used.set(true);
                 let ev = self.current?;
                 let (s, ty) = self.lookup(ev, field, diags)?;
-                return Some((Expr::Field { of: Operand::Current, slot: s, ty }, ty));
+                return Some((
+                    Expr::Field {
+                        of: Operand::Current,
+                        slot: s,
+                        ty,
+                    },
+                    ty,
+                ));
             }
         }
         if let Some(b) = self.binding(name) {
@@ -169,10 +233,14 @@ impl Scope<'_, '_> {
             info.used.set(true);
             if b >= self.bound_upto {
                 diags.push(
-                    Diagnostic::new(Code::UnknownBinding, id.span, format!("`{name}` is used before it is bound"))
-                        .label("not bound yet at this point")
-                        .also(info.span, "bound here, later in the pattern")
-                        .help("a condition can only refer to blocks before it"),
+                    Diagnostic::new(
+                        Code::UnknownBinding,
+                        id.span,
+                        format!("`{name}` is used before it is bound"),
+                    )
+                    .label("not bound yet at this point")
+                    .also(info.span, "bound here, later in the pattern")
+                    .help("a condition can only refer to blocks before it"),
                 );
                 return None;
             }
@@ -190,7 +258,14 @@ impl Scope<'_, '_> {
                 return None;
             }
             let (s, ty) = self.lookup(info.event, field, diags)?;
-            return Some((Expr::Field { of: Operand::Binding(bid(b)), slot: s, ty }, ty));
+            return Some((
+                Expr::Field {
+                    of: Operand::Binding(bid(b)),
+                    slot: s,
+                    ty,
+                },
+                ty,
+            ));
         }
         if name == "prev" {
             let Some((group, fallback)) = self.prev else {
@@ -207,7 +282,9 @@ impl Scope<'_, '_> {
                 None => None,
                 Some(fbi) => {
                     let fbev = self.bindings.get(fbi)?.event;
-                    let Some(ev) = self.event(fbev) else { return None };
+                    let Some(ev) = self.event(fbev) else {
+                        return None;
+                    };
                     match ev.field(&field.node) {
                         Some((fs, f)) if f.ty == ty => Some((bid(fbi), slot(fs))),
                         Some((_, f)) => {
@@ -232,14 +309,29 @@ impl Scope<'_, '_> {
                     }
                 }
             };
-            return Some((Expr::Prev { group: bid(group), slot: s, fallback: fb, ty }, ty));
+            return Some((
+                Expr::Prev {
+                    group: bid(group),
+                    slot: s,
+                    fallback: fb,
+                    ty,
+                },
+                ty,
+            ));
         }
         if let Some(trig) = self.triggers {
             if let Some(ev) = self.env.event(name) {
                 match trig.iter().find(|(e, _)| *e == ev) {
                     Some((_, true)) => {
                         let (s, ty) = self.lookup(ev, field, diags)?;
-                        return Some((Expr::Field { of: Operand::Trigger(crate::env::Env::event_id(ev)), slot: s, ty }, ty));
+                        return Some((
+                            Expr::Field {
+                                of: Operand::Trigger(crate::env::Env::event_id(ev)),
+                                slot: s,
+                                ty,
+                            },
+                            ty,
+                        ));
                     }
                     Some((_, false)) => {
                         diags.push(
@@ -251,17 +343,27 @@ impl Scope<'_, '_> {
                     }
                     None => {
                         diags.push(
-                            Diagnostic::new(Code::UnknownBinding, id.span, format!("`{name}` does not trigger this step"))
-                                .label("not in the step's `on` trigger")
-                                .help(format!("a step can read the events of its trigger; add `{name}` to `on`")),
+                            Diagnostic::new(
+                                Code::UnknownBinding,
+                                id.span,
+                                format!("`{name}` does not trigger this step"),
+                            )
+                            .label("not in the step's `on` trigger")
+                            .help(format!(
+                                "a step can read the events of its trigger; add `{name}` to `on`"
+                            )),
                         );
                         return None;
                     }
                 }
             }
         }
-        let mut d = Diagnostic::new(Code::UnknownBinding, id.span, format!("unknown binding `{name}`"))
-            .label(format!("{} has no binding `{name}`", self.owner));
+        let mut d = Diagnostic::new(
+            Code::UnknownBinding,
+            id.span,
+            format!("unknown binding `{name}`"),
+        )
+        .label(format!("{} has no binding `{name}`", self.owner));
         if self.env.event(name).is_some() && self.triggers.is_none() {
             d = d.help(format!(
                 "`{name}` is an event type; bind it in a block (`x: {name}`) and write `x.{}`",
@@ -269,12 +371,16 @@ impl Scope<'_, '_> {
             ));
         } else if let Some(s) = did_you_mean(
             name,
-            self.bindings.iter().filter(|b| b.named).map(|b| b.name.as_str()).chain(
-                self.triggers
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(e, _)| self.event(*e).map(|x| x.name.as_str())),
-            ),
+            self.bindings
+                .iter()
+                .filter(|b| b.named)
+                .map(|b| b.name.as_str())
+                .chain(
+                    self.triggers
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(e, _)| self.event(*e).map(|x| x.name.as_str())),
+                ),
         ) {
             d = d.help(format!("did you mean `{s}`?"));
         }
@@ -282,7 +388,12 @@ impl Scope<'_, '_> {
         None
     }
 
-    fn lookup(&self, ev: usize, field: &ast::Ident, diags: &mut Vec<Diagnostic>) -> Option<(Slot, Type)> {
+    fn lookup(
+        &self,
+        ev: usize,
+        field: &ast::Ident,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(Slot, Type)> {
         let info = self.event(ev)?;
         if let Some((s, f)) = info.field(&field.node) {
             return Some((slot(s), f.ty));
@@ -290,20 +401,38 @@ impl Scope<'_, '_> {
         if info.poisoned {
             return None;
         }
-        let mut d = Diagnostic::new(Code::UnknownField, field.span, format!("unknown field `{}` in `{}`", field.node, info.name))
-            .label(format!("`{}` has no field `{}`", info.name, field.node));
+        let mut d = Diagnostic::new(
+            Code::UnknownField,
+            field.span,
+            format!("unknown field `{}` in `{}`", field.node, info.name),
+        )
+        .label(format!("`{}` has no field `{}`", info.name, field.node));
         d = match info.suggest(&field.node) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!("the fields of `{}` are {}", info.name, field_list(info))),
+            None => d.help(format!(
+                "the fields of `{}` are {}",
+                info.name,
+                field_list(info)
+            )),
         };
         diags.push(d);
         None
     }
 
-    fn call(&self, f: &ast::Ident, args: &[ast::Expr], span: Span, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+    fn call(
+        &self,
+        f: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(Expr, Type)> {
         let Some(func) = AggFunc::from_name(&f.node) else {
-            let mut d = Diagnostic::new(Code::UnknownFunction, f.span, format!("unknown function `{}`", f.node))
-                .label("not a function");
+            let mut d = Diagnostic::new(
+                Code::UnknownFunction,
+                f.span,
+                format!("unknown function `{}`", f.node),
+            )
+            .label("not a function");
             d = match did_you_mean(&f.node, AggFunc::NAMES) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help("the aggregates are count, sum, avg, min, max, first and last"),
@@ -313,11 +442,19 @@ impl Scope<'_, '_> {
         };
         let fname = func.name();
         let [arg] = args else {
-            let shape = if func == AggFunc::Count { "count(group)".to_string() } else { format!("{fname}(group.field)") };
+            let shape = if func == AggFunc::Count {
+                "count(group)".to_string()
+            } else {
+                format!("{fname}(group.field)")
+            };
             diags.push(
-                Diagnostic::new(Code::TypeMismatch, span, format!("`{fname}` takes one argument, not {}", args.len()))
-                    .label("wrong number of arguments")
-                    .help(format!("write `{shape}`")),
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    span,
+                    format!("`{fname}` takes one argument, not {}", args.len()),
+                )
+                .label("wrong number of arguments")
+                .help(format!("write `{shape}`")),
             );
             return None;
         };
@@ -330,9 +467,19 @@ impl Scope<'_, '_> {
             _ => return self.agg_shape(func, arg.span, diags),
         };
         let Some(b) = self.binding(&gname.node) else {
-            let mut d = Diagnostic::new(Code::UnknownBinding, gname.span, format!("unknown binding `{}`", gname.node))
-                .label(format!("{} has no binding `{}`", self.owner, gname.node));
-            if let Some(s) = did_you_mean(&gname.node, self.bindings.iter().filter(|b| b.group).map(|b| b.name.as_str())) {
+            let mut d = Diagnostic::new(
+                Code::UnknownBinding,
+                gname.span,
+                format!("unknown binding `{}`", gname.node),
+            )
+            .label(format!("{} has no binding `{}`", self.owner, gname.node));
+            if let Some(s) = did_you_mean(
+                &gname.node,
+                self.bindings
+                    .iter()
+                    .filter(|b| b.group)
+                    .map(|b| b.name.as_str()),
+            ) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
             diags.push(d);
@@ -351,10 +498,14 @@ impl Scope<'_, '_> {
         }
         if b >= self.bound_upto {
             diags.push(
-                Diagnostic::new(Code::UnknownBinding, gname.span, format!("the group `{}` is not complete here", gname.node))
-                    .label("aggregates can read a group only after it")
-                    .also(info.span, "the group is bound here")
-                    .help("use `prev` inside the group's own condition"),
+                Diagnostic::new(
+                    Code::UnknownBinding,
+                    gname.span,
+                    format!("the group `{}` is not complete here", gname.node),
+                )
+                .label("aggregates can read a group only after it")
+                .also(info.span, "the group is bound here")
+                .help("use `prev` inside the group's own condition"),
             );
             return None;
         }
@@ -377,28 +528,62 @@ impl Scope<'_, '_> {
                 _ => return self.agg_type(func, fty, arg.span, "a number or a duration", diags),
             },
             AggFunc::Min | AggFunc::Max => match fty {
-                Type::Bool => return self.agg_type(func, fty, arg.span, "a value that has an order", diags),
+                Type::Bool => {
+                    return self.agg_type(func, fty, arg.span, "a value that has an order", diags)
+                }
                 t => t,
             },
             AggFunc::First | AggFunc::Last => fty,
         };
-        Some((Expr::Agg { func, binding: bid(b), slot: s, ty }, ty))
+        Some((
+            Expr::Agg {
+                func,
+                binding: bid(b),
+                slot: s,
+                ty,
+            },
+            ty,
+        ))
     }
 
-    fn agg_shape(&self, func: AggFunc, span: Span, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
-        let shape = if func == AggFunc::Count { "count(group)".to_string() } else { format!("{}(group.field)", func.name()) };
+    fn agg_shape(
+        &self,
+        func: AggFunc,
+        span: Span,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(Expr, Type)> {
+        let shape = if func == AggFunc::Count {
+            "count(group)".to_string()
+        } else {
+            format!("{}(group.field)", func.name())
+        };
         diags.push(
-            Diagnostic::new(Code::NotAGroup, span, format!("`{}` needs a group", func.name()))
-                .label("not a group")
-                .help(format!("write `{shape}`")),
+            Diagnostic::new(
+                Code::NotAGroup,
+                span,
+                format!("`{}` needs a group", func.name()),
+            )
+            .label("not a group")
+            .help(format!("write `{shape}`")),
         );
         None
     }
 
-    fn agg_type(&self, func: AggFunc, ty: Type, span: Span, need: &str, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+    fn agg_type(
+        &self,
+        func: AggFunc,
+        ty: Type,
+        span: Span,
+        need: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(Expr, Type)> {
         diags.push(
-            Diagnostic::new(Code::TypeMismatch, span, format!("`{}` needs {need}, but this is `{ty}`", func.name()))
-                .label(format!("this is `{ty}`")),
+            Diagnostic::new(
+                Code::TypeMismatch,
+                span,
+                format!("`{}` needs {need}, but this is `{ty}`", func.name()),
+            )
+            .label(format!("this is `{ty}`")),
         );
         None
     }
@@ -408,7 +593,11 @@ fn field_list(ev: &EventInfo) -> String {
     if ev.fields.is_empty() {
         return "none".into();
     }
-    ev.fields.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ")
+    ev.fields
+        .iter()
+        .map(|f| format!("`{}`", f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn mismatch(span: Span, msg: String, ty: Type) -> Diagnostic {
@@ -421,7 +610,11 @@ pub fn lit(l: &Lit) -> (Expr, Type) {
         Lit::Float(f) => Value::Float(*f),
         Lit::Str(s) => Value::Str(s.clone()),
         Lit::Bool(b) => Value::Bool(*b),
-        Lit::Duration(d) => Value::Duration(d.millis().and_then(|m| i64::try_from(m).ok()).unwrap_or(i64::MAX)),
+        Lit::Duration(d) => Value::Duration(
+            d.millis()
+                .and_then(|m| i64::try_from(m).ok())
+                .unwrap_or(i64::MAX),
+        ),
     };
     let t = v.ty();
     (Expr::Const(v), t)
@@ -443,7 +636,12 @@ pub fn coerce(e: Expr, from: Type, to: Type) -> Option<Expr> {
     }
 }
 
-fn binary(op: ast::BinOp, l: (Expr, Type, Span), r: (Expr, Type, Span), diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
+fn binary(
+    op: ast::BinOp,
+    l: (Expr, Type, Span),
+    r: (Expr, Type, Span),
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Expr, Type)> {
     use ast::BinOp as A;
     use Type::*;
     let (lx, lt, ls) = l;
@@ -474,11 +672,15 @@ fn binary(op: ast::BinOp, l: (Expr, Type, Span), r: (Expr, Type, Span), diags: &
     };
     let typed: Option<(Type, Type)> = match op {
         A::Or | A::And => (lt == Bool && rt == Bool).then_some((Bool, Bool)),
-        A::Eq | A::Ne => numeric(lt, rt).or((lt == rt).then_some(lt)).map(|t| (t, Bool)),
+        A::Eq | A::Ne => numeric(lt, rt)
+            .or((lt == rt).then_some(lt))
+            .map(|t| (t, Bool)),
         A::Lt | A::Le | A::Gt | A::Ge => numeric(lt, rt)
             .or((lt == rt && matches!(lt, Str | Time | Duration)).then_some(lt))
             .map(|t| (t, Bool)),
-        A::Contains | A::StartsWith | A::EndsWith => (lt == Str && rt == Str).then_some((Str, Bool)),
+        A::Contains | A::StartsWith | A::EndsWith => {
+            (lt == Str && rt == Str).then_some((Str, Bool))
+        }
         A::Add => match (lt, rt) {
             (Time, Duration) | (Duration, Time) => Some((Time, Time)),
             (Duration, Duration) => Some((Duration, Duration)),
@@ -505,14 +707,19 @@ fn binary(op: ast::BinOp, l: (Expr, Type, Span), r: (Expr, Type, Span), diags: &
             A::Or | A::And => "needs two `bool`s".to_string(),
             A::Contains | A::StartsWith | A::EndsWith => "needs two `str`s".to_string(),
             A::Rem => "needs two `int`s".to_string(),
-            A::Eq | A::Ne | A::Lt | A::Le | A::Gt | A::Ge => "compares values of one type".to_string(),
+            A::Eq | A::Ne | A::Lt | A::Le | A::Gt | A::Ge => {
+                "compares values of one type".to_string()
+            }
             _ => "does not apply to these types".to_string(),
         };
         diags.push(
             Diagnostic::new(
                 Code::TypeMismatch,
                 rs,
-                format!("`{}` {what}: the left side is `{lt}`, the right side is `{rt}`", op.as_str()),
+                format!(
+                    "`{}` {what}: the left side is `{lt}`, the right side is `{rt}`",
+                    op.as_str()
+                ),
             )
             .label(format!("this is `{rt}`"))
             .also(ls, format!("this is `{lt}`")),
@@ -547,15 +754,22 @@ fn fold_neg(ty: Type, x: Expr) -> Expr {
         Expr::Const(Value::Int(i)) if i != i64::MIN => Expr::Const(Value::Int(-i)),
         Expr::Const(Value::Float(f)) => Expr::Const(Value::Float(-f)),
         Expr::Const(Value::Duration(d)) if d != i64::MIN => Expr::Const(Value::Duration(-d)),
-        other => Expr::Neg { ty, arg: Box::new(other) },
+        other => Expr::Neg {
+            ty,
+            arg: Box::new(other),
+        },
     }
 }
 
 /// Folds a binary operation on two constants; anything that could fail at
 /// run time (overflow, division by zero) is left for the runtime.
 fn fold(e: Expr) -> Expr {
-    let Expr::Binary { op, lhs, rhs, .. } = &e else { return e };
-    let (Expr::Const(a), Expr::Const(b)) = (lhs.as_ref(), rhs.as_ref()) else { return e };
+    let Expr::Binary { op, lhs, rhs, .. } = &e else {
+        return e;
+    };
+    let (Expr::Const(a), Expr::Const(b)) = (lhs.as_ref(), rhs.as_ref()) else {
+        return e;
+    };
     use Value::*;
     let v = match (op, a, b) {
         (BinOp::And, Bool(x), Bool(y)) => Bool(*x && *y),

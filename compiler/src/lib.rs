@@ -44,6 +44,16 @@ impl Compilation {
 /// Parses every file, checks them together and, if they are free of
 /// errors, lowers them to the IR.
 pub fn compile(sources: SourceMap) -> Compilation {
+    run(sources, true)
+}
+
+/// Parses and checks every file without lowering: what `cep check` needs
+/// to know, without building the IR.
+pub fn check(sources: SourceMap) -> Compilation {
+    run(sources, false)
+}
+
+fn run(sources: SourceMap, lower: bool) -> Compilation {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
     for (id, f) in sources.iter() {
@@ -55,7 +65,7 @@ pub fn compile(sources: SourceMap) -> Compilation {
     if diagnostics.is_empty() {
         let (env, mut found) = check::check(&files);
         diagnostics.append(&mut found);
-        if !diagnostics.iter().any(Diagnostic::is_error) {
+        if lower && !diagnostics.iter().any(Diagnostic::is_error) {
             program = Some(lower::lower(&env, &sources));
         }
     }

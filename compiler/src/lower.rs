@@ -17,7 +17,14 @@ pub fn lower(c: &Checked, sources: &SourceMap) -> ir::Program {
         .iter()
         .map(|e| ir::EventType {
             name: e.name.clone(),
-            fields: e.fields.iter().map(|f| ir::Field { name: f.name.clone(), ty: f.ty }).collect(),
+            fields: e
+                .fields
+                .iter()
+                .map(|f| ir::Field {
+                    name: f.name.clone(),
+                    ty: f.ty,
+                })
+                .collect(),
             time_field: e.time_field.and_then(|t| ir::Slot::try_from(t).ok()),
             origin: match e.pattern {
                 Some(p) => ir::Origin::Pattern(ir_index.get(p).copied().unwrap_or(u32::MAX)),
@@ -40,7 +47,10 @@ pub fn lower(c: &Checked, sources: &SourceMap) -> ir::Program {
         resources: env
             .resources
             .iter()
-            .map(|r| ir::Resource { name: r.name.node.clone(), capacity: r.capacity.node })
+            .map(|r| ir::Resource {
+                name: r.name.node.clone(),
+                capacity: r.capacity.node,
+            })
             .collect(),
         steps: c.steps.clone(),
         processes: c.processes.clone(),
@@ -64,7 +74,10 @@ fn automaton(p: &CPattern) -> ir::Pattern {
         let single = !bind.group && bind.max == Some(1) && bind.min == 1;
         let mut edges = Vec::new();
         for k in &b.kills {
-            edges.push(ir::Edge::Kill { event: k.event, predicate: k.predicate.clone() });
+            edges.push(ir::Edge::Kill {
+                event: k.event,
+                predicate: k.predicate.clone(),
+            });
         }
         edges.push(ir::Edge::Take {
             event: bind.event,
@@ -74,20 +87,31 @@ fn automaton(p: &CPattern) -> ir::Pattern {
             target: sid(if single { next } else { i }),
         });
         if !single {
-            edges.push(ir::Edge::Proceed { at_least: bind.min, target: sid(next) });
+            edges.push(ir::Edge::Proceed {
+                at_least: bind.min,
+                target: sid(next),
+            });
         }
         // The first block has no predecessor to skip after: runs start at
         // each matching event and nothing waits before it.
         if i > 0 {
             match b.contiguity {
                 ir::Contiguity::Strict => {}
-                ir::Contiguity::Relaxed => edges.push(ir::Edge::Ignore { unmatched_only: true }),
-                ir::Contiguity::Any => edges.push(ir::Edge::Ignore { unmatched_only: false }),
+                ir::Contiguity::Relaxed => edges.push(ir::Edge::Ignore {
+                    unmatched_only: true,
+                }),
+                ir::Contiguity::Any => edges.push(ir::Edge::Ignore {
+                    unmatched_only: false,
+                }),
             }
         }
         states.push(ir::State {
             name: bind.name.clone(),
-            contiguity: if i == 0 { ir::Contiguity::Strict } else { b.contiguity },
+            contiguity: if i == 0 {
+                ir::Contiguity::Strict
+            } else {
+                b.contiguity
+            },
             group: (!single).then(|| crate::expr::bid(b.binding)),
             edges,
             timeout: None,
@@ -97,15 +121,23 @@ fn automaton(p: &CPattern) -> ir::Pattern {
     if let (Some(a), Some((guards, ms))) = (absence_state, &p.absence) {
         let mut edges: Vec<ir::Edge> = guards
             .iter()
-            .map(|g| ir::Edge::Kill { event: g.event, predicate: g.predicate.clone() })
+            .map(|g| ir::Edge::Kill {
+                event: g.event,
+                predicate: g.predicate.clone(),
+            })
             .collect();
-        edges.push(ir::Edge::Ignore { unmatched_only: true });
+        edges.push(ir::Edge::Ignore {
+            unmatched_only: true,
+        });
         states.push(ir::State {
             name: format!("absent {}", guards.first().map(|g| g.event).unwrap_or(0)),
             contiguity: ir::Contiguity::Relaxed,
             group: None,
             edges,
-            timeout: Some(ir::Timeout { after_ms: *ms, target: sid(accept) }),
+            timeout: Some(ir::Timeout {
+                after_ms: *ms,
+                target: sid(accept),
+            }),
             accept: false,
         });
         let _ = a;

@@ -89,7 +89,7 @@ pub fn dot(p: &Program, pattern: Option<&str>) -> String {
     let mut out = String::new();
     out.push_str("digraph cep {\n");
     out.push_str("  rankdir=LR;\n");
-    out.push_str("  compound=true;\n");
+    out.push_str("  graph [fontname=\"Helvetica\"];\n");
     out.push_str("  node [shape=circle, fontname=\"Helvetica\", fontsize=11];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
     for (n, pat) in p.patterns.iter().enumerate() {
@@ -199,9 +199,6 @@ fn write_state(out: &mut String, p: &Program, pat: &Pattern, i: usize, st: &Stat
             duration(t.after_ms),
             state_label(pat, t.target)
         );
-    }
-    if st.accept {
-        out.push_str("    accept\n");
     }
 }
 
@@ -405,7 +402,12 @@ fn write_cluster(out: &mut String, p: &Program, n: usize, pat: &Pattern) {
             let _ = write!(title, " where {}", cx.expr(e));
         }
     }
-    let _ = writeln!(out, "    label=\"{}\";", dot_escape(&title));
+    // `\l` ends a left-justified line.
+    let title: String = title
+        .lines()
+        .map(|l| format!("{}\\l", dot_escape(l)))
+        .collect();
+    let _ = writeln!(out, "    label=\"{title}\";");
     out.push_str("    labeljust=l;\n");
     let _ = writeln!(out, "    p{n}_start [shape=point, label=\"\"];");
     let mut has_kill = false;
@@ -435,13 +437,22 @@ fn write_cluster(out: &mut String, p: &Program, n: usize, pat: &Pattern) {
                 Edge::Ignore { .. } => (from.clone(), ", style=dotted"),
                 Edge::Kill { .. } => (format!("p{n}_killed"), ", color=red, fontcolor=red"),
             };
-            let label = edge_text(p, pat, st, e);
-            // The target is drawn by the arrow; keep the label to the condition.
-            let label = match label.rsplit_once(" -> ") {
-                Some((head, _)) if !matches!(e, Edge::Kill { .. } | Edge::Ignore { .. }) => {
-                    head.to_string()
+            let label = match e {
+                Edge::Ignore {
+                    unmatched_only: true,
+                } => "ignore unmatched".to_string(),
+                Edge::Ignore {
+                    unmatched_only: false,
+                } => "ignore any".to_string(),
+                Edge::Kill { .. } => edge_text(p, pat, st, e),
+                // The arrow shows the target; the label keeps the condition.
+                _ => {
+                    let text = edge_text(p, pat, st, e);
+                    match text.rsplit_once(" -> ") {
+                        Some((head, _)) => head.to_string(),
+                        None => text,
+                    }
                 }
-                _ => label,
             };
             let _ = writeln!(
                 out,
@@ -782,6 +793,7 @@ fn value(v: &Value) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::*;
@@ -1065,7 +1077,6 @@ mod tests {
             "    take b: Temperature where celsius > a.celsius -> s2 \"done\"",
             "    timeout 30s -> s2 \"done\"",
             "  state s2 \"done\" (relaxed) accept",
-            "    accept",
             "  halt on Temperature where celsius < 15.0",
             "  emit Hot { sensor: a.sensor, rise: b.celsius - a.celsius, n: float(3) }",
             "resource pump capacity 2",
@@ -1111,7 +1122,7 @@ mod tests {
             "    p0_s2 [label=\"s2 \\\"done\\\"\\nrelaxed\", shape=doublecircle];",
             "    p0_s0 [label=\"s0 \\\"a\\\"\\nrelaxed\", shape=circle];",
             "    p0_s0 -> p0_s1 [label=\"take a: Temperature\\nwhere celsius > 30.0\"];",
-            "    p0_s0 -> p0_s0 [label=\"ignore (events no take edge accepts)\", style=dotted];",
+            "    p0_s0 -> p0_s0 [label=\"ignore unmatched\", style=dotted];",
             "    p0_s1 -> p0_killed [label=\"kill on DoorOpened\\nwhere sensor == \\\"x\\\\\\\"y\\\"\", color=red, fontcolor=red];",
             "    p0_s1 -> p0_s2 [label=\"timeout 30s\", style=bold];",
             "halt on Temperature where celsius < 15.0",

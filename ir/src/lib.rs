@@ -259,7 +259,11 @@ pub struct Guard {
 pub enum Expr {
     Const(Value),
     /// A field of an event.
-    Field { of: Operand, slot: Slot, ty: Type },
+    Field {
+        of: Operand,
+        slot: Slot,
+        ty: Type,
+    },
     /// `prev.f` in a group: the group's last event, or for its first event
     /// `fallback` (the binding before the group, with its own slot).
     Prev {
@@ -276,7 +280,10 @@ pub enum Expr {
         ty: Type,
     },
     Not(Box<Expr>),
-    Neg { ty: Type, arg: Box<Expr> },
+    Neg {
+        ty: Type,
+        arg: Box<Expr>,
+    },
     /// `ty` is the operands' type (after promotion), not the result's.
     Binary {
         op: BinOp,
@@ -659,7 +666,9 @@ impl Program {
             return Err(LoadError::Malformed("it has no `format_version`".into()));
         };
         let Some(found) = v.as_u64() else {
-            return Err(LoadError::Malformed(format!("`format_version` is {v}, not a number")));
+            return Err(LoadError::Malformed(format!(
+                "`format_version` is {v}, not a number"
+            )));
         };
         if found != u64::from(FORMAT_VERSION) {
             return Err(LoadError::Version { found });
@@ -709,7 +718,10 @@ mod tests {
         let e = Program::from_json(&p.to_json()).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, LoadError::Version { .. }));
-        assert!(msg.contains(&format!("format version {}", FORMAT_VERSION + 1)), "{msg}");
+        assert!(
+            msg.contains(&format!("format version {}", FORMAT_VERSION + 1)),
+            "{msg}"
+        );
         assert!(msg.contains("compile the rules again"), "{msg}");
         let e = Program::from_json("{\"patterns\": []}").unwrap_err();
         assert!(e.to_string().contains("no `format_version`"));

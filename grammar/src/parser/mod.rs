@@ -8,11 +8,16 @@
 use crate::ast::*;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Node, Span};
-use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 use std::sync::OnceLock;
+
+mod scan;
+mod syntax_error;
+
+use scan::{check_nesting, collect_comments, decl_starts};
+use syntax_error::syntax_error;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "cep.pest"]
@@ -97,218 +102,6 @@ fn parse_range(file: FileId, src: &str, start: usize, end: usize) -> Result<Vec<
             Ok(decls)
         }
         Err(e) => Err(syntax_error(&cx, text, e)),
-    }
-}
-
-// ---- errors ------------------------------------------------------------------
-
-fn syntax_error(cx: &Cx, text: &str, e: pest::error::Error<Rule>) -> Diagnostic {
-    let pos = match e.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
-    // Point at the whole offending token, not one character.
-    let tok_end = token_end(text, pos);
-    let span = cx.span(pos, tok_end);
-    let found = describe_found(text, pos, tok_end);
-    let (expected, unexpected) = match &e.variant {
-        ErrorVariant::ParsingError {
-            positives,
-            negatives,
-        } => (words_for(positives), words_for(negatives)),
-        ErrorVariant::CustomError { message } => (vec![message.clone()], Vec::new()),
-    };
-    let mut message = if expected.is_empty() {
-        format!("unexpected {found}")
-    } else {
-        format!("expected {}, found {found}", join_or(&expected))
-    };
-    if !unexpected.is_empty() && expected.is_empty() {
-        message = format!("{} is not allowed here", join_or(&unexpected));
-    }
-    let mut d = Diagnostic::new(Code::Syntax, span, message).label(if expected.is_empty() {
-        "not expected here".to_string()
-    } else {
-        format!("expected {}", join_or(&expected))
-    });
-    if let Some(h) = syntax_help(text, pos, &expected) {
-        d = d.help(h);
-    }
-    d
-}
-
-fn syntax_help(text: &str, pos: usize, expected: &[String]) -> Option<String> {
-    let word: String = text
-        .get(pos..)
-        .unwrap_or("")
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    const RESERVED: &[&str] = &[
-        "and",
-        "or",
-        "not",
-        "true",
-        "false",
-        "contains",
-        "starts_with",
-        "ends_with",
-        "next",
-        "then",
-        "any",
-        "halt",
-        "emit",
-        "where",
-    ];
-    if RESERVED.contains(&word.as_str()) && expected.iter().any(|e| e.contains("name")) {
-        return Some(format!("`{word}` is a reserved word; choose another name"));
-    }
-    if expected.iter().any(|e| e.contains("duration"))
-        && word.chars().next().is_some_and(|c| c.is_ascii_digit())
-    {
-        return Some("durations are written with a unit: `500ms`, `10s`, `5m`, `1h`".into());
-    }
-    if expected.iter().any(|e| e.contains("`next`")) && !word.is_empty() {
-        return Some("every block after the first starts with `next`, `then` or `then any`".into());
-    }
-    None
-}
-
-fn token_end(text: &str, pos: usize) -> usize {
-    let rest = text.get(pos..).unwrap_or("");
-    let mut chars = rest.char_indices();
-    match chars.next() {
-        None => pos,
-        Some((_, c)) if c.is_ascii_alphanumeric() || c == '_' => {
-            pos + rest
-                .char_indices()
-                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
-                .map(|(i, _)| i)
-                .unwrap_or(rest.len())
-        }
-        Some((_, c)) => pos + c.len_utf8(),
-    }
-}
-
-fn describe_found(text: &str, pos: usize, end: usize) -> String {
-    match text.get(pos..end) {
-        None | Some("") => "the end of the file".into(),
-        Some("\n") | Some("\r") => "the end of the line".into(),
-        Some(s) => format!("`{s}`"),
-    }
-}
-
-fn join_or(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{}, or {last}", init.join(", ")),
-    }
-}
-
-fn words_for(rules: &[Rule]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for r in rules {
-        let w = rule_words(*r).to_string();
-        if !w.is_empty() && !out.contains(&w) {
-            out.push(w);
-        }
-    }
-    out
-}
-
-/// What each rule means to an author. Internal rules map to the nearest
-/// thing the author could write.
-fn rule_words(r: Rule) -> &'static str {
-    match r {
-        Rule::EOI => "the end of the file",
-        Rule::file
-        | Rule::event_decl
-        | Rule::pattern_decl
-        | Rule::resource_decl
-        | Rule::step_decl
-        | Rule::process_decl => {
-            "a declaration (`event`, `pattern`, `resource`, `step` or `process`)"
-        }
-        Rule::kw_event => "`event`",
-        Rule::kw_pattern => "`pattern`",
-        Rule::kw_resource => "`resource`",
-        Rule::kw_capacity => "`capacity`",
-        Rule::kw_step => "`step`",
-        Rule::kw_process => "`process`",
-        Rule::kw_partition | Rule::partition_clause => "`partition by`",
-        Rule::kw_by => "`by`",
-        Rule::kw_within | Rule::within_clause => "`within`",
-        Rule::kw_skip | Rule::skip_clause => "`skip`",
-        Rule::kw_past | Rule::skip_past_last => "`past last`",
-        Rule::kw_last => "`last`",
-        Rule::kw_to | Rule::skip_to_next => "`to next`",
-        Rule::kw_next => "`next`",
-        Rule::kw_then => "`then`",
-        Rule::kw_any | Rule::then_any => "`then any`",
-        Rule::contiguity => "`next`, `then` or `then any`",
-        Rule::kw_not | Rule::negation => "`not`",
-        Rule::kw_halt | Rule::halt_item => "`halt on`",
-        Rule::kw_on => "`on`",
-        Rule::kw_emit | Rule::emit_item | Rule::emit_clause => "`emit`",
-        Rule::kw_where | Rule::where_clause => "`where`",
-        Rule::kw_after | Rule::after_clause => "`after`",
-        Rule::kw_acquire | Rule::acquire_clause => "`acquire`",
-        Rule::kw_run | Rule::run_clause => "`run`",
-        Rule::kw_args | Rule::run_args => "`args [...]`",
-        Rule::kw_with | Rule::run_env => "`with { ... }`",
-        Rule::kw_post | Rule::post_clause => "`post`",
-        Rule::kw_body => "`body`",
-        Rule::kw_timeout | Rule::timeout_clause => "`timeout`",
-        Rule::kw_retry | Rule::retry_clause => "`retry`",
-        Rule::kw_backoff => "`backoff`",
-        Rule::kw_recover | Rule::recover_clause => "`recover`",
-        Rule::recover_entry | Rule::status => {
-            "a step status (`ready`, `active`, `success`, `failure` or `complete`)"
-        }
-        Rule::recovery => "`rerun` or `skip`",
-        Rule::on_status | Rule::on_trigger => "`on`",
-        Rule::kw_activities | Rule::activities => "`activities`",
-        Rule::marking | Rule::initial_marking => "`pending`, `excluded` or `executed`",
-        Rule::relation_arrow => "a relation arrow (`-->*`, `*-->`, `-->+`, `-->%` or `--<>`)",
-        Rule::relation => "a relation such as `A -->* B`",
-        Rule::ident | Rule::binding | Rule::block => "a name",
-        Rule::reserved => "a reserved word",
-        Rule::field_decl => "a field such as `name: str`",
-        Rule::duration | Rule::duration_amount => "a duration such as `10s`",
-        Rule::duration_unit => "a duration unit (`ms`, `s`, `m` or `h`)",
-        Rule::int | Rule::quant_min | Rule::quant_max => "a whole number",
-        Rule::float => "a number",
-        Rule::string | Rule::string_inner => "a string in double quotes",
-        Rule::boolean => "`true` or `false`",
-        Rule::quantifier
-        | Rule::quant_plus
-        | Rule::quant_star
-        | Rule::quant_opt
-        | Rule::quant_braces => "a quantifier (`+`, `*`, `?` or `{n,m}`)",
-        Rule::quant_comma => "`,`",
-        Rule::record | Rule::field_init => "`{ name: value, ... }`",
-        Rule::expr | Rule::paren | Rule::call | Rule::op_not | Rule::op_neg => "an expression",
-        Rule::field_access => "`.field`",
-        Rule::op_or
-        | Rule::op_and
-        | Rule::op_eq
-        | Rule::op_ne
-        | Rule::op_le
-        | Rule::op_ge
-        | Rule::op_lt
-        | Rule::op_gt
-        | Rule::op_contains
-        | Rule::op_starts_with
-        | Rule::op_ends_with
-        | Rule::op_add
-        | Rule::op_sub
-        | Rule::op_mul
-        | Rule::op_div
-        | Rule::op_rem => "an operator",
-        Rule::trigger | Rule::trigger_and => "an event name",
-        Rule::emit_target => "an event name",
-        _ => "",
     }
 }
 
@@ -978,106 +771,6 @@ fn is_keyword(r: Rule) -> bool {
     )
 }
 
-// ---- text scans ----------------------------------------------------------------
-
-/// Walks the text outside string literals, calling `f(byte_index, byte)`;
-/// comments are reported through `on_comment(start, end)` and not walked.
-fn scan(src: &str, mut f: impl FnMut(usize, u8), mut on_comment: impl FnMut(usize, usize)) {
-    let b = src.as_bytes();
-    let mut i = 0;
-    let mut in_str = false;
-    while i < b.len() {
-        let c = b[i];
-        if in_str {
-            match c {
-                b'\\' => i += 1,
-                b'"' | b'\n' => in_str = false,
-                _ => {}
-            }
-        } else if c == b'"' {
-            in_str = true;
-        } else if c == b'/' && b.get(i + 1) == Some(&b'/') {
-            let end = src[i..].find('\n').map(|n| i + n).unwrap_or(b.len());
-            on_comment(i, end);
-            i = end;
-            continue;
-        } else {
-            f(i, c);
-        }
-        i += 1;
-    }
-}
-
-fn collect_comments(file: FileId, src: &str) -> Vec<Comment> {
-    let mut out = Vec::new();
-    scan(
-        src,
-        |_, _| {},
-        |s, e| {
-            let text = src
-                .get(s + 2..e)
-                .unwrap_or("")
-                .trim_end_matches('\r')
-                .to_string();
-            out.push(Comment {
-                span: Span::new(file, s, e),
-                text,
-            });
-        },
-    );
-    out
-}
-
-fn check_nesting(file: FileId, src: &str) -> Option<Diagnostic> {
-    let mut depth = 0usize;
-    let mut at = None;
-    scan(
-        src,
-        |i, c| match c {
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING && at.is_none() {
-                    at = Some(i);
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        },
-        |_, _| {},
-    );
-    at.map(|i| {
-        Diagnostic::new(
-            Code::Syntax,
-            Span::new(file, i, i + 1),
-            "brackets are nested too deeply",
-        )
-        .label(format!("more than {MAX_NESTING} levels deep"))
-        .help("split the expression into simpler parts")
-    })
-}
-
-/// Byte offsets of lines that start (at column 0) with a declaration keyword.
-fn decl_starts(src: &str) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut line_start = 0;
-    for line in src.split_inclusive('\n') {
-        let word: String = line
-            .chars()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .collect();
-        let after = line[word.len()..].chars().next();
-        if matches!(
-            word.as_str(),
-            "event" | "pattern" | "resource" | "step" | "process"
-        ) && after.is_some_and(|c| c == ' ' || c == '\t')
-        {
-            out.push(line_start);
-        }
-        line_start += line.len();
-    }
-    out
-}
-
 fn check_decl_depth(d: &Decl, errors: &mut Vec<Diagnostic>) {
     let mut exprs: Vec<&Expr> = Vec::new();
     match &d.node {
@@ -1145,7 +838,7 @@ mod tests {
 
     #[test]
     fn parses_the_sketch() {
-        let f = ok(include_str!("../../rules/language-sketch.cep"));
+        let f = ok(include_str!("../../../rules/language-sketch.cep"));
         assert_eq!(f.decls.len(), 19);
         assert!(f.comments.len() > 20);
     }
