@@ -19,14 +19,3 @@ fn sketch_compiles_cleanly() {
     assert_eq!(p.processes[0].relations.len(), 9);
 }
 
-#[test]
-#[ignore]
-fn dump_bad() {
-    let text = std::fs::read_to_string("/tmp/bad.cep").unwrap();
-    let c = compile_str("bad.cep", &text);
-    for d in &c.diagnostics {
-        let s = d.span();
-        let lc = c.sources.get(s.file).unwrap().line_col(s.start as usize);
-        println!("{}:{} {} {} | {:?} | help: {:?}", lc.line, lc.column, d.code, d.message, d.labels.iter().map(|l| &l.message).collect::<Vec<_>>(), d.help);
-    }
-}

@@ -1,0 +1,100 @@
+//! Checks every declaration against the others and keeps, for lowering,
+//! the typed pieces of each (IR expressions, resolved ids).
+
+mod pattern;
+mod process;
+mod step;
+
+use crate::env::Env;
+use cep_grammar::ast::{self, PatternItem};
+use cep_grammar::Diagnostic;
+use cep_ir as ir;
+use std::collections::BTreeSet;
+
+use pattern::{check_pattern, pattern_order};
+use process::check_processes;
+use step::{check_steps, warn_step_cycles};
+
+/// The checked form of everything, ready to lower.
+pub struct Checked<'a> {
+    pub env: Env<'a>,
+    /// Indexed like `env.patterns`; `None` where a pattern has errors.
+    pub patterns: Vec<Option<CPattern>>,
+    /// Pattern indices (source order) in dependency order.
+    pub pattern_order: Vec<usize>,
+    pub steps: Vec<ir::Step>,
+    pub processes: Vec<ir::Process>,
+}
+
+pub struct CPattern {
+    pub name: String,
+    pub output: usize,
+    pub inputs: BTreeSet<usize>,
+    pub partition: Vec<ir::PartitionKey>,
+    pub window_ms: Option<u64>,
+    pub skip: ir::SkipPolicy,
+    pub bindings: Vec<ir::Binding>,
+    pub blocks: Vec<CBlock>,
+    /// Trailing `not X within D`: the guards and D.
+    pub absence: Option<(Vec<ir::Guard>, u64)>,
+    pub halts: Vec<ir::Guard>,
+    pub emit: Vec<ir::Expr>,
+}
+
+pub struct CBlock {
+    pub binding: usize,
+    pub contiguity: ir::Contiguity,
+    pub predicate: Option<ir::Expr>,
+    /// Inline negations between the previous block and this one.
+    pub kills: Vec<ir::Guard>,
+}
+
+pub fn check(files: &[ast::File]) -> (Checked<'_>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut env = Env::build(files, &mut diags);
+    let order = pattern_order(&env, &mut diags);
+    let mut patterns: Vec<Option<CPattern>> = (0..env.patterns.len()).map(|_| None).collect();
+    for &i in &order.0 {
+        let before = diags.iter().filter(|d| d.is_error()).count();
+        let p = check_pattern(&env, i, &mut diags);
+        let ok = diags.iter().filter(|d| d.is_error()).count() == before;
+        if let Some((cp, fields)) = p {
+            let out = cp.output;
+            if let Some(ev) = env.events.get_mut(out) {
+                if ev.pattern == Some(i) && env.event_ix.get(&ev.name) == Some(&out) {
+                    ev.fields = fields;
+                    ev.poisoned = false;
+                }
+            }
+            if ok {
+                patterns[i] = Some(cp);
+            }
+        }
+    }
+    let steps = check_steps(&env, &mut diags);
+    let processes = check_processes(&env, &mut diags);
+    warn_step_cycles(&env, &mut diags);
+    (
+        Checked {
+            env,
+            patterns,
+            pattern_order: order.0,
+            steps,
+            processes,
+        },
+        diags,
+    )
+}
+
+/// The event types a pattern names anywhere.
+pub(crate) fn named_events(p: &ast::PatternDecl) -> Vec<&ast::Ident> {
+    p.items
+        .iter()
+        .filter_map(|it| match &it.node {
+            PatternItem::Block(b) => Some(&b.event),
+            PatternItem::Not(n) => Some(&n.event),
+            PatternItem::Halt(g) => Some(&g.event),
+            PatternItem::Emit(_) => None,
+        })
+        .collect()
+}

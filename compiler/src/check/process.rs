@@ -1,0 +1,164 @@
+//! Processes (DCR graphs): activities, the key, markings, relations.
+
+use crate::env::{duplicate, Env};
+use crate::expr::slot;
+use cep_grammar::ast::{self};
+use cep_grammar::diagnostic::did_you_mean;
+use cep_grammar::{Code, Diagnostic, Span};
+use cep_ir as ir;
+
+// ---- processes -----------------------------------------------------------------------
+
+pub(super) fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir::Process> {
+    let mut out = Vec::new();
+    for p in &env.processes {
+        let before = diags.iter().filter(|d| d.is_error()).count();
+        let mut acts: Vec<(String, Span, Option<usize>)> = Vec::new();
+        for it in &p.items {
+            if let ast::ProcessItem::Activities(list) = &it.node {
+                for a in list {
+                    if let Some((_, first, _)) = acts.iter().find(|(n, _, _)| *n == a.node) {
+                        diags.push(duplicate("activity", a, *first));
+                        continue;
+                    }
+                    let ev = env.resolve_event(a, "this activity", diags);
+                    acts.push((a.node.clone(), a.span, ev));
+                }
+            }
+        }
+        if acts.is_empty() {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnknownActivity,
+                    p.name.span,
+                    format!("process `{}` declares no activities", p.name.node),
+                )
+                .label("no `activities` line")
+                .help("list them: `activities Submit, Review, Approve`"),
+            );
+            continue;
+        }
+        let find = |a: &ast::Ident, diags: &mut Vec<Diagnostic>| -> Option<u16> {
+            if let Some(i) = acts.iter().position(|(n, _, _)| *n == a.node) {
+                return u16::try_from(i).ok();
+            }
+            let mut d = Diagnostic::new(
+                Code::UnknownActivity,
+                a.span,
+                format!(
+                    "`{}` is not an activity of process `{}`",
+                    a.node, p.name.node
+                ),
+            )
+            .label("not in the `activities` list");
+            d = match did_you_mean(&a.node, acts.iter().map(|(n, _, _)| n.as_str())) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!(
+                    "add it to the activities: `activities {}, {}`",
+                    acts.iter()
+                        .map(|a| a.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    a.node
+                )),
+            };
+            diags.push(d);
+            None
+        };
+        let mut activities: Vec<ir::Activity> = Vec::new();
+        let mut key_ty: Option<(ir::Type, String)> = None;
+        for (name, span, ev) in &acts {
+            let Some(ev) = ev else { continue };
+            let info = &env.events[*ev];
+            let key_slot = match info.field(&p.key.node) {
+                Some((s, f)) => {
+                    match &key_ty {
+                        Some((t, other)) if *t != f.ty => diags.push(
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                *span,
+                                format!(
+                                    "the key `{}` is `{}` in `{name}` but `{t}` in `{other}`",
+                                    p.key.node, f.ty
+                                ),
+                            )
+                            .label(format!("`{name}.{}` is `{}`", p.key.node, f.ty))
+                            .also(p.key.span, "the process key"),
+                        ),
+                        Some(_) => {}
+                        None => key_ty = Some((f.ty, name.clone())),
+                    }
+                    slot(s)
+                }
+                None => {
+                    if !info.poisoned {
+                        let mut d = Diagnostic::new(
+                            Code::ProcessKey,
+                            *span,
+                            format!("activity `{name}` has no field `{}`", p.key.node),
+                        )
+                        .label(format!("`{name}` lacks the key `{}`", p.key.node))
+                        .also(p.key.span, "one process instance per value of this key");
+                        if let Some(s) = info.suggest(&p.key.node) {
+                            d = d.help(format!(
+                                "did you mean `{s}`? every activity must carry the process key"
+                            ));
+                        } else {
+                            d = d.help(format!("add `{}` to `event {name}`", p.key.node));
+                        }
+                        diags.push(d);
+                    }
+                    continue;
+                }
+            };
+            activities.push(ir::Activity {
+                event: Env::event_id(*ev),
+                key_slot,
+                included: true,
+                pending: false,
+                executed: false,
+            });
+        }
+        let mut relations = Vec::new();
+        for it in &p.items {
+            match &it.node {
+                ast::ProcessItem::Activities(_) => {}
+                ast::ProcessItem::Initial(m, list) => {
+                    for a in list {
+                        let Some(i) = find(a, diags) else { continue };
+                        if let Some(act) = activities.get_mut(usize::from(i)) {
+                            match m {
+                                ast::Marking::Pending => act.pending = true,
+                                ast::Marking::Excluded => act.included = false,
+                                ast::Marking::Executed => act.executed = true,
+                            }
+                        }
+                    }
+                }
+                ast::ProcessItem::Relation { from, kind, to } => {
+                    let f = find(from, diags);
+                    let t = find(to, diags);
+                    if let (Some(from), Some(to)) = (f, t) {
+                        let kind = match kind.node {
+                            ast::RelationKind::Condition => ir::RelationKind::Condition,
+                            ast::RelationKind::Response => ir::RelationKind::Response,
+                            ast::RelationKind::Include => ir::RelationKind::Include,
+                            ast::RelationKind::Exclude => ir::RelationKind::Exclude,
+                            ast::RelationKind::Milestone => ir::RelationKind::Milestone,
+                        };
+                        relations.push(ir::Relation { from, kind, to });
+                    }
+                }
+            }
+        }
+        if diags.iter().filter(|d| d.is_error()).count() == before {
+            out.push(ir::Process {
+                name: p.name.node.clone(),
+                key: p.key.node.clone(),
+                activities,
+                relations,
+            });
+        }
+    }
+    out
+}
