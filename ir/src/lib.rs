@@ -128,13 +128,16 @@ pub enum Origin {
 ///
 /// A run sits in one state. For an event of one of the pattern's input
 /// types (and of the run's partition key), the state's edges are tried:
-/// `Kill` edges first (the run dies), then `Take` edges (the event is bound
-/// and the run moves), then `Ignore` (the run stays). A strict state has no
+/// `Kill` edges first (the run dies; they apply only while the state's
+/// block has taken no event), then `Take` edges (the event is bound and the
+/// run moves), then `Ignore` (the run stays). A strict state has no
 /// `Ignore` edge, so an event that nothing takes kills the run. `Proceed`
 /// edges move without consuming an event (optional blocks, groups that
-/// have their minimum). A state with a `timeout` completes (moves to its
-/// target) when the watermark passes the time of the run's last bound event
-/// plus `after_ms` with no `Kill`. Halt guards apply in every state.
+/// have their minimum); they are followed right after a run enters a state
+/// or takes an event, as a fork: one run stays, one moves on. A state with
+/// a `timeout` completes (moves to its target) when the watermark reaches
+/// the time of the run's last bound event plus `after_ms` with no `Kill`
+/// before. Halt guards apply in every state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pattern {
     pub name: String,

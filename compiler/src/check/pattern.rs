@@ -303,8 +303,38 @@ pub(super) fn check_pattern(
             _ => {}
         }
     }
+    for pair in positives.windows(2) {
+        if let (PatternItem::Not(n), PatternItem::Block(b)) = (&pair[0].node, &pair[1].node) {
+            if let Some(q) = b.quantifier.filter(|q| q.bounds().0 == 0) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadPatternShape,
+                        pair[0].span,
+                        "a negation cannot come just before an optional block",
+                    )
+                    .label(format!(
+                        "`not {}` would have no event to end at",
+                        n.event.node
+                    ))
+                    .also(q.span, "this block may match nothing")
+                    .help("make the block required, or move the negation before a required block"),
+                );
+            }
+        }
+    }
     for it in &positives {
         if let PatternItem::Not(n) = &it.node {
+            if let Some(w) = n.within.filter(|w| w.millis() == Some(0)) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadLiteral,
+                        w.span,
+                        "an absence of zero length is always met",
+                    )
+                    .label("zero")
+                    .help("give a positive duration such as `30s`"),
+                );
+            }
             if let Some(w) = &n.within {
                 if absence.is_none_or(|(_, s)| s != it.span) {
                     diags.push(
