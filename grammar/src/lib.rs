@@ -5,9 +5,11 @@
 
 pub mod ast;
 pub mod diagnostic;
+pub mod fmt;
 pub mod parser;
 pub mod span;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
+pub use fmt::{format_file, format_source};
 pub use parser::{parse, Parsed};
 pub use span::{FileId, LineCol, Node, SourceFile, SourceMap, Span};

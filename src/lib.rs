@@ -1,0 +1,396 @@
+//! The `cep` command line: `check`, `compile`, `explain` and `fmt`.
+//!
+//! Exit codes are the same for every command: 0 when all is well, 1 when
+//! the rules have errors (or warnings under `--deny-warnings`, or files
+//! that `fmt --check` would change), 2 for a usage or I/O error.
+
+pub mod render;
+
+use cep_grammar::{Diagnostic, SourceMap};
+use cep_ir::Program;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Everything went well.
+pub const EXIT_OK: u8 = 0;
+/// The rules have errors (or denied warnings, or unformatted files).
+pub const EXIT_FAIL: u8 = 1;
+/// A usage or I/O error: nothing was checked.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cep",
+    version,
+    about = "Cepheid: a declarative rule language for complex events",
+    long_about = "Cepheid: a declarative rule language for complex events.\n\n\
+        Exit codes: 0 success; 1 errors in the rules (or warnings with \
+        --deny-warnings, or files `fmt --check` would change); 2 usage or I/O error.\n\
+        Colour is used only on a terminal and never when NO_COLOR is set."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and check rule files together; report every problem found.
+    Check {
+        /// The `.cep` files, checked together as one program.
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
+        /// `human` (to stderr) or `json` (to stdout).
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human, value_name = "FORMAT")]
+        error_format: ErrorFormat,
+        /// Treat warnings as errors (exit 1 when there are any).
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Check rule files and write the compiled IR (JSON).
+    Compile {
+        /// The `.cep` files, compiled together as one program.
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
+        /// Where to write the IR; `-` for standard output.
+        #[arg(short = 'o', long = "output", value_name = "OUT", default_value = "-")]
+        output: PathBuf,
+        /// `human` (to stderr) or `json` (to stdout, or to stderr when the
+        /// IR goes to stdout).
+        #[arg(long, value_enum, default_value_t = ErrorFormat::Human, value_name = "FORMAT")]
+        error_format: ErrorFormat,
+        /// Treat warnings as errors (write nothing and exit 1 when there
+        /// are any).
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Show what rules compile to: states, edges, steps, processes.
+    Explain {
+        /// `.cep` files, or one compiled IR `.json` file.
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
+        /// Show only this pattern.
+        #[arg(long, value_name = "NAME")]
+        pattern: Option<String>,
+        /// Print the pattern automata as one Graphviz graph (`dot -Tsvg`).
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Format rule files in place, or with `--check` list those that would change.
+    Fmt {
+        /// The `.cep` files.
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
+        /// Change nothing; print the files that are not formatted and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ErrorFormat {
+    Human,
+    Json,
+}
+
+/// Runs the command line given (the program name first) and returns the
+/// exit code.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check {
+            files,
+            error_format,
+            deny_warnings,
+        } => check(&files, error_format, deny_warnings, None),
+        Command::Compile {
+            files,
+            output,
+            error_format,
+            deny_warnings,
+        } => check(&files, error_format, deny_warnings, Some(&output)),
+        Command::Explain {
+            files,
+            pattern,
+            dot,
+        } => explain(&files, pattern.as_deref(), dot),
+        Command::Fmt { files, check } => fmt(&files, check),
+    }
+}
+
+// ---- output helpers --------------------------------------------------------------
+
+/// Writes to stdout; a closed pipe is not an error worth reporting.
+fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes());
+    let _ = o.flush();
+}
+
+fn err(s: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(s.as_bytes());
+    let _ = e.flush();
+}
+
+fn stderr_color() -> bool {
+    render::use_color(std::io::stderr().is_terminal())
+}
+
+/// `error: <message>` on stderr.
+fn fail(message: &str) {
+    if stderr_color() {
+        err(&format!("\x1b[1;31merror\x1b[0m: {message}\n"));
+    } else {
+        err(&format!("error: {message}\n"));
+    }
+}
+
+fn show_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Reads a file as text, or says clearly which file could not be read.
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            std::io::ErrorKind::InvalidData => "it is not UTF-8 text".to_string(),
+            _ => e.to_string(),
+        };
+        format!("cannot read `{}`: {why}", show_path(path))
+    })
+}
+
+/// Reads every file into one source map; on failure reports every file
+/// that could not be read.
+fn load(files: &[PathBuf]) -> Result<SourceMap, u8> {
+    let mut sources = SourceMap::new();
+    let mut ok = true;
+    for f in files {
+        match read(f) {
+            Ok(text) => {
+                sources.add(show_path(f), text);
+            }
+            Err(m) => {
+                fail(&m);
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        Ok(sources)
+    } else {
+        Err(EXIT_USAGE)
+    }
+}
+
+/// `ok: 2 files, 8 events, 4 patterns, 2 steps, 1 resource, 1 process`
+pub fn ok_line(files: usize, p: &Program) -> String {
+    use render::plural;
+    format!(
+        "ok: {}, {}, {}, {}, {}, {}",
+        plural(files, "file", "files"),
+        plural(p.events.len(), "event", "events"),
+        plural(p.patterns.len(), "pattern", "patterns"),
+        plural(p.steps.len(), "step", "steps"),
+        plural(p.resources.len(), "resource", "resources"),
+        plural(p.processes.len(), "process", "processes"),
+    )
+}
+
+// ---- check and compile ---------------------------------------------------------------
+
+fn check(files: &[PathBuf], format: ErrorFormat, deny: bool, output: Option<&Path>) -> u8 {
+    let sources = match load(files) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let n = sources.len();
+    let c = cep_compiler::compile(sources);
+    let (errors, warnings) = render::counts(&c.diagnostics);
+    let ir_to_stdout = output.is_some_and(|o| o == Path::new("-"));
+    match format {
+        ErrorFormat::Human => err(&render::human(&c.sources, &c.diagnostics, stderr_color())),
+        ErrorFormat::Json => {
+            let doc = render::json(&c.sources, &c.diagnostics);
+            if ir_to_stdout {
+                err(&doc);
+            } else {
+                out(&doc);
+            }
+        }
+    }
+    if errors > 0 {
+        return EXIT_FAIL;
+    }
+    if deny && warnings > 0 {
+        if format == ErrorFormat::Human {
+            fail("warnings are denied (`--deny-warnings`)");
+        }
+        return EXIT_FAIL;
+    }
+    let Some(program) = c.program else {
+        fail("the compiler reported no error but produced no program; this is a bug in cep");
+        return EXIT_FAIL;
+    };
+    if let Some(o) = output {
+        let json = program.to_json();
+        if ir_to_stdout {
+            out(&json);
+        } else if let Err(e) = std::fs::write(o, json) {
+            fail(&format!("cannot write `{}`: {e}", show_path(o)));
+            return EXIT_USAGE;
+        }
+    }
+    if format == ErrorFormat::Human {
+        let mut line = ok_line(n, &program);
+        if let Some(o) = output.filter(|_| !ir_to_stdout) {
+            line.push_str(&format!("; wrote {}", show_path(o)));
+        }
+        line.push('\n');
+        err(&line);
+    }
+    EXIT_OK
+}
+
+// ---- explain ---------------------------------------------------------------------
+
+fn explain(files: &[PathBuf], pattern: Option<&str>, dot: bool) -> u8 {
+    let program = match program_for_explain(files) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Some(name) = pattern {
+        if !program.patterns.iter().any(|p| p.name == name) {
+            let names: Vec<&str> = program.patterns.iter().map(|p| p.name.as_str()).collect();
+            if names.is_empty() {
+                fail(&format!(
+                    "no pattern named `{name}`: these rules have no patterns"
+                ));
+            } else {
+                let mut m = format!(
+                    "no pattern named `{name}`; the patterns are: {}",
+                    names.join(", ")
+                );
+                if let Some(s) = cep_grammar::diagnostic::did_you_mean(name, names.iter().copied())
+                {
+                    m.push_str(&format!(" (did you mean `{s}`?)"));
+                }
+                fail(&m);
+            }
+            return EXIT_USAGE;
+        }
+    }
+    if dot {
+        out(&cep_ir::explain::dot(&program, pattern));
+    } else {
+        out(&cep_ir::explain::text(&program, pattern));
+    }
+    EXIT_OK
+}
+
+/// Compiles the files, or loads them when they are one compiled IR.
+fn program_for_explain(files: &[PathBuf]) -> Result<Program, u8> {
+    let mut texts = Vec::new();
+    let mut ok = true;
+    for f in files {
+        match read(f) {
+            Ok(t) => texts.push((f, t)),
+            Err(m) => {
+                fail(&m);
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return Err(EXIT_USAGE);
+    }
+    let is_ir = |t: &str| t.trim_start().starts_with('{');
+    if texts.iter().any(|(_, t)| is_ir(t)) {
+        let [(path, text)] = texts.as_slice() else {
+            fail("a compiled IR (`.json`) file must be given alone, not with other files");
+            return Err(EXIT_USAGE);
+        };
+        return Program::from_json(text).map_err(|e| {
+            fail(&format!("cannot load `{}`: {e}", show_path(path)));
+            EXIT_USAGE
+        });
+    }
+    let mut sources = SourceMap::new();
+    for (f, t) in texts {
+        sources.add(show_path(f), t);
+    }
+    let c = cep_compiler::compile(sources);
+    err(&render::human(&c.sources, &c.diagnostics, stderr_color()));
+    match c.program {
+        Some(p) if !c.has_errors() => Ok(p),
+        _ => Err(EXIT_FAIL),
+    }
+}
+
+// ---- fmt -------------------------------------------------------------------------
+
+fn fmt(files: &[PathBuf], check: bool) -> u8 {
+    let mut io_error = false;
+    let mut syntax_error = false;
+    let mut unformatted = Vec::new();
+    for f in files {
+        let text = match read(f) {
+            Ok(t) => t,
+            Err(m) => {
+                fail(&m);
+                io_error = true;
+                continue;
+            }
+        };
+        match cep_grammar::format_source(&text) {
+            Ok(formatted) => {
+                if formatted == text {
+                    continue;
+                }
+                if check {
+                    unformatted.push(show_path(f));
+                } else if let Err(e) = std::fs::write(f, formatted) {
+                    fail(&format!("cannot write `{}`: {e}", show_path(f)));
+                    io_error = true;
+                }
+            }
+            Err(diags) => {
+                syntax_error = true;
+                report_one_file(f, &text, &diags);
+            }
+        }
+    }
+    for name in &unformatted {
+        out(&format!("{name}\n"));
+    }
+    if io_error {
+        EXIT_USAGE
+    } else if syntax_error || !unformatted.is_empty() {
+        EXIT_FAIL
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Renders diagnostics about one text on its own (their spans are in file
+/// 0 of a one-file map).
+fn report_one_file(path: &Path, text: &str, diags: &[Diagnostic]) {
+    let (map, _) = render::single_file(&show_path(path), text);
+    err(&render::human(&map, diags, stderr_color()));
+}
