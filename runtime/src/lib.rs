@@ -6,6 +6,15 @@
 //! events to the indices the IR uses. The engine that runs patterns builds
 //! on it.
 
+pub mod engine;
+pub mod eval;
+pub mod matcher;
+pub mod run;
+pub mod value;
+
+pub use engine::{Change, Complex, Config, Engine, Output, RunChange, Stats};
+pub use value::{Event, Value};
+
 use cep_ir::{EventId, LoadError, Program, Slot, Type};
 use std::collections::HashMap;
 

@@ -1,0 +1,419 @@
+//! The engine core: a pure state machine. One input (an event, "time is
+//! now T", or the end of the input) gives outputs (complex events, late
+//! events, run changes). No I/O, no wall clock, no randomness: the same
+//! inputs in the same order give the same outputs.
+//!
+//! Time is event time. Events are held for up to `max_delay_ms` and
+//! released in (time, arrival) order; the watermark is the latest time
+//! seen minus that delay. An event older than what was already processed
+//! is late. Before an event of time T is processed, every deadline up to T
+//! (windows closing, absences completing) is handled, oldest first.
+//! Complex events are processed right after the input that caused them,
+//! first in, first out, by the patterns that consume them (patterns run in
+//! the IR's order, producers before consumers).
+
+use crate::eval::{eval, Scope};
+use crate::matcher::{Effects, End, Ids, Key, Matcher};
+use crate::value::{Event, Value};
+use cep_ir::{BindingId, EventId, Program};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Part of every run id, so that ids stay unique across peers.
+    pub instance: String,
+    /// Bounded disorder: events are reordered up to this much.
+    pub max_delay_ms: u64,
+    /// Live runs per pattern before the oldest are shed.
+    pub max_runs: usize,
+    /// Report run changes (created, took an event, ended) as outputs.
+    pub track_runs: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            instance: "cep".into(),
+            max_delay_ms: 0,
+            max_runs: 100_000,
+            track_runs: false,
+        }
+    }
+}
+
+/// What the engine produces.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// A pattern matched.
+    Complex(Complex),
+    /// An event older than what was already processed; it was not used.
+    Late(Event),
+    /// A run changed (only with `track_runs`).
+    Run(RunChange),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Complex {
+    pub event: Arc<Event>,
+    /// Index of the pattern in the IR.
+    pub pattern: u32,
+    pub run: u64,
+    /// The bound events, oldest first.
+    pub matched: Vec<(BindingId, Arc<Event>)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunChange {
+    pub pattern: u32,
+    pub run: u64,
+    pub change: Change,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A new run; `from` is the run it forked from.
+    Created {
+        from: Option<u64>,
+    },
+    /// The run bound an event (by its `seq`).
+    Took {
+        binding: BindingId,
+        seq: u64,
+    },
+    Completed,
+    Ended(End),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events_in: u64,
+    pub complex_out: u64,
+    pub late: u64,
+    pub shed: u64,
+}
+
+struct Pending {
+    time: i64,
+    arrival: u64,
+    event: Event,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.arrival) == (o.time, o.arrival)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.time, self.arrival).cmp(&(o.time, o.arrival))
+    }
+}
+
+struct Timer {
+    deadline: i64,
+    order: u64,
+    pattern: u32,
+    key: Key,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        (self.deadline, self.order) == (o.deadline, o.order)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.deadline, self.order).cmp(&(o.deadline, o.order))
+    }
+}
+
+struct Counter(u64);
+
+impl Ids for Counter {
+    fn next_run(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+pub struct Engine {
+    program: Arc<Program>,
+    config: Config,
+    matchers: Vec<Matcher>,
+    /// Patterns that see each event type.
+    consumers: Vec<Vec<u32>>,
+    buffer: BinaryHeap<Reverse<Pending>>,
+    arrivals: u64,
+    /// Latest event time seen.
+    max_seen: Option<i64>,
+    /// Time of the latest thing processed (event or deadline).
+    clock: Option<i64>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    timer_order: u64,
+    runs: Counter,
+    seq: u64,
+    keybuf: Vec<Value>,
+    queue: VecDeque<Arc<Event>>,
+    stats: Stats,
+}
+
+impl Engine {
+    pub fn new(program: Arc<Program>, config: Config) -> Engine {
+        let events = program.events.len();
+        let matchers: Vec<Matcher> = program
+            .patterns
+            .iter()
+            .map(|p| Matcher::new(p.clone(), events, config.max_runs))
+            .collect();
+        let mut consumers = vec![Vec::new(); events];
+        for (i, m) in matchers.iter().enumerate() {
+            for &ty in &m.ir.inputs {
+                if let (Some(c), Ok(i)) = (consumers.get_mut(ty as usize), u32::try_from(i)) {
+                    c.push(i);
+                }
+            }
+        }
+        Engine {
+            program,
+            config,
+            matchers,
+            consumers,
+            buffer: BinaryHeap::new(),
+            arrivals: 0,
+            max_seen: None,
+            clock: None,
+            timers: BinaryHeap::new(),
+            timer_order: 0,
+            runs: Counter(0),
+            seq: 0,
+            keybuf: Vec::new(),
+            queue: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            shed: self.matchers.iter().map(|m| m.shed).sum(),
+            ..self.stats
+        }
+    }
+
+    /// Live runs per pattern, in IR order.
+    pub fn live_runs(&self) -> Vec<usize> {
+        self.matchers.iter().map(|m| m.live).collect()
+    }
+
+    /// A run id as it crosses the network: the instance and a number.
+    pub fn run_name(&self, run: u64) -> String {
+        format!("{}-{run}", self.config.instance)
+    }
+
+    /// One input event. Its `seq` is set by the engine.
+    pub fn push(&mut self, event: Event, out: &mut Vec<Output>) {
+        if self.clock.is_some_and(|c| event.time < c) {
+            self.stats.late += 1;
+            out.push(Output::Late(event));
+            return;
+        }
+        self.stats.events_in += 1;
+        self.max_seen = Some(self.max_seen.map_or(event.time, |m| m.max(event.time)));
+        if self.config.max_delay_ms == 0 && self.buffer.is_empty() {
+            self.process(event, out);
+            return;
+        }
+        self.arrivals += 1;
+        self.buffer.push(Reverse(Pending {
+            time: event.time,
+            arrival: self.arrivals,
+            event,
+        }));
+        if let Some(m) = self.max_seen {
+            let delay = i64::try_from(self.config.max_delay_ms).unwrap_or(i64::MAX);
+            self.release(m.saturating_sub(delay), out);
+        }
+    }
+
+    /// "Time is now `t`": everything up to `t` may be processed, and
+    /// deadlines up to `t` handled. Time never goes back.
+    pub fn advance(&mut self, t: i64, out: &mut Vec<Output>) {
+        self.release(t, out);
+        self.fire(t, out);
+        if self.clock.is_none_or(|c| c < t) {
+            self.clock = Some(t);
+        }
+    }
+
+    /// The end of a finite input: all time passes. Pending absences
+    /// complete and open runs expire.
+    pub fn finish(&mut self, out: &mut Vec<Output>) {
+        self.release(i64::MAX, out);
+        self.fire(i64::MAX, out);
+    }
+
+    fn release(&mut self, upto: i64, out: &mut Vec<Output>) {
+        while self.buffer.peek().is_some_and(|p| p.0.time <= upto) {
+            if let Some(Reverse(p)) = self.buffer.pop() {
+                self.process(p.event, out);
+            }
+        }
+        // Deadlines before the watermark can be handled: no event that is
+        // not late can come before them any more.
+        if upto > i64::MIN {
+            self.fire(upto, out);
+        }
+    }
+
+    fn process(&mut self, mut event: Event, out: &mut Vec<Output>) {
+        self.fire(event.time, out);
+        self.clock = Some(self.clock.map_or(event.time, |c| c.max(event.time)));
+        self.seq += 1;
+        event.seq = self.seq;
+        self.queue.push_back(Arc::new(event));
+        self.drain(out);
+    }
+
+    /// Handles deadlines up to `t`, oldest first.
+    fn fire(&mut self, t: i64, out: &mut Vec<Output>) {
+        while self.timers.peek().is_some_and(|x| x.0.deadline <= t) {
+            let Some(Reverse(timer)) = self.timers.pop() else {
+                break;
+            };
+            self.clock = Some(self.clock.map_or(timer.deadline, |c| c.max(timer.deadline)));
+            let Some(m) = self.matchers.get_mut(timer.pattern as usize) else {
+                continue;
+            };
+            if m.partitions
+                .get(&timer.key)
+                .is_none_or(|p| p.scheduled != Some(timer.deadline))
+            {
+                continue;
+            }
+            let mut fx = Effects::default();
+            let next = m.on_time(&timer.key, timer.deadline, &mut fx);
+            if let Some(d) = next {
+                self.schedule(timer.pattern, timer.key, d);
+            }
+            self.effects(timer.pattern, fx, out);
+            self.drain(out);
+        }
+    }
+
+    fn schedule(&mut self, pattern: u32, key: Key, deadline: i64) {
+        self.timer_order += 1;
+        self.timers.push(Reverse(Timer {
+            deadline,
+            order: self.timer_order,
+            pattern,
+            key,
+        }));
+    }
+
+    /// Feeds queued events to the patterns that see them.
+    fn drain(&mut self, out: &mut Vec<Output>) {
+        while let Some(ev) = self.queue.pop_front() {
+            let n = self.consumers.get(ev.ty as usize).map_or(0, Vec::len);
+            for k in 0..n {
+                let Some(&pi) = self.consumers.get(ev.ty as usize).and_then(|c| c.get(k)) else {
+                    break;
+                };
+                let Some(m) = self.matchers.get_mut(pi as usize) else {
+                    continue;
+                };
+                let mut fx = Effects::default();
+                let wake = m.on_event(&ev, &mut self.keybuf, &mut self.runs, &mut fx);
+                if let Some((key, d)) = wake {
+                    self.schedule(pi, key, d);
+                }
+                self.effects(pi, fx, out);
+            }
+        }
+    }
+
+    /// Turns what happened to runs into outputs, and queues complex events.
+    fn effects(&mut self, pattern: u32, fx: Effects, out: &mut Vec<Output>) {
+        if self.config.track_runs {
+            for (run, from) in &fx.created {
+                out.push(Output::Run(RunChange {
+                    pattern,
+                    run: *run,
+                    change: Change::Created { from: *from },
+                }));
+            }
+            for (run, binding, seq) in &fx.took {
+                out.push(Output::Run(RunChange {
+                    pattern,
+                    run: *run,
+                    change: Change::Took {
+                        binding: *binding,
+                        seq: *seq,
+                    },
+                }));
+            }
+            for (run, end) in &fx.ended {
+                out.push(Output::Run(RunChange {
+                    pattern,
+                    run: *run,
+                    change: Change::Ended(*end),
+                }));
+            }
+        }
+        let Some(m) = self.matchers.get(pattern as usize) else {
+            return;
+        };
+        let output: EventId = m.ir.output;
+        for mat in fx.matches {
+            let scope = Scope {
+                current: None,
+                chain: &mat.chain,
+                triggers: &[],
+            };
+            let fields: Vec<Value> = m.ir.emit.iter().map(|e| eval(e, &scope)).collect();
+            self.seq += 1;
+            let event = Arc::new(Event {
+                ty: output,
+                time: mat.time,
+                seq: self.seq,
+                source: mat.run,
+                fields: fields.into_boxed_slice(),
+            });
+            if self.config.track_runs {
+                out.push(Output::Run(RunChange {
+                    pattern,
+                    run: mat.run,
+                    change: Change::Completed,
+                }));
+            }
+            self.stats.complex_out += 1;
+            out.push(Output::Complex(Complex {
+                event: event.clone(),
+                pattern,
+                run: mat.run,
+                matched: mat.chain.to_vec(),
+            }));
+            self.queue.push_back(event);
+        }
+    }
+}

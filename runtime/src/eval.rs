@@ -1,0 +1,258 @@
+//! Evaluation of IR expressions. Pure: an expression, the event being
+//! matched and a run's bindings give a value.
+
+use crate::run::Chain;
+use crate::value::{Event, Value};
+use cep_ir::{AggFunc, BinOp, BindingId, Expr, Operand, Type};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// What an expression can see.
+pub struct Scope<'a> {
+    /// The event being matched.
+    pub current: Option<&'a Event>,
+    /// The run's bound events, newest first.
+    pub chain: &'a Chain,
+    /// A step's trigger events, by event type.
+    pub triggers: &'a [Arc<Event>],
+}
+
+/// A condition: true only when it evaluates to `true` (no value is false).
+pub fn holds(e: &Expr, s: &Scope) -> bool {
+    matches!(eval(e, s), Value::Bool(true))
+}
+
+pub fn eval(e: &Expr, s: &Scope) -> Value {
+    match e {
+        Expr::Const(v) => Value::from_ir(v),
+        Expr::Field { of, slot, .. } => match of {
+            Operand::Current => s
+                .current
+                .map(|c| c.field(*slot).clone())
+                .unwrap_or(Value::Null),
+            Operand::Binding(b) => s
+                .chain
+                .last_of(*b)
+                .map(|ev| ev.field(*slot).clone())
+                .unwrap_or(Value::Null),
+            Operand::Trigger(t) => s
+                .triggers
+                .iter()
+                .find(|ev| ev.ty == *t)
+                .map(|ev| ev.field(*slot).clone())
+                .unwrap_or(Value::Null),
+        },
+        Expr::Prev {
+            group,
+            slot,
+            fallback,
+            ..
+        } => match s.chain.last_of(*group) {
+            Some(ev) => ev.field(*slot).clone(),
+            None => match fallback {
+                Some((b, fs)) => s
+                    .chain
+                    .last_of(*b)
+                    .map(|ev| ev.field(*fs).clone())
+                    .unwrap_or(Value::Null),
+                None => Value::Null,
+            },
+        },
+        Expr::Agg {
+            func,
+            binding,
+            slot,
+            ty,
+        } => aggregate(*func, *binding, *slot, *ty, s.chain),
+        Expr::Not(x) => match eval(x, s) {
+            Value::Bool(b) => Value::Bool(!b),
+            _ => Value::Null,
+        },
+        Expr::Neg { arg, .. } => match eval(arg, s) {
+            Value::Int(i) => i.checked_neg().map(Value::Int).unwrap_or(Value::Null),
+            Value::Float(f) => Value::Float(-f),
+            Value::Duration(d) => d.checked_neg().map(Value::Duration).unwrap_or(Value::Null),
+            _ => Value::Null,
+        },
+        Expr::ToFloat(x) => match eval(x, s) {
+            Value::Int(i) => Value::Float(i as f64),
+            Value::Float(f) => Value::Float(f),
+            _ => Value::Null,
+        },
+        Expr::Binary { op, lhs, rhs, .. } => match op {
+            BinOp::And => match eval(lhs, s) {
+                Value::Bool(false) => Value::Bool(false),
+                Value::Bool(true) => match eval(rhs, s) {
+                    Value::Bool(b) => Value::Bool(b),
+                    _ => Value::Null,
+                },
+                _ => match eval(rhs, s) {
+                    Value::Bool(false) => Value::Bool(false),
+                    _ => Value::Null,
+                },
+            },
+            BinOp::Or => match eval(lhs, s) {
+                Value::Bool(true) => Value::Bool(true),
+                Value::Bool(false) => match eval(rhs, s) {
+                    Value::Bool(b) => Value::Bool(b),
+                    _ => Value::Null,
+                },
+                _ => match eval(rhs, s) {
+                    Value::Bool(true) => Value::Bool(true),
+                    _ => Value::Null,
+                },
+            },
+            _ => binary(*op, &eval(lhs, s), &eval(rhs, s)),
+        },
+    }
+}
+
+/// Orders two values of one type; `None` for no value or NaN.
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
+        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Duration(x), Value::Duration(y)) | (Value::Time(x), Value::Time(y)) => {
+            Some(x.cmp(y))
+        }
+        _ => None,
+    }
+}
+
+fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
+    use Value::*;
+    match op {
+        BinOp::Eq => match compare(a, b) {
+            Some(o) => Bool(o == Ordering::Equal),
+            None => Null,
+        },
+        BinOp::Ne => match compare(a, b) {
+            Some(o) => Bool(o != Ordering::Equal),
+            None => Null,
+        },
+        BinOp::Lt => cmp_with(a, b, |o| o == Ordering::Less),
+        BinOp::Le => cmp_with(a, b, |o| o != Ordering::Greater),
+        BinOp::Gt => cmp_with(a, b, |o| o == Ordering::Greater),
+        BinOp::Ge => cmp_with(a, b, |o| o != Ordering::Less),
+        BinOp::Contains => str_with(a, b, |x, y| x.contains(y)),
+        BinOp::StartsWith => str_with(a, b, |x, y| x.starts_with(y)),
+        BinOp::EndsWith => str_with(a, b, |x, y| x.ends_with(y)),
+        BinOp::Add => match (a, b) {
+            (Int(x), Int(y)) => x.checked_add(*y).map(Int).unwrap_or(Null),
+            (Float(x), Float(y)) => Float(x + y),
+            (Duration(x), Duration(y)) => x.checked_add(*y).map(Duration).unwrap_or(Null),
+            (Time(x), Duration(y)) | (Duration(y), Time(x)) => {
+                x.checked_add(*y).map(Time).unwrap_or(Null)
+            }
+            _ => Null,
+        },
+        BinOp::Sub => match (a, b) {
+            (Int(x), Int(y)) => x.checked_sub(*y).map(Int).unwrap_or(Null),
+            (Float(x), Float(y)) => Float(x - y),
+            (Duration(x), Duration(y)) => x.checked_sub(*y).map(Duration).unwrap_or(Null),
+            (Time(x), Duration(y)) => x.checked_sub(*y).map(Time).unwrap_or(Null),
+            (Time(x), Time(y)) => x.checked_sub(*y).map(Duration).unwrap_or(Null),
+            _ => Null,
+        },
+        BinOp::Mul => match (a, b) {
+            (Int(x), Int(y)) => x.checked_mul(*y).map(Int).unwrap_or(Null),
+            (Float(x), Float(y)) => Float(x * y),
+            (Duration(x), Int(y)) | (Int(y), Duration(x)) => {
+                x.checked_mul(*y).map(Duration).unwrap_or(Null)
+            }
+            _ => Null,
+        },
+        BinOp::Div => match (a, b) {
+            (Int(x), Int(y)) => x.checked_div(*y).map(Int).unwrap_or(Null),
+            (Float(x), Float(y)) if *y != 0.0 => Float(x / y),
+            (Duration(x), Int(y)) => x.checked_div(*y).map(Duration).unwrap_or(Null),
+            _ => Null,
+        },
+        BinOp::Rem => match (a, b) {
+            (Int(x), Int(y)) => x.checked_rem(*y).map(Int).unwrap_or(Null),
+            _ => Null,
+        },
+        BinOp::And | BinOp::Or => Null,
+    }
+}
+
+fn cmp_with(a: &Value, b: &Value, f: impl Fn(Ordering) -> bool) -> Value {
+    match compare(a, b) {
+        Some(o) => Value::Bool(f(o)),
+        None => Value::Null,
+    }
+}
+
+fn str_with(a: &Value, b: &Value, f: impl Fn(&str, &str) -> bool) -> Value {
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => Value::Bool(f(x, y)),
+        _ => Value::Null,
+    }
+}
+
+fn aggregate(func: AggFunc, group: BindingId, slot: Option<u16>, ty: Type, chain: &Chain) -> Value {
+    // The chain is newest first; aggregates read the group oldest first.
+    let mut events: Vec<&Event> = chain.all_of(group).collect();
+    events.reverse();
+    if func == AggFunc::Count {
+        return Value::Int(i64::try_from(events.len()).unwrap_or(i64::MAX));
+    }
+    let Some(slot) = slot else { return Value::Null };
+    let mut values = events
+        .iter()
+        .map(|e| e.field(slot))
+        .filter(|v| !matches!(v, Value::Null));
+    match func {
+        AggFunc::Count => Value::Null,
+        AggFunc::First => values.next().cloned().unwrap_or(Value::Null),
+        AggFunc::Last => values.last().cloned().unwrap_or(Value::Null),
+        AggFunc::Min | AggFunc::Max => {
+            let want = if func == AggFunc::Min {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+            let mut best: Option<&Value> = None;
+            for v in values {
+                best = match best {
+                    None => Some(v),
+                    Some(b) if compare(v, b) == Some(want) => Some(v),
+                    keep => keep,
+                };
+            }
+            best.cloned().unwrap_or(Value::Null)
+        }
+        AggFunc::Sum | AggFunc::Avg => {
+            let mut n = 0i64;
+            let mut int_sum: Option<i64> = Some(0);
+            let mut float_sum = 0f64;
+            for v in values {
+                n += 1;
+                match v {
+                    Value::Int(i) | Value::Duration(i) => {
+                        int_sum = int_sum.and_then(|s| s.checked_add(*i));
+                        float_sum += *i as f64;
+                    }
+                    Value::Float(f) => float_sum += f,
+                    _ => {}
+                }
+            }
+            if func == AggFunc::Sum {
+                return match ty {
+                    Type::Int => int_sum.map(Value::Int).unwrap_or(Value::Null),
+                    Type::Duration => int_sum.map(Value::Duration).unwrap_or(Value::Null),
+                    _ => Value::Float(float_sum),
+                };
+            }
+            if n == 0 {
+                return Value::Null;
+            }
+            match ty {
+                Type::Duration => Value::Duration((float_sum / n as f64).round() as i64),
+                _ => Value::Float(float_sum / n as f64),
+            }
+        }
+    }
+}

@@ -1,0 +1,560 @@
+//! One pattern's automaton at run time: partitions, runs, and the step
+//! function that takes a run and an event to its successors.
+//!
+//! Semantics (docs/language.md, section 6, states them for authors):
+//! - an event of a type the pattern names goes to the runs of its key, in
+//!   the order the runs were created; then, if it satisfies the first
+//!   block, it starts a new run;
+//! - halt guards are tried first and end every run of the key;
+//! - in each run, negations (`Kill`) are tried before the block takes an
+//!   event, then the block's `Take`; what is not taken is skipped by a
+//!   relaxed state and ends the run in a strict one; a `then any` state
+//!   also keeps the run that skipped a taken event;
+//! - right after a run enters a state or takes an event, `Proceed` forks
+//!   it: one copy stays (if its group can still grow), one moves on (a
+//!   group that has its minimum may end after any of its events; an
+//!   optional block may be passed over);
+//! - a run that reaches the accepting state is a match.
+
+use crate::eval::{holds, Scope};
+use crate::run::{Chain, Run};
+use crate::value::{Event, Value};
+use cep_ir::{Edge, Pattern, SkipPolicy, StateId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A finished match.
+#[derive(Debug)]
+pub struct Match {
+    pub run: u64,
+    pub start: u64,
+    /// Time of the event that completed the match (or the deadline of an
+    /// absence).
+    pub time: i64,
+    pub chain: Chain,
+}
+
+/// Why a run ended without a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// A negated event arrived, or a strict block's event did not come.
+    Killed,
+    /// A `halt on` event arrived.
+    Halted,
+    /// Its window closed.
+    Expired,
+    /// Dropped by the skip policy after another run's match.
+    Skipped,
+    /// Shed to keep the pattern under its run limit.
+    Shed,
+}
+
+/// What happened to runs while handling one input; the engine turns it
+/// into outputs.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub created: Vec<(u64, Option<u64>)>,
+    pub took: Vec<(u64, u16, u64)>,
+    pub ended: Vec<(u64, End)>,
+    pub matches: Vec<Match>,
+}
+
+#[derive(Debug, Default)]
+pub struct Partition {
+    pub runs: Vec<Run>,
+    /// Earliest deadline currently scheduled for this partition.
+    pub scheduled: Option<i64>,
+}
+
+pub type Key = Arc<[Value]>;
+
+pub struct Matcher {
+    pub ir: Pattern,
+    /// Partition key slots by event type (dense, indexed by event id).
+    key_slots: Vec<Option<Vec<u16>>>,
+    pub partitions: HashMap<Key, Partition>,
+    pub live: usize,
+    pub shed: u64,
+    max_runs: usize,
+    /// States that wait on a timeout (absences).
+    has_timeouts: bool,
+}
+
+/// Where the engine keeps ids and deadlines it hands out.
+pub trait Ids {
+    fn next_run(&mut self) -> u64;
+}
+
+impl Matcher {
+    pub fn new(ir: Pattern, events: usize, max_runs: usize) -> Matcher {
+        let mut key_slots = vec![None; events];
+        for k in &ir.partition {
+            if let Some(s) = key_slots.get_mut(k.event as usize) {
+                *s = Some(k.slots.clone());
+            }
+        }
+        let has_timeouts = ir.states.iter().any(|s| s.timeout.is_some());
+        Matcher {
+            ir,
+            key_slots,
+            partitions: HashMap::new(),
+            live: 0,
+            shed: 0,
+            max_runs: max_runs.max(1),
+            has_timeouts,
+        }
+    }
+
+    pub fn sees(&self, ty: u32) -> bool {
+        self.ir.inputs.binary_search(&ty).is_ok()
+    }
+
+    /// The partition key of an event (empty when unpartitioned).
+    pub fn key_of(&self, ev: &Event, buf: &mut Vec<Value>) {
+        buf.clear();
+        if let Some(Some(slots)) = self.key_slots.get(ev.ty as usize) {
+            buf.extend(slots.iter().map(|s| ev.field(*s).clone()));
+        }
+    }
+
+    fn starts(&self, ev: &Event) -> bool {
+        let Some(state) = self.ir.states.get(usize::from(self.ir.start)) else {
+            return false;
+        };
+        state.edges.iter().any(|e| match e {
+            Edge::Take {
+                event, predicate, ..
+            } => {
+                *event == ev.ty
+                    && predicate.as_ref().is_none_or(|p| {
+                        holds(
+                            p,
+                            &Scope {
+                                current: Some(ev),
+                                chain: &Chain::default(),
+                                triggers: &[],
+                            },
+                        )
+                    })
+            }
+            _ => false,
+        })
+    }
+
+    fn halts(&self, ev: &Event) -> bool {
+        self.ir.halts.iter().any(|g| {
+            g.event == ev.ty
+                && g.predicate.as_ref().is_none_or(|p| {
+                    holds(
+                        p,
+                        &Scope {
+                            current: Some(ev),
+                            chain: &Chain::default(),
+                            triggers: &[],
+                        },
+                    )
+                })
+        })
+    }
+
+    /// Handles one event of a type this pattern sees. Returns the deadline
+    /// the key's partition must be woken at, if it changed.
+    pub fn on_event(
+        &mut self,
+        ev: &Arc<Event>,
+        keybuf: &mut Vec<Value>,
+        ids: &mut dyn Ids,
+        fx: &mut Effects,
+    ) -> Option<(Key, i64)> {
+        self.key_of(ev, keybuf);
+        let starts = self.starts(ev);
+        let halts = self.halts(ev);
+        if !starts && !self.partitions.contains_key(&keybuf[..]) {
+            return None;
+        }
+        let key: Key = match self.partitions.get_key_value(&keybuf[..]) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(keybuf.as_slice()),
+        };
+        let mut part = self.partitions.remove(&key).unwrap_or_default();
+        let before = part.runs.len();
+        let mut next: Vec<Run> = Vec::with_capacity(before + 1);
+        let mut completed: Vec<Match> = Vec::new();
+        if halts {
+            for r in part.runs.drain(..) {
+                fx.ended.push((r.id, End::Halted));
+            }
+        }
+        let window = self
+            .ir
+            .window_ms
+            .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
+        for run in std::mem::take(&mut part.runs) {
+            if let Some(w) = window {
+                if !self.in_absence(&run) && run.first_time.saturating_add(w) <= ev.time {
+                    fx.ended.push((run.id, End::Expired));
+                    continue;
+                }
+            }
+            self.step(run, ev, ids, fx, &mut next, &mut completed);
+        }
+        if starts {
+            let id = ids.next_run();
+            fx.created.push((id, None));
+            let run = Run {
+                id,
+                state: self.ir.start,
+                count: 0,
+                start: ev.seq,
+                first_time: ev.time,
+                last_time: ev.time,
+                chain: Chain::default(),
+            };
+            self.step(run, ev, ids, fx, &mut next, &mut completed);
+        }
+        self.finish(&mut next, completed, fx);
+        part.runs = next;
+        self.live = self.live.saturating_sub(before) + part.runs.len();
+        let wake = self.schedule(&mut part);
+        if !part.runs.is_empty() {
+            self.partitions.insert(key.clone(), part);
+        }
+        if self.live > self.max_runs {
+            self.shed_oldest(fx);
+        }
+        wake.map(|d| (key, d))
+    }
+
+    fn in_absence(&self, run: &Run) -> bool {
+        self.ir
+            .states
+            .get(usize::from(run.state))
+            .is_some_and(|s| s.timeout.is_some())
+    }
+
+    /// The run's successors for one event.
+    fn step(
+        &self,
+        run: Run,
+        ev: &Arc<Event>,
+        ids: &mut dyn Ids,
+        fx: &mut Effects,
+        out: &mut Vec<Run>,
+        done: &mut Vec<Match>,
+    ) {
+        let Some(state) = self.ir.states.get(usize::from(run.state)) else {
+            return;
+        };
+        let scope = Scope {
+            current: Some(ev),
+            chain: &run.chain,
+            triggers: &[],
+        };
+        if run.count == 0 {
+            for e in &state.edges {
+                if let Edge::Kill { event, predicate } = e {
+                    if *event == ev.ty && predicate.as_ref().is_none_or(|p| holds(p, &scope)) {
+                        fx.ended.push((run.id, End::Killed));
+                        return;
+                    }
+                }
+            }
+        }
+        let mut took = false;
+        let mut keep_original = false;
+        for e in &state.edges {
+            match e {
+                Edge::Take {
+                    event,
+                    binding,
+                    predicate,
+                    below,
+                    target,
+                } => {
+                    // One take per event and run: the first edge that takes.
+                    if took || *event != ev.ty || below.is_some_and(|b| run.count >= b) {
+                        continue;
+                    }
+                    if !predicate.as_ref().is_none_or(|p| holds(p, &scope)) {
+                        continue;
+                    }
+                    took = true;
+                    let looping = *target == run.state;
+                    let mut nr = run.clone();
+                    nr.chain = run.chain.push(*binding, ev.clone());
+                    nr.last_time = ev.time;
+                    if looping {
+                        nr.count += 1;
+                    } else {
+                        nr.state = *target;
+                        nr.count = 0;
+                    }
+                    fx.took.push((nr.id, *binding, ev.seq));
+                    self.enter(nr, ids, fx, out, done);
+                }
+                Edge::Ignore { unmatched_only } => {
+                    if !*unmatched_only || !took {
+                        keep_original = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if keep_original {
+            if took {
+                // `then any`: the run that skipped the event lives on as a fork.
+                let id = ids.next_run();
+                fx.created.push((id, Some(run.id)));
+                out.push(Run { id, ..run });
+            } else {
+                out.push(run);
+            }
+        } else if !took {
+            // A strict state: the event it needed did not come.
+            fx.ended.push((run.id, End::Killed));
+        }
+    }
+
+    /// A run has just entered its state or taken an event: follow
+    /// `Proceed` edges as forks, and report a match at the accepting state.
+    fn enter(
+        &self,
+        run: Run,
+        ids: &mut dyn Ids,
+        fx: &mut Effects,
+        out: &mut Vec<Run>,
+        done: &mut Vec<Match>,
+    ) {
+        let Some(state) = self.ir.states.get(usize::from(run.state)) else {
+            return;
+        };
+        if state.accept {
+            done.push(Match {
+                run: run.id,
+                start: run.start,
+                time: run.last_time,
+                chain: run.chain,
+            });
+            return;
+        }
+        let mut can_take = false;
+        let mut proceed: Option<StateId> = None;
+        for e in &state.edges {
+            match e {
+                Edge::Take { below, .. } => can_take |= below.is_none_or(|b| run.count < b),
+                Edge::Proceed { at_least, target } if run.count >= *at_least => {
+                    proceed = Some(*target)
+                }
+                _ => {}
+            }
+        }
+        if let Some(target) = proceed {
+            let moved = Run {
+                id: if can_take { ids.next_run() } else { run.id },
+                state: target,
+                count: 0,
+                ..run.clone()
+            };
+            if can_take {
+                fx.created.push((moved.id, Some(run.id)));
+                out.push(run);
+            }
+            self.enter(moved, ids, fx, out, done);
+        } else if can_take || state.timeout.is_some() {
+            out.push(run);
+        } else {
+            // A state that can neither take nor move on: nothing can come.
+            fx.ended.push((run.id, End::Killed));
+        }
+    }
+
+    /// Applies the skip policy to the matches of one input and records them.
+    fn finish(&self, runs: &mut Vec<Run>, mut completed: Vec<Match>, fx: &mut Effects) {
+        // Matches completing on one input are reported in the order of
+        // their first event, then of their later events.
+        if completed.len() > 1 {
+            completed.sort_by_cached_key(|m| {
+                (
+                    m.start,
+                    m.chain
+                        .to_vec()
+                        .iter()
+                        .map(|(_, e)| e.seq)
+                        .collect::<Vec<_>>(),
+                )
+            });
+        }
+        match self.ir.skip {
+            SkipPolicy::NoSkip => fx.matches.extend(completed),
+            SkipPolicy::PastLast => {
+                let mut completed = completed.into_iter();
+                if let Some(m) = completed.next() {
+                    let last = m.chain.head().map(|e| e.seq).unwrap_or(m.start);
+                    for other in completed {
+                        fx.ended.push((other.run, End::Skipped));
+                    }
+                    runs.retain(|r| {
+                        let keep = r.start > last;
+                        if !keep {
+                            fx.ended.push((r.id, End::Skipped));
+                        }
+                        keep
+                    });
+                    fx.matches.push(m);
+                }
+            }
+            SkipPolicy::ToNext => {
+                let mut starts: Vec<u64> = Vec::new();
+                for m in completed {
+                    if starts.contains(&m.start) {
+                        fx.ended.push((m.run, End::Skipped));
+                        continue;
+                    }
+                    starts.push(m.start);
+                    fx.matches.push(m);
+                }
+                if !starts.is_empty() {
+                    runs.retain(|r| {
+                        let keep = !starts.contains(&r.start);
+                        if !keep {
+                            fx.ended.push((r.id, End::Skipped));
+                        }
+                        keep
+                    });
+                }
+            }
+        }
+    }
+
+    /// The earliest deadline among a partition's runs, if it must be
+    /// (re)scheduled.
+    fn schedule(&self, part: &mut Partition) -> Option<i64> {
+        let d = self.next_deadline(part)?;
+        match part.scheduled {
+            Some(s) if s <= d => None,
+            _ => {
+                part.scheduled = Some(d);
+                Some(d)
+            }
+        }
+    }
+
+    fn next_deadline(&self, part: &Partition) -> Option<i64> {
+        let window = self
+            .ir
+            .window_ms
+            .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
+        part.runs
+            .iter()
+            .filter_map(|r| {
+                let st = self.ir.states.get(usize::from(r.state))?;
+                match (&st.timeout, window) {
+                    (Some(t), _) => Some(
+                        r.last_time
+                            .saturating_add(i64::try_from(t.after_ms).unwrap_or(i64::MAX)),
+                    ),
+                    (None, Some(w)) => Some(r.first_time.saturating_add(w)),
+                    (None, None) => None,
+                }
+            })
+            .min()
+    }
+
+    /// Time has reached `now` for one partition: absences complete,
+    /// windows close. Returns the next deadline to schedule.
+    pub fn on_time(&mut self, key: &Key, now: i64, fx: &mut Effects) -> Option<i64> {
+        let mut part = self.partitions.remove(key)?;
+        let before = part.runs.len();
+        part.scheduled = None;
+        let window = self
+            .ir
+            .window_ms
+            .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
+        let mut completed = Vec::new();
+        let mut keep = Vec::with_capacity(part.runs.len());
+        for r in std::mem::take(&mut part.runs) {
+            let Some(st) = self.ir.states.get(usize::from(r.state)) else {
+                continue;
+            };
+            if let Some(t) = &st.timeout {
+                let due = r
+                    .last_time
+                    .saturating_add(i64::try_from(t.after_ms).unwrap_or(i64::MAX));
+                if due <= now {
+                    let target = t.target;
+                    let accept = self
+                        .ir
+                        .states
+                        .get(usize::from(target))
+                        .is_some_and(|s| s.accept);
+                    if accept {
+                        completed.push(Match {
+                            run: r.id,
+                            start: r.start,
+                            time: due,
+                            chain: r.chain,
+                        });
+                    } else {
+                        fx.ended.push((r.id, End::Killed));
+                    }
+                    continue;
+                }
+            } else if let Some(w) = window {
+                if r.first_time.saturating_add(w) <= now {
+                    fx.ended.push((r.id, End::Expired));
+                    continue;
+                }
+            }
+            keep.push(r);
+        }
+        self.finish(&mut keep, completed, fx);
+        part.runs = keep;
+        self.live = self.live.saturating_sub(before) + part.runs.len();
+        let next = self.schedule(&mut part);
+        if !part.runs.is_empty() {
+            self.partitions.insert(key.clone(), part);
+        }
+        next
+    }
+
+    fn recount(&mut self) {
+        self.live = self.partitions.values().map(|p| p.runs.len()).sum();
+    }
+
+    /// Over the limit: shed the oldest runs of the whole pattern, down to
+    /// nine tenths of the limit so that shedding is not paid per event.
+    fn shed_oldest(&mut self, fx: &mut Effects) {
+        let target = self.max_runs - self.max_runs / 10;
+        let excess = self.live.saturating_sub(target);
+        if excess == 0 {
+            return;
+        }
+        // Oldest: started first; among runs of one start, created first.
+        let mut ages: Vec<(u64, u64)> = self
+            .partitions
+            .values()
+            .flat_map(|p| p.runs.iter().map(|r| (r.start, r.id)))
+            .collect();
+        ages.sort_unstable();
+        let cut = ages
+            .get(excess - 1)
+            .copied()
+            .unwrap_or((u64::MAX, u64::MAX));
+        for p in self.partitions.values_mut() {
+            p.runs.retain(|r| {
+                let keep = (r.start, r.id) > cut;
+                if !keep {
+                    fx.ended.push((r.id, End::Shed));
+                }
+                keep
+            });
+        }
+        self.partitions.retain(|_, p| !p.runs.is_empty());
+        self.shed += excess as u64;
+        self.recount();
+    }
+
+    pub fn has_timers(&self) -> bool {
+        self.has_timeouts || self.ir.window_ms.is_some()
+    }
+}
