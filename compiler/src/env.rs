@@ -125,6 +125,30 @@ impl<'a> Env<'a> {
     fn add_event(&mut self, mut info: EventInfo, diags: &mut Vec<Diagnostic>) {
         if let Some(prev) = self.event_ix.get(&info.name) {
             let first = &self.events[*prev];
+            // Report the later one in the source (events are indexed
+            // before patterns, so the earlier index may come later).
+            if (first.span.file, first.span.start) > (info.span.file, info.span.start) {
+                let (earlier, later) = (info.span, first.span);
+                let what = |p: bool| if p { "pattern" } else { "event" };
+                let mut d = Diagnostic::new(
+                    Code::Duplicate,
+                    later,
+                    format!("`{}` is declared twice", info.name),
+                )
+                .label(format!(
+                    "this {} has the name of an earlier {}",
+                    what(first.pattern.is_some()),
+                    what(info.pattern.is_some())
+                ))
+                .also(earlier, "first declared here");
+                if info.pattern.is_some() || first.pattern.is_some() {
+                    d = d.note("a pattern's name is the event type of its complex events, so it shares names with events");
+                }
+                diags.push(d);
+                info.poisoned = true;
+                self.events.push(info);
+                return;
+            }
             let what = |e: &EventInfo| {
                 if e.pattern.is_some() {
                     "pattern"
@@ -219,7 +243,16 @@ fn event_fields(e: &ast::EventDecl, diags: &mut Vec<Diagnostic>) -> Vec<FieldInf
                     format!("unknown type `{}`", f.ty.node),
                 )
                 .label("not a field type");
-                d = match did_you_mean(&f.ty.node, Type::NAMES) {
+                let synonym = match f.ty.node.to_ascii_lowercase().as_str() {
+                    "string" | "text" => Some("str"),
+                    "integer" | "long" | "i64" => Some("int"),
+                    "double" | "number" | "f64" | "real" => Some("float"),
+                    "boolean" => Some("bool"),
+                    "timestamp" | "datetime" | "instant" => Some("time"),
+                    "interval" | "span" => Some("duration"),
+                    _ => None,
+                };
+                d = match synonym.or_else(|| did_you_mean(&f.ty.node, Type::NAMES)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help("the field types are int, float, str, bool, duration and time"),
                 };

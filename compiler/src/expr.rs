@@ -38,6 +38,8 @@ pub struct Scope<'s, 'a> {
     pub triggers: Option<&'s [(usize, bool)]>,
     /// What the scope is, for messages ("this pattern", "this step").
     pub owner: &'s str,
+    /// A `halt on` condition: it sees only the halting event.
+    pub halt: bool,
 }
 
 pub fn slot(i: usize) -> Slot {
@@ -231,6 +233,18 @@ impl Scope<'_, '_> {
         if let Some(b) = self.binding(name) {
             let info = &self.bindings[b];
             info.used.set(true);
+            if self.halt {
+                diags.push(
+                    Diagnostic::new(
+                        Code::UnknownBinding,
+                        id.span,
+                        format!("a `halt on` condition cannot read `{name}`"),
+                    )
+                    .label("halts apply in every state, before any binding exists")
+                    .help("a halt condition reads only the fields of the halting event"),
+                );
+                return None;
+            }
             if b >= self.bound_upto {
                 diags.push(
                     Diagnostic::new(
@@ -433,7 +447,15 @@ impl Scope<'_, '_> {
                 format!("unknown function `{}`", f.node),
             )
             .label("not a function");
-            d = match did_you_mean(&f.node, AggFunc::NAMES) {
+            let synonym = match f.node.to_ascii_lowercase().as_str() {
+                "average" | "mean" => Some("avg"),
+                "total" => Some("sum"),
+                "minimum" => Some("min"),
+                "maximum" => Some("max"),
+                "len" | "length" | "size" => Some("count"),
+                _ => None,
+            };
+            d = match synonym.or_else(|| did_you_mean(&f.node, AggFunc::NAMES)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help("the aggregates are count, sum, avg, min, max, first and last"),
             };

@@ -169,12 +169,14 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
+    // One edit in three characters, and none for names of one or two
+    // characters, where any other short name would be "close".
+    let limit = word.chars().count() / 3;
     candidates
         .into_iter()
         .filter(|c| *c != word)
         .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, _)| *d <= limit.max(usize::from(word.chars().count() > 2)))
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
 }

@@ -390,9 +390,10 @@ pub(super) fn check_pattern(
                     bindings: &binds,
                     bound_upto: bi,
                     own: Some(bi),
-                    prev: prev.filter(|(_, f)| f.is_some()),
+                    prev,
                     triggers: None,
                     owner: &owner,
+                    halt: false,
                 };
                 let predicate = match &b.predicate {
                     Some(e) if ev_known => scope.condition(e, diags),
@@ -423,6 +424,7 @@ pub(super) fn check_pattern(
                     prev: None,
                     triggers: None,
                     owner: &owner,
+                    halt: false,
                 };
                 let predicate = n.predicate.as_ref().and_then(|e| scope.condition(e, diags));
                 let g = ir::Guard {
@@ -449,6 +451,7 @@ pub(super) fn check_pattern(
                     prev: None,
                     triggers: None,
                     owner: &owner,
+                    halt: true,
                 };
                 let predicate = h.predicate.as_ref().and_then(|e| scope.condition(e, diags));
                 halts.push(ir::Guard {
@@ -473,6 +476,7 @@ pub(super) fn check_pattern(
             prev: None,
             triggers: None,
             owner: &owner,
+            halt: false,
         };
         let mut names: HashMap<&str, Span> = HashMap::new();
         for f in inits {

@@ -74,7 +74,11 @@ fn once<'x>(
             Diagnostic::new(
                 Code::StepShape,
                 span,
-                format!("a step has at most one `{key}`"),
+                if key == "action" {
+                    "a step has one action: `run`, `post` or `emit`".to_string()
+                } else {
+                    format!("a step has at most one `{key}`")
+                },
             )
             .label("a second one")
             .also(*first, "the first one"),
@@ -134,6 +138,7 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
         prev: None,
         triggers: Some(&trig),
         owner: &owner,
+        halt: false,
     };
     let mut delay_ms = 0;
     let mut acquire: Vec<ir::Acquire> = Vec::new();

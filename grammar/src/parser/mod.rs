@@ -101,7 +101,7 @@ fn parse_range(file: FileId, src: &str, start: usize, end: usize) -> Result<Vec<
             }
             Ok(decls)
         }
-        Err(e) => Err(syntax_error(&cx, text, e)),
+        Err(e) => Err(syntax_error(&cx, src, e)),
     }
 }
 
@@ -144,9 +144,11 @@ impl Cx {
         Span::new(self.file, start + self.offset, end + self.offset)
     }
 
+    /// The pair's span without the whitespace and comments pest lets a
+    /// rule that ends in an optional part swallow.
     fn sp(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
-        self.span(s.start(), s.end())
+        self.span(s.start(), s.start() + trimmed_len(p.as_str()))
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {
@@ -727,6 +729,35 @@ impl Cx {
     }
 }
 
+/// Length of `text` without trailing whitespace and `//` comments.
+fn trimmed_len(text: &str) -> usize {
+    let mut t = text.trim_end();
+    loop {
+        let line_start = t.rfind('\n').map_or(0, |i| i + 1);
+        let line = &t[line_start..];
+        let mut in_str = false;
+        let mut cut = None;
+        let mut chars = line.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' if in_str => {
+                    chars.next();
+                }
+                '"' => in_str = !in_str,
+                '/' if !in_str && chars.peek().is_some_and(|(_, n)| *n == '/') => {
+                    cut = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        match cut {
+            Some(i) => t = t[..line_start + i].trim_end(),
+            None => return t.len(),
+        }
+    }
+}
+
 fn next<'a>(it: &mut impl Iterator<Item = Pair<'a, Rule>>, span: Span) -> R<Pair<'a, Rule>> {
     it.next()
         .ok_or_else(|| Diagnostic::new(Code::Syntax, span, "internal parser error: missing part"))
@@ -768,6 +799,7 @@ fn is_keyword(r: Rule) -> bool {
             | Rule::kw_backoff
             | Rule::kw_recover
             | Rule::kw_activities
+            | Rule::close
     )
 }
 

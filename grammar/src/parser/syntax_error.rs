@@ -7,11 +7,16 @@ use pest::error::{ErrorVariant, InputLocation};
 
 // ---- errors ------------------------------------------------------------------
 
-pub(super) fn syntax_error(cx: &Cx, text: &str, e: pest::error::Error<Rule>) -> Diagnostic {
+/// `src` is the whole file; pest parsed the part of it that starts at
+/// `cx.offset`, so positions are relative to that.
+pub(super) fn syntax_error(cx: &Cx, src: &str, e: pest::error::Error<Rule>) -> Diagnostic {
     let pos = match e.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
+    // Describe what follows in the whole file, not only in the part that
+    // was parsed (which ends where the next declaration starts).
+    let text = src.get(cx.offset..).unwrap_or("");
     // Point at the whole offending token, not one character.
     let tok_end = token_end(text, pos);
     let span = cx.span(pos, tok_end);
@@ -65,6 +70,11 @@ fn syntax_help(text: &str, pos: usize, expected: &[String]) -> Option<String> {
         "emit",
         "where",
     ];
+    if matches!(word.as_str(), "event" | "pattern" | "resource" | "step" | "process")
+        && expected.iter().any(|e| e == "`}`")
+    {
+        return Some("the declaration before this one is not closed: add its `}`".into());
+    }
     if RESERVED.contains(&word.as_str()) && expected.iter().any(|e| e.contains("name")) {
         return Some(format!("`{word}` is a reserved word; choose another name"));
     }
@@ -112,7 +122,34 @@ fn join_or(items: &[String]) -> String {
 }
 
 fn words_for(rules: &[Rule]) -> Vec<String> {
+    // Where an expression may start, say so once rather than listing every
+    // kind of literal.
+    let expression_start = |r: &Rule| {
+        matches!(
+            r,
+            Rule::expr
+                | Rule::duration
+                | Rule::float
+                | Rule::int
+                | Rule::string
+                | Rule::boolean
+                | Rule::call
+                | Rule::paren
+                | Rule::op_not
+                | Rule::op_neg
+        )
+    };
+    let collapse = rules.iter().filter(|r| expression_start(r)).count() > 2;
     let mut out: Vec<String> = Vec::new();
+    if collapse {
+        out.push("an expression".to_string());
+    }
+    let rules: Vec<Rule> = rules
+        .iter()
+        .copied()
+        .filter(|r| !(collapse && (expression_start(r) || *r == Rule::ident)))
+        .collect();
+    let rules = &rules[..];
     for r in rules {
         let w = rule_words(*r).to_string();
         if !w.is_empty() && !out.contains(&w) {
@@ -213,6 +250,7 @@ fn rule_words(r: Rule) -> &'static str {
         | Rule::op_rem => "an operator",
         Rule::trigger | Rule::trigger_and => "an event name",
         Rule::emit_target => "an event name",
+        Rule::close => "`}`",
         _ => "",
     }
 }
