@@ -70,8 +70,10 @@ fn syntax_help(text: &str, pos: usize, expected: &[String]) -> Option<String> {
         "emit",
         "where",
     ];
-    if matches!(word.as_str(), "event" | "pattern" | "resource" | "step" | "process")
-        && expected.iter().any(|e| e == "`}`")
+    if matches!(
+        word.as_str(),
+        "event" | "pattern" | "resource" | "step" | "process"
+    ) && expected.iter().any(|e| e == "`}`")
     {
         return Some("the declaration before this one is not closed: add its `}`".into());
     }
