@@ -87,6 +87,14 @@ pub enum Change {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub runs: usize,
+    pub partitions: usize,
+    pub deadlines: usize,
+    pub held: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub events_in: u64,
     pub complex_out: u64,
@@ -224,6 +232,18 @@ impl Engine {
     /// Live runs per pattern, in IR order.
     pub fn live_runs(&self) -> Vec<usize> {
         self.matchers.iter().map(|m| m.live).collect()
+    }
+
+    /// What the engine holds, for tests and metrics: live runs, partitions
+    /// with live runs, scheduled deadlines, and held (not yet released)
+    /// events.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            runs: self.matchers.iter().map(|m| m.live).sum(),
+            partitions: self.matchers.iter().map(|m| m.partitions.len()).sum(),
+            deadlines: self.timers.len(),
+            held: self.buffer.len(),
+        }
     }
 
     /// A run id as it crosses the network: the instance and a number.

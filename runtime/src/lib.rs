@@ -12,7 +12,7 @@ pub mod matcher;
 pub mod run;
 pub mod value;
 
-pub use engine::{Change, Complex, Config, Engine, Output, RunChange, Stats};
+pub use engine::{Change, Complex, Config, Engine, Footprint, Output, RunChange, Stats};
 pub use value::{Event, Value};
 
 use cep_ir::{EventId, LoadError, Program, Slot, Type};
