@@ -239,15 +239,16 @@ fn aggregate(func: AggFunc, group: BindingId, slot: Option<u16>, ty: Type, chain
                     _ => {}
                 }
             }
+            if n == 0 {
+                // An empty group has no sum and no mean.
+                return Value::Null;
+            }
             if func == AggFunc::Sum {
                 return match ty {
                     Type::Int => int_sum.map(Value::Int).unwrap_or(Value::Null),
                     Type::Duration => int_sum.map(Value::Duration).unwrap_or(Value::Null),
                     _ => Value::Float(float_sum),
                 };
-            }
-            if n == 0 {
-                return Value::Null;
             }
             match ty {
                 Type::Duration => Value::Duration((float_sum / n as f64).round() as i64),

@@ -1,0 +1,2305 @@
+//! Differential tests of the pattern matcher: random short streams are run
+//! through the engine and through an independent, brute-force reading of
+//! the pattern semantics (docs/language.md, section 6), and the matches
+//! must be the same.
+//!
+//! The brute force does not build an automaton. For each start event it
+//! enumerates every assignment of later events to the blocks and keeps
+//! those that satisfy the conditions below, checked literally. Predicates
+//! are plain Rust closures over this file's own event structs, so nothing
+//! of the engine (not its evaluator either) is reused.
+//!
+//! The semantics, per pattern and per partition key, on the stream of the
+//! events of the types the pattern names with that key, in input order:
+//!
+//! A match is a start `s` and, per block, an increasing list of event
+//! indices (all blocks' events strictly increasing overall, block 1
+//! non-empty and starting with `s`, each list's length within the block's
+//! bounds) such that
+//!  1. each bound event has the block's type and satisfies its predicate
+//!     with the bindings so far (`prev` in a group: the group's previous
+//!     event, or for its first event the last event of the block before);
+//!  2. for each bound event `x` but `s`, with `q` the event bound before it
+//!     and `i` its block: strict (`next`, and the events of a group that is
+//!     the first block): `x = q + 1`; relaxed (`then`): no `y` with
+//!     `q < y < x` could have been taken by block `i` at that point; `then
+//!     any`: nothing. Events of a group follow the group's own contiguity;
+//!  3. a negation between blocks `i-1` and `i`: no `y` with `q < y <= x`
+//!     matching it (`x` the first event of block `i`);
+//!  4. no `y` with `s < y <= last` matching a halt guard (and, with a
+//!     trailing absence, none before the absence completes);
+//!  5. `time(last) - time(s) < W` with `within W`;
+//!  6. trailing absence `not X within D`: no `y` after `last` with
+//!     `time(y) < time(last) + D` matching `X`; the match completes at
+//!     `time(last) + D` (the end of the input lets all time pass);
+//!  7. the complex event's time is `time(last)` (plus `D` with an absence).
+//!
+//! Matches are ordered by completion (the input event that completes them,
+//! or for absences their deadline, which comes before any event of the
+//! same time), then by start, then by the list of bound indices. Skip
+//! policies then filter them: `skip past last` reports a match only if it
+//! starts after the last bound event of every match reported before it, and
+//! at most one match per completion point (the first that qualifies); `skip
+//! to next` reports a match only if no reported match has the same start.
+//!
+//! A failing case is shrunk (events removed while it still fails) and
+//! printed with the pattern, the stream, and both lists of matches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use cep_ir::Program;
+use cep_runtime::{Config, Engine, Event, Output, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Random streams per pattern (`CEP_DIFF_CASES` overrides it, for longer
+/// explorations: `CEP_DIFF_CASES=200000 cargo test --release ...`).
+const CASES: usize = 3000;
+/// Longest random stream (`CEP_DIFF_MAX_LEN` overrides it).
+const MAX_LEN: usize = 12;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+/// At most this many failures are printed in full per pattern.
+const SHOWN_FAILURES: usize = 3;
+
+// ---- random numbers ------------------------------------------------------------
+
+/// xorshift64*: small, deterministic, good enough for test cases.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn seed_of(name: &str) -> u64 {
+    // FNV-1a, so that every pattern gets its own fixed sequence of cases.
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+// ---- events --------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ty {
+    A,
+    B,
+    C,
+    D,
+}
+
+const DECLS: &str = "\
+event A { k: int, v: int, at: time }
+event B { k: int, v: int, at: time }
+event C { k: int, v: int, at: time }
+event D { k: int, v: int, at: time }
+";
+
+impl Ty {
+    fn name(self) -> &'static str {
+        match self {
+            Ty::A => "A",
+            Ty::B => "B",
+            Ty::C => "C",
+            Ty::D => "D",
+        }
+    }
+}
+
+/// One input event; its index in the stream is its identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ev {
+    ty: Ty,
+    k: i64,
+    v: i64,
+    /// Milliseconds.
+    t: i64,
+}
+
+fn show_stream(evs: &[Ev]) -> String {
+    let mut s = String::new();
+    for (i, e) in evs.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "    #{i}: {} k={} v={} t={}ms",
+            e.ty.name(),
+            e.k,
+            e.v,
+            e.t
+        );
+    }
+    if evs.is_empty() {
+        s.push_str("    (empty)\n");
+    }
+    s
+}
+
+// ---- the pattern as the brute force sees it ------------------------------------
+
+/// What a predicate or an emit expression can see: the events bound so far
+/// (global stream indices, per block) and `prev` in a group.
+struct Ctx<'a> {
+    evs: &'a [Ev],
+    bound: &'a [Vec<usize>],
+    prev: Option<usize>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The event of a single-event block (none if it bound nothing).
+    fn one(&self, block: usize) -> Option<&'a Ev> {
+        self.bound[block].last().map(|&i| &self.evs[i])
+    }
+
+    fn prev(&self) -> Option<&'a Ev> {
+        self.prev.map(|i| &self.evs[i])
+    }
+
+    /// The values of `v` in a group, in order.
+    fn vs(&self, block: usize) -> Vec<i64> {
+        self.bound[block].iter().map(|&i| self.evs[i].v).collect()
+    }
+}
+
+type Pred = fn(&Ctx<'_>, &Ev) -> bool;
+type Emit = fn(&Ctx<'_>) -> Vec<Out>;
+
+fn yes(_: &Ctx<'_>, _: &Ev) -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cont {
+    Strict,
+    Relaxed,
+    Any,
+}
+
+struct Block {
+    name: &'static str,
+    ty: Ty,
+    min: usize,
+    /// `None`: unbounded.
+    max: Option<usize>,
+    /// Ignored for the first block.
+    cont: Cont,
+    pred: Pred,
+}
+
+/// `not ty where pred` just before block `before`.
+struct Neg {
+    before: usize,
+    ty: Ty,
+    pred: Pred,
+}
+
+struct Absence {
+    ty: Ty,
+    pred: Pred,
+    ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Skip {
+    None,
+    PastLast,
+    ToNext,
+}
+
+struct Spec {
+    name: &'static str,
+    /// The pattern as `.cep` text (the events are declared by `DECLS`).
+    cep: &'static str,
+    partition: bool,
+    window: Option<i64>,
+    skip: Skip,
+    blocks: Vec<Block>,
+    negs: Vec<Neg>,
+    absence: Option<Absence>,
+    halts: Vec<(Ty, Pred)>,
+    emit: Emit,
+    /// Event types of the random streams (repeats weigh).
+    gen_types: &'static [Ty],
+    /// Keys `0..keys`.
+    keys: i64,
+}
+
+impl Spec {
+    /// The event types the pattern names.
+    fn sees(&self, ty: Ty) -> bool {
+        self.blocks.iter().any(|b| b.ty == ty)
+            || self.negs.iter().any(|n| n.ty == ty)
+            || self.absence.as_ref().is_some_and(|a| a.ty == ty)
+            || self.halts.iter().any(|h| h.0 == ty)
+    }
+}
+
+/// An emitted value.
+#[derive(Clone, Debug, PartialEq)]
+enum Out {
+    Null,
+    Int(i64),
+    Float(f64),
+    Dur(i64),
+}
+
+impl Out {
+    fn show(&self) -> String {
+        match self {
+            Out::Null => "null".into(),
+            Out::Int(i) => i.to_string(),
+            Out::Float(f) => format!("{f:.6}"),
+            Out::Dur(d) => format!("{d}ms"),
+        }
+    }
+
+    fn from_engine(v: &Value) -> Out {
+        match v {
+            Value::Null => Out::Null,
+            Value::Int(i) => Out::Int(*i),
+            Value::Float(f) => Out::Float(*f),
+            Value::Duration(d) => Out::Dur(*d),
+            other => panic!("unexpected emitted value {other:?}"),
+        }
+    }
+}
+
+fn field(e: Option<&Ev>, f: fn(&Ev) -> i64) -> Out {
+    e.map_or(Out::Null, |e| Out::Int(f(e)))
+}
+
+fn count(vs: &[i64]) -> Out {
+    Out::Int(vs.len() as i64)
+}
+fn sum(vs: &[i64]) -> Out {
+    if vs.is_empty() {
+        Out::Null
+    } else {
+        Out::Int(vs.iter().sum())
+    }
+}
+fn avg(vs: &[i64]) -> Out {
+    if vs.is_empty() {
+        Out::Null
+    } else {
+        Out::Float(vs.iter().sum::<i64>() as f64 / vs.len() as f64)
+    }
+}
+fn min(vs: &[i64]) -> Out {
+    vs.iter().min().map_or(Out::Null, |&x| Out::Int(x))
+}
+fn max(vs: &[i64]) -> Out {
+    vs.iter().max().map_or(Out::Null, |&x| Out::Int(x))
+}
+fn first(vs: &[i64]) -> Out {
+    vs.first().map_or(Out::Null, |&x| Out::Int(x))
+}
+fn last(vs: &[i64]) -> Out {
+    vs.last().map_or(Out::Null, |&x| Out::Int(x))
+}
+
+fn block(name: &'static str, ty: Ty, cont: Cont, pred: Pred) -> Block {
+    Block {
+        name,
+        ty,
+        min: 1,
+        max: Some(1),
+        cont,
+        pred,
+    }
+}
+
+fn group(
+    name: &'static str,
+    ty: Ty,
+    min: usize,
+    max: Option<usize>,
+    cont: Cont,
+    pred: Pred,
+) -> Block {
+    Block {
+        name,
+        ty,
+        min,
+        max,
+        cont,
+        pred,
+    }
+}
+
+// ---- matches -------------------------------------------------------------------
+
+/// One match, comparable between the brute force and the engine. The
+/// derived order is the completion order: (completion time, 0 for a
+/// deadline / 1 for an event, completing event index), then start, then
+/// the bound indices.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct M {
+    done: (i64, u8, usize),
+    start: usize,
+    flat: Vec<usize>,
+    blocks: Vec<Vec<usize>>,
+    time: i64,
+    fields: Vec<String>,
+}
+
+impl M {
+    fn show(&self, spec: &Spec) -> String {
+        let mut s = String::from("{");
+        for (b, idx) in spec.blocks.iter().zip(&self.blocks) {
+            let _ = write!(s, " {}: {:?}", b.name, idx);
+        }
+        let _ = write!(s, " }} time={}ms fields={:?}", self.time, self.fields);
+        s
+    }
+}
+
+fn show_matches(spec: &Spec, ms: &[M]) -> String {
+    let mut s = String::new();
+    for m in ms {
+        let _ = writeln!(s, "    {}", m.show(spec));
+    }
+    if ms.is_empty() {
+        s.push_str("    (none)\n");
+    }
+    s
+}
+
+fn completion(spec: &Spec, evs: &[Ev], last: usize) -> ((i64, u8, usize), i64) {
+    match &spec.absence {
+        Some(a) => ((evs[last].t + a.ms, 0, 0), evs[last].t + a.ms),
+        None => ((evs[last].t, 1, last), evs[last].t),
+    }
+}
+
+fn make_match(spec: &Spec, evs: &[Ev], blocks: Vec<Vec<usize>>, fields: Vec<String>) -> M {
+    let mut flat: Vec<usize> = blocks.iter().flatten().copied().collect();
+    flat.sort_unstable();
+    let start = blocks[0].first().copied().unwrap_or(usize::MAX);
+    let last = flat.last().copied().unwrap_or(0);
+    let (done, time) = completion(spec, evs, last);
+    M {
+        done,
+        start,
+        flat,
+        blocks,
+        time,
+        fields,
+    }
+}
+
+// ---- the brute force -----------------------------------------------------------
+
+struct Search<'a> {
+    spec: &'a Spec,
+    evs: &'a [Ev],
+    /// Global indices of the events of one key that the pattern sees.
+    sub: Vec<usize>,
+    /// Position of the start in `sub`.
+    sp: usize,
+    bound: Vec<Vec<usize>>,
+    out: Vec<M>,
+}
+
+impl Search<'_> {
+    fn ev(&self, pos: usize) -> &Ev {
+        &self.evs[self.sub[pos]]
+    }
+
+    fn halts_at(&self, pos: usize) -> bool {
+        let y = self.ev(pos);
+        let ctx = Ctx {
+            evs: self.evs,
+            bound: &self.bound,
+            prev: None,
+        };
+        self.spec
+            .halts
+            .iter()
+            .any(|(ty, p)| *ty == y.ty && p(&ctx, y))
+    }
+
+    /// Block `i` just took the event at position `qp`; the event bound
+    /// before it is at `pq`.
+    fn extend(&mut self, i: usize, qp: usize, pq: usize) {
+        let spec = self.spec;
+        let n = spec.blocks.len();
+        let s = self.sub[self.sp];
+        let q = self.sub[qp];
+        // 5: the window only shrinks as events are added.
+        if let Some(w) = spec.window {
+            if self.evs[q].t - self.evs[s].t >= w {
+                return;
+            }
+        }
+        // 4: a halt after the start, up to the newest event.
+        if (pq + 1..=qp).any(|pos| self.halts_at(pos)) {
+            return;
+        }
+        // Complete?
+        let complete = self.bound[i].len() >= spec.blocks[i].min
+            && spec.blocks[i + 1..].iter().all(|b| b.min == 0);
+        if complete {
+            self.complete(qp);
+        }
+        // Extend with a later event, in block `i` or a later one.
+        for xp in qp + 1..self.sub.len() {
+            let x = self.sub[xp];
+            let mut targets = Vec::new();
+            if spec.blocks[i].max.is_none_or(|m| self.bound[i].len() < m) {
+                targets.push(i);
+            }
+            if self.bound[i].len() >= spec.blocks[i].min {
+                for j in i + 1..n {
+                    targets.push(j);
+                    if spec.blocks[j].min > 0 {
+                        break;
+                    }
+                }
+            }
+            for j in targets {
+                let b = &spec.blocks[j];
+                let prev = if j == i {
+                    self.bound[i].last().copied()
+                } else {
+                    self.bound[j - 1].last().copied()
+                };
+                let ok = {
+                    let ctx = Ctx {
+                        evs: self.evs,
+                        bound: &self.bound,
+                        prev,
+                    };
+                    let takes = |pos: usize| {
+                        let y = &self.evs[self.sub[pos]];
+                        y.ty == b.ty && (b.pred)(&ctx, y)
+                    };
+                    // 1: type and predicate.
+                    let mut ok = takes(xp);
+                    // 2: contiguity.
+                    let cont = if j == i && i == 0 {
+                        Cont::Strict
+                    } else {
+                        b.cont
+                    };
+                    ok = ok
+                        && match cont {
+                            Cont::Strict => xp == qp + 1,
+                            Cont::Relaxed => !(qp + 1..xp).any(takes),
+                            Cont::Any => true,
+                        };
+                    // 3: negations before the block's first event.
+                    if ok && j > i {
+                        let nctx = Ctx {
+                            evs: self.evs,
+                            bound: &self.bound,
+                            prev: None,
+                        };
+                        for neg in spec.negs.iter().filter(|g| g.before > i && g.before <= j) {
+                            if (qp + 1..=xp).any(|pos| {
+                                let y = &self.evs[self.sub[pos]];
+                                y.ty == neg.ty && (neg.pred)(&nctx, y)
+                            }) {
+                                ok = false;
+                            }
+                        }
+                    }
+                    ok
+                };
+                if ok {
+                    self.bound[j].push(x);
+                    self.extend(j, xp, qp);
+                    self.bound[j].pop();
+                }
+            }
+        }
+    }
+
+    /// Every block has what it needs; the last bound event is at `qp`.
+    fn complete(&mut self, qp: usize) {
+        let spec = self.spec;
+        let last = self.sub[qp];
+        let ctx = Ctx {
+            evs: self.evs,
+            bound: &self.bound,
+            prev: None,
+        };
+        if let Some(a) = &spec.absence {
+            let deadline = self.evs[last].t + a.ms;
+            for pos in qp + 1..self.sub.len() {
+                let y = self.ev(pos);
+                if y.t >= deadline {
+                    break;
+                }
+                // 6: the absent event came; 4: a halt before completion.
+                if (y.ty == a.ty && (a.pred)(&ctx, y)) || self.halts_at(pos) {
+                    return;
+                }
+            }
+        }
+        let fields = (spec.emit)(&ctx).iter().map(Out::show).collect();
+        let m = make_match(spec, self.evs, self.bound.clone(), fields);
+        self.out.push(m);
+    }
+}
+
+fn key_of(spec: &Spec, e: &Ev) -> i64 {
+    if spec.partition {
+        e.k
+    } else {
+        0
+    }
+}
+
+/// Every match of the pattern on the stream, before the skip policy, in
+/// completion order.
+fn all_matches(spec: &Spec, evs: &[Ev]) -> Vec<M> {
+    let mut keys: Vec<i64> = evs.iter().map(|e| key_of(spec, e)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out = Vec::new();
+    for key in keys {
+        let sub: Vec<usize> = (0..evs.len())
+            .filter(|&i| spec.sees(evs[i].ty) && key_of(spec, &evs[i]) == key)
+            .collect();
+        let mut search = Search {
+            spec,
+            evs,
+            sub,
+            sp: 0,
+            bound: vec![Vec::new(); spec.blocks.len()],
+            out: Vec::new(),
+        };
+        for sp in 0..search.sub.len() {
+            let s = search.sub[sp];
+            let b0 = &spec.blocks[0];
+            let ok = {
+                let ctx = Ctx {
+                    evs,
+                    bound: &search.bound,
+                    prev: None,
+                };
+                evs[s].ty == b0.ty && (b0.pred)(&ctx, &evs[s])
+            };
+            if ok {
+                search.sp = sp;
+                search.bound[0].push(s);
+                search.extend(0, sp, sp);
+                search.bound[0].pop();
+            }
+        }
+        out.append(&mut search.out);
+    }
+    out.sort();
+    out
+}
+
+/// Per key: the last bound index of the reported matches, and the
+/// completion point of the latest report.
+type PastLast = (Option<usize>, Option<(i64, u8, usize)>);
+
+/// The skip policy, per key, over matches in completion order.
+fn apply_skip(spec: &Spec, evs: &[Ev], all: Vec<M>) -> Vec<M> {
+    match spec.skip {
+        Skip::None => all,
+        Skip::PastLast => {
+            let mut state: BTreeMap<i64, PastLast> = BTreeMap::new();
+            let mut out = Vec::new();
+            for m in all {
+                let key = key_of(spec, &evs[m.start]);
+                let st = state.entry(key).or_insert((None, None));
+                // At most one report per completion point: the first match
+                // there (in tie order) that qualifies.
+                if st.1 == Some(m.done) {
+                    continue;
+                }
+                if st.0.is_some_and(|l| m.start <= l) {
+                    continue;
+                }
+                let last = m.flat.last().copied().unwrap_or(0);
+                st.0 = Some(st.0.map_or(last, |l| l.max(last)));
+                st.1 = Some(m.done);
+                out.push(m);
+            }
+            out
+        }
+        Skip::ToNext => {
+            let mut starts = HashSet::new();
+            all.into_iter().filter(|m| starts.insert(m.start)).collect()
+        }
+    }
+}
+
+fn expected(spec: &Spec, evs: &[Ev]) -> Vec<M> {
+    apply_skip(spec, evs, all_matches(spec, evs))
+}
+
+// ---- the engine ----------------------------------------------------------------
+
+struct Compiled {
+    program: Arc<Program>,
+    /// Engine event id per `Ty`.
+    ids: [u32; 4],
+    /// Block index per binding id.
+    blocks: Vec<usize>,
+}
+
+fn compile(spec: &Spec) -> Compiled {
+    let text = format!("{DECLS}{}", spec.cep);
+    let c = cep_compiler::compile_str("differential.cep", &text);
+    assert!(
+        !c.has_errors(),
+        "{}: does not compile: {:#?}\n{text}",
+        spec.name,
+        c.diagnostics
+    );
+    let program = c.program.expect("a program");
+    let id = |n: &str| program.event_by_name(n).expect("declared");
+    let ids = [id("A"), id("B"), id("C"), id("D")];
+    let pat = &program.patterns[0];
+    let blocks = pat
+        .bindings
+        .iter()
+        .map(|b| {
+            spec.blocks
+                .iter()
+                .position(|x| x.name == b.name)
+                .unwrap_or_else(|| panic!("{}: binding {} is not a block", spec.name, b.name))
+        })
+        .collect();
+    assert_eq!(pat.bindings.len(), spec.blocks.len(), "{}", spec.name);
+    Compiled {
+        program: Arc::new(program),
+        ids,
+        blocks,
+    }
+}
+
+/// The engine's matches, in the order it reported them.
+fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
+    let mut e = Engine::new(c.program.clone(), Config::default());
+    let mut out = Vec::new();
+    for (i, ev) in evs.iter().enumerate() {
+        let ty = c.ids[ev.ty as usize];
+        let fields = vec![Value::Int(ev.k), Value::Int(ev.v), Value::Time(ev.t)];
+        e.push(Event::new(ty, ev.t, i as u64, fields), &mut out);
+    }
+    e.finish(&mut out);
+    let mut ms = Vec::new();
+    for o in out {
+        match o {
+            Output::Complex(cx) => {
+                let mut blocks = vec![Vec::new(); spec.blocks.len()];
+                let mut order = Vec::new();
+                for (b, ev) in &cx.matched {
+                    let i = ev.source as usize;
+                    blocks[c.blocks[*b as usize]].push(i);
+                    order.push(i);
+                }
+                if order.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(format!(
+                        "`matched` is not oldest first: {order:?} (bindings {:?})",
+                        cx.matched.iter().map(|x| x.0).collect::<Vec<_>>()
+                    ));
+                }
+                let fields = cx
+                    .event
+                    .fields
+                    .iter()
+                    .map(|v| Out::from_engine(v).show())
+                    .collect();
+                let mut m = make_match(spec, evs, blocks, fields);
+                m.time = cx.event.time;
+                ms.push(m);
+            }
+            Output::Late(ev) => return Err(format!("late event {ev:?}")),
+            Output::Run(_) => {}
+        }
+    }
+    Ok(ms)
+}
+
+// ---- running the cases ---------------------------------------------------------
+
+fn gen_stream(spec: &Spec, rng: &mut Rng) -> Vec<Ev> {
+    let n = rng.below(setting("CEP_DIFF_MAX_LEN", MAX_LEN) + 1);
+    let mut t = 10_000;
+    let mut evs: Vec<Ev> = Vec::with_capacity(n);
+    for _ in 0..n {
+        // Steps of 0 to 3 s, small ones more often.
+        t += 1000 * [0i64, 1, 1, 2, 3][rng.below(5)];
+        // Half of the time, follow the pattern's own sequence of blocks, so
+        // that matches are not rare.
+        let follow: Vec<Ty> = match evs.last() {
+            Some(prev) if rng.below(2) == 0 => successors(spec, prev.ty),
+            _ => Vec::new(),
+        };
+        let ty = if follow.is_empty() {
+            spec.gen_types[rng.below(spec.gen_types.len())]
+        } else {
+            follow[rng.below(follow.len())]
+        };
+        evs.push(Ev {
+            ty,
+            k: rng.below(spec.keys as usize) as i64,
+            v: rng.below(4) as i64,
+            t,
+        });
+    }
+    evs
+}
+
+/// The types that can follow an event of type `ty` in a match.
+fn successors(spec: &Spec, ty: Ty) -> Vec<Ty> {
+    let n = spec.blocks.len();
+    let mut out = Vec::new();
+    for (i, b) in spec.blocks.iter().enumerate().filter(|(_, b)| b.ty == ty) {
+        if b.max.is_none_or(|m| m > 1) {
+            out.push(b.ty);
+        }
+        out.push(spec.blocks[(i + 1) % n].ty);
+    }
+    out
+}
+
+/// The matches of each key, in the order given: the order is specified
+/// per key only (matches of different keys that complete at the same
+/// deadline may come in either order).
+fn by_key(spec: &Spec, evs: &[Ev], ms: &[M]) -> BTreeMap<i64, Vec<M>> {
+    let mut by: BTreeMap<i64, Vec<M>> = BTreeMap::new();
+    for m in ms {
+        by.entry(key_of(spec, &evs[m.start]))
+            .or_default()
+            .push(m.clone());
+    }
+    by
+}
+
+enum Verdict {
+    Same,
+    /// Same matches, reported in another order.
+    Order,
+    Differ(String),
+}
+
+fn judge(spec: &Spec, c: &Compiled, evs: &[Ev]) -> (Verdict, Vec<M>, Vec<M>) {
+    let want = expected(spec, evs);
+    let got = match engine(spec, c, evs) {
+        Ok(g) => g,
+        Err(e) => return (Verdict::Differ(e), want, Vec::new()),
+    };
+    let mut sorted = got.clone();
+    sorted.sort();
+    // Matches that complete at the same point, with the same start and the
+    // same bound events (split differently between blocks) are ties.
+    let order = |ms: &[M]| {
+        by_key(spec, evs, ms)
+            .into_values()
+            .map(|ms| {
+                ms.into_iter()
+                    .map(|m| (m.done, m.start, m.flat))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let verdict = if sorted != want {
+        Verdict::Differ("different matches".into())
+    } else if order(&got) != order(&want) {
+        Verdict::Order
+    } else {
+        Verdict::Same
+    };
+    (verdict, want, got)
+}
+
+fn fails(spec: &Spec, c: &Compiled, evs: &[Ev]) -> bool {
+    matches!(judge(spec, c, evs).0, Verdict::Differ(_))
+}
+
+/// Drops events (and simplifies values) while the case still fails.
+fn shrink(spec: &Spec, c: &Compiled, mut evs: Vec<Ev>) -> Vec<Ev> {
+    loop {
+        let mut changed = false;
+        let mut i = 0;
+        while i < evs.len() {
+            let mut smaller = evs.clone();
+            smaller.remove(i);
+            if fails(spec, c, &smaller) {
+                evs = smaller;
+                changed = true;
+            } else {
+                i += 1;
+            }
+        }
+        for i in 0..evs.len() {
+            for k in 0..evs[i].k {
+                let mut simpler = evs.clone();
+                simpler[i].k = k;
+                if fails(spec, c, &simpler) {
+                    evs = simpler;
+                    changed = true;
+                    break;
+                }
+            }
+            for v in 0..evs[i].v {
+                let mut simpler = evs.clone();
+                simpler[i].v = v;
+                if fails(spec, c, &simpler) {
+                    evs = simpler;
+                    changed = true;
+                    break;
+                }
+            }
+        }
+        if !changed {
+            return evs;
+        }
+    }
+}
+
+fn report(spec: &Spec, c: &Compiled, evs: &[Ev], case: usize) -> String {
+    let (verdict, want, got) = judge(spec, c, evs);
+    let why = match verdict {
+        Verdict::Differ(w) => w,
+        Verdict::Order => "same matches in another order".into(),
+        Verdict::Same => "no difference".into(),
+    };
+    format!(
+        "pattern `{}` (case {case}, shrunk): {why}\n{}\nstream:\n{}expected (brute force):\n{}engine:\n{}",
+        spec.name,
+        spec.cep.trim_end(),
+        show_stream(evs),
+        show_matches(spec, &want),
+        show_matches(spec, &got),
+    )
+}
+
+fn check(spec: Spec) {
+    let c = compile(&spec);
+    let cases = setting("CEP_DIFF_CASES", CASES);
+    let mut rng = Rng::new(seed_of(spec.name));
+    let mut failures = Vec::new();
+    let mut order_differs = 0;
+    let mut matched_cases = 0;
+    let mut total_matches = 0;
+    for case in 0..cases {
+        let evs = gen_stream(&spec, &mut rng);
+        let (verdict, want, _) = judge(&spec, &c, &evs);
+        total_matches += want.len();
+        matched_cases += usize::from(!want.is_empty());
+        match verdict {
+            Verdict::Same => {}
+            Verdict::Order => {
+                if order_differs == 0 {
+                    eprintln!("{}", report(&spec, &c, &evs, case));
+                }
+                order_differs += 1;
+            }
+            Verdict::Differ(_) => {
+                if failures.len() < SHOWN_FAILURES {
+                    let small = shrink(&spec, &c, evs);
+                    failures.push(report(&spec, &c, &small, case));
+                } else {
+                    failures.push(String::new());
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{}: {cases} cases, {matched_cases} with matches, {total_matches} matches expected; \
+         {} differ, {order_differs} in another order",
+        spec.name,
+        failures.len()
+    );
+    // The brute force must find something, or the pattern tests nothing.
+    assert!(
+        matched_cases >= cases / 50,
+        "{}: too few cases with matches ({matched_cases})",
+        spec.name
+    );
+    let shown: Vec<&String> = failures.iter().filter(|f| !f.is_empty()).collect();
+    assert!(
+        failures.is_empty() && order_differs == 0,
+        "{}: {} of {cases} cases differ, {order_differs} report matches in another order\n\n{}",
+        spec.name,
+        failures.len(),
+        shown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+// ---- the patterns --------------------------------------------------------------
+
+use Cont::{Any, Relaxed, Strict};
+use Ty::{A, B, C, D};
+
+fn base(name: &'static str, cep: &'static str, blocks: Vec<Block>, emit: Emit) -> Spec {
+    Spec {
+        name,
+        cep,
+        partition: false,
+        window: None,
+        skip: Skip::None,
+        blocks,
+        negs: Vec::new(),
+        absence: None,
+        halts: Vec::new(),
+        emit,
+        gen_types: &[A, B, C, D],
+        keys: 2,
+    }
+}
+
+// (a) strict contiguity.
+fn strict() -> Spec {
+    Spec {
+        gen_types: &[A, A, A, B],
+        ..base(
+            "strict",
+            "pattern P {
+    a: A
+    next b: A where v > a.v
+    next c: A where v > b.v
+    emit { x: a.v, y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", A, Strict, |c, e| c.one(0).is_some_and(|a| e.v > a.v)),
+                block("c", A, Strict, |c, e| c.one(1).is_some_and(|b| e.v > b.v)),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), field(c.one(2), |e| e.v)],
+        )
+    }
+}
+
+#[test]
+fn a_strict() {
+    check(strict());
+}
+
+#[test]
+fn a_strict_mixed() {
+    check(Spec {
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "strict_mixed",
+            "pattern P {
+    a: A
+    next b: B where v >= a.v
+    next c: C where k == a.k
+    emit { x: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Strict, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+                block("c", C, Strict, |c, e| c.one(0).is_some_and(|a| e.k == a.k)),
+            ],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+// (b) relaxed contiguity.
+#[test]
+fn b_relaxed() {
+    check(Spec {
+        gen_types: &[A, B, B, C, C, D],
+        ..base(
+            "relaxed",
+            "pattern P {
+    a: A
+    then b: B where v > a.v
+    then c: C where v >= b.v and k == a.k
+    emit { x: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v > a.v)),
+                block("c", C, Relaxed, |c, e| {
+                    c.one(1).is_some_and(|b| e.v >= b.v) && c.one(0).is_some_and(|a| e.k == a.k)
+                }),
+            ],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn b_relaxed_same_type() {
+    check(Spec {
+        gen_types: &[A, A, A, B],
+        ..base(
+            "relaxed_same_type",
+            "pattern P {
+    a: A
+    then b: A where v > a.v
+    then c: A where v < b.v
+    emit { x: a.v, y: b.v, z: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", A, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v > a.v)),
+                block("c", A, Relaxed, |c, e| c.one(1).is_some_and(|b| e.v < b.v)),
+            ],
+            |c| {
+                vec![
+                    field(c.one(0), |e| e.v),
+                    field(c.one(1), |e| e.v),
+                    field(c.one(2), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+// (c) skip till any match.
+#[test]
+fn c_then_any() {
+    check(Spec {
+        window: Some(6000),
+        gen_types: &[A, B, B, C, C, D],
+        ..base(
+            "then_any",
+            "pattern P within 6s {
+    a: A
+    then any b: B where v != a.v
+    then c: C where v > b.v or k == a.k
+    emit { x: a.v, y: b.v, z: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Any, |c, e| c.one(0).is_some_and(|a| e.v != a.v)),
+                block("c", C, Relaxed, |c, e| {
+                    c.one(1).is_some_and(|b| e.v > b.v) || c.one(0).is_some_and(|a| e.k == a.k)
+                }),
+            ],
+            |c| {
+                vec![
+                    field(c.one(0), |e| e.v),
+                    field(c.one(1), |e| e.v),
+                    field(c.one(2), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn c_then_any_twice() {
+    check(Spec {
+        gen_types: &[A, A, B, B, C, C],
+        ..base(
+            "then_any_twice",
+            "pattern P {
+    a: A
+    then any b: B
+    then any c: C where v >= a.v
+    emit { x: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Any, yes),
+                block("c", C, Any, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+            ],
+            |c| vec![field(c.one(2), |e| e.v)],
+        )
+    });
+}
+
+// (d) negation between blocks.
+#[test]
+fn d_negation() {
+    check(Spec {
+        negs: vec![
+            Neg {
+                before: 1,
+                ty: C,
+                pred: |c, e| c.one(0).is_some_and(|a| e.k == a.k),
+            },
+            Neg {
+                before: 2,
+                ty: C,
+                pred: |c, e| c.one(1).is_some_and(|b| e.v > b.v),
+            },
+        ],
+        gen_types: &[A, A, B, B, C, D],
+        ..base(
+            "negation",
+            "pattern P {
+    a: A
+    not C where k == a.k
+    then b: B where v >= a.v
+    not C where v > b.v
+    then any c: A where v != a.v
+    emit { x: a.v, y: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+                block("c", A, Any, |c, e| c.one(0).is_some_and(|a| e.v != a.v)),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn d_negation_same_type() {
+    check(Spec {
+        negs: vec![
+            Neg {
+                before: 1,
+                ty: B,
+                pred: |_, e| e.v == 0,
+            },
+            Neg {
+                before: 2,
+                ty: D,
+                pred: |_, e| e.v < 2,
+            },
+        ],
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "negation_same_type",
+            "pattern P {
+    a: A
+    not B where v == 0
+    then b: B
+    not D where v < 2
+    then c: C
+    emit { x: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, yes),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn d_negation_before_group() {
+    check(Spec {
+        negs: vec![Neg {
+            before: 1,
+            ty: C,
+            pred: |_, e| e.v > 1,
+        }],
+        window: Some(5000),
+        gen_types: &[A, B, B, C, C],
+        ..base(
+            "negation_before_group",
+            "pattern P within 5s {
+    a: A
+    not C where v > 1
+    then any g: B{1,3}
+    then c: C
+    emit { n: count(g) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(3), Any, yes),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| vec![count(&c.vs(1))],
+        )
+    });
+}
+
+// (e) groups.
+#[test]
+fn e_group_relaxed_aggregates() {
+    check(Spec {
+        gen_types: &[A, B, B, B, B, C],
+        ..base(
+            "group_relaxed_aggregates",
+            "pattern P {
+    a: A
+    then g: B{2,} where v > prev.v
+    then c: C
+    emit { n: count(g), s: sum(g.v), lo: min(g.v), hi: max(g.v), f: first(g.v), l: last(g.v), m: avg(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 2, None, Relaxed, |c, e| {
+                    c.prev().is_some_and(|p| e.v > p.v)
+                }),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| {
+                let vs = c.vs(1);
+                vec![
+                    count(&vs),
+                    sum(&vs),
+                    min(&vs),
+                    max(&vs),
+                    first(&vs),
+                    last(&vs),
+                    avg(&vs),
+                ]
+            },
+        )
+    });
+}
+
+fn group_any() -> Spec {
+    Spec {
+        window: Some(8000),
+        gen_types: &[A, B, B, B, C, C],
+        ..base(
+            "group_any",
+            "pattern P within 8s {
+    a: A
+    then any g: B+ where v != prev.v
+    then c: C where v >= last(g.v)
+    emit { n: count(g), s: sum(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, None, Any, |c, e| {
+                    c.prev().is_some_and(|p| e.v != p.v)
+                }),
+                block("c", C, Relaxed, |c, e| {
+                    c.vs(1).last().is_some_and(|&l| e.v >= l)
+                }),
+            ],
+            |c| vec![count(&c.vs(1)), sum(&c.vs(1))],
+        )
+    }
+}
+
+#[test]
+fn e_group_any() {
+    check(group_any());
+}
+
+#[test]
+fn e_group_strict() {
+    check(Spec {
+        gen_types: &[A, B, B, B, C, D],
+        ..base(
+            "group_strict",
+            "pattern P {
+    a: A
+    next g: B+ where v >= prev.v
+    next c: C
+    emit { n: count(g), s: sum(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, None, Strict, |c, e| {
+                    c.prev().is_some_and(|p| e.v >= p.v)
+                }),
+                block("c", C, Strict, yes),
+            ],
+            |c| vec![count(&c.vs(1)), sum(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn e_group_first_block() {
+    check(Spec {
+        gen_types: &[A, A, A, B, C],
+        ..base(
+            "group_first_block",
+            "pattern P {
+    g: A{2,3}
+    then c: C where v < count(g)
+    emit { n: count(g), s: sum(g.v), f: first(g.v) }
+}
+",
+            vec![
+                group("g", A, 2, Some(3), Strict, yes),
+                block("c", C, Relaxed, |c, e| e.v < c.vs(0).len() as i64),
+            ],
+            |c| vec![count(&c.vs(0)), sum(&c.vs(0)), first(&c.vs(0))],
+        )
+    });
+}
+
+#[test]
+fn e_group_star() {
+    check(Spec {
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "group_star",
+            "pattern P {
+    a: A
+    then g: B* where v > 0
+    next c: C
+    emit { n: count(g), s: sum(g.v), m: avg(g.v), lo: min(g.v), hi: max(g.v), f: first(g.v), l: last(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 0, None, Relaxed, |_, e| e.v > 0),
+                block("c", C, Strict, yes),
+            ],
+            |c| {
+                let vs = c.vs(1);
+                vec![
+                    count(&vs),
+                    sum(&vs),
+                    avg(&vs),
+                    min(&vs),
+                    max(&vs),
+                    first(&vs),
+                    last(&vs),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn e_group_bounded_any() {
+    check(Spec {
+        window: Some(5000),
+        gen_types: &[A, B, B, C],
+        ..base(
+            "group_bounded_any",
+            "pattern P within 5s {
+    a: A
+    then any g: B{1,2} where v != prev.v
+    then any c: C
+    emit { n: count(g), f: first(g.v), l: last(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(2), Any, |c, e| {
+                    c.prev().is_some_and(|p| e.v != p.v)
+                }),
+                block("c", C, Any, yes),
+            ],
+            |c| vec![count(&c.vs(1)), first(&c.vs(1)), last(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn e_group_last_block() {
+    check(Spec {
+        window: Some(4000),
+        gen_types: &[A, B, B, B],
+        ..base(
+            "group_last_block",
+            "pattern P within 4s {
+    a: A
+    then g: B{1,3} where v >= prev.v
+    emit { n: count(g), s: sum(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(3), Relaxed, |c, e| {
+                    c.prev().is_some_and(|p| e.v >= p.v)
+                }),
+            ],
+            |c| vec![count(&c.vs(1)), sum(&c.vs(1))],
+        )
+    });
+}
+
+/// The same without `sum`, so that its value on an empty group does not
+/// hide other differences.
+#[test]
+fn e_group_star_structure() {
+    check(Spec {
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "group_star_structure",
+            "pattern P {
+    a: A
+    then g: B* where v > 0
+    next c: C
+    emit { n: count(g), l: last(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 0, None, Relaxed, |_, e| e.v > 0),
+                block("c", C, Strict, yes),
+            ],
+            |c| vec![count(&c.vs(1)), last(&c.vs(1))],
+        )
+    });
+}
+
+// (f) absence at the end.
+#[test]
+fn f_absence() {
+    check(Spec {
+        absence: Some(Absence {
+            ty: B,
+            pred: yes,
+            ms: 5000,
+        }),
+        gen_types: &[A, A, B, C],
+        ..base(
+            "absence",
+            "pattern P {
+    a: A
+    not B within 5s
+    emit { x: a.v }
+}
+",
+            vec![block("a", A, Strict, yes)],
+            |c| vec![field(c.one(0), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn f_absence_after_two() {
+    check(Spec {
+        absence: Some(Absence {
+            ty: C,
+            pred: |c, e| c.one(1).is_some_and(|b| e.v == b.v),
+            ms: 3000,
+        }),
+        gen_types: &[A, B, B, C, C],
+        ..base(
+            "absence_after_two",
+            "pattern P {
+    a: A
+    then b: B where v > a.v
+    not C where v == b.v within 3s
+    emit { x: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v > a.v)),
+            ],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn f_absence_same_type() {
+    check(Spec {
+        absence: Some(Absence {
+            ty: A,
+            pred: |c, e| c.one(0).is_some_and(|h| e.k == h.k),
+            ms: 2000,
+        }),
+        gen_types: &[A, A, A, D],
+        keys: 3,
+        ..base(
+            "absence_same_type",
+            "pattern P {
+    h: A
+    not A where k == h.k within 2s
+    emit { x: h.v }
+}
+",
+            vec![block("h", A, Strict, yes)],
+            |c| vec![field(c.one(0), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn f_absence_after_group() {
+    check(Spec {
+        absence: Some(Absence {
+            ty: C,
+            pred: |c, e| c.vs(1).last().is_some_and(|&l| e.v <= l),
+            ms: 4000,
+        }),
+        gen_types: &[A, B, B, C],
+        ..base(
+            "absence_after_group",
+            "pattern P {
+    a: A
+    then any g: B{1,2}
+    not C where v <= last(g.v) within 4s
+    emit { n: count(g), l: last(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(2), Any, yes),
+            ],
+            |c| vec![count(&c.vs(1)), last(&c.vs(1))],
+        )
+    });
+}
+
+// (g) partitions.
+#[test]
+fn g_partitioned() {
+    check(Spec {
+        partition: true,
+        keys: 3,
+        negs: vec![Neg {
+            before: 1,
+            ty: C,
+            pred: yes,
+        }],
+        gen_types: &[A, A, B, B, C, C, D],
+        ..base(
+            "partitioned",
+            "pattern P partition by k {
+    a: A
+    not C
+    then b: B where v > a.v
+    then any c: C where v != b.v
+    emit { k: a.k, x: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v > a.v)),
+                block("c", C, Any, |c, e| c.one(1).is_some_and(|b| e.v != b.v)),
+            ],
+            |c| vec![field(c.one(0), |e| e.k), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn g_partitioned_absence() {
+    check(Spec {
+        partition: true,
+        keys: 3,
+        absence: Some(Absence {
+            ty: A,
+            pred: yes,
+            ms: 3000,
+        }),
+        gen_types: &[A, A, B, B, D],
+        ..base(
+            "partitioned_absence",
+            "pattern P partition by k {
+    a: A
+    next b: B
+    not A within 3s
+    emit { k: a.k }
+}
+",
+            vec![block("a", A, Strict, yes), block("b", B, Strict, yes)],
+            |c| vec![field(c.one(0), |e| e.k)],
+        )
+    });
+}
+
+#[test]
+fn g_partitioned_skip() {
+    check(Spec {
+        partition: true,
+        keys: 2,
+        window: Some(5000),
+        skip: Skip::PastLast,
+        gen_types: &[A, B, B, C],
+        ..base(
+            "partitioned_skip",
+            "pattern P partition by k within 5s skip past last {
+    a: A
+    then any g: B+
+    then c: C
+    emit { n: count(g) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, None, Any, yes),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| vec![count(&c.vs(1))],
+        )
+    });
+}
+
+// (h) optional blocks.
+#[test]
+fn h_optional() {
+    check(Spec {
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "optional",
+            "pattern P {
+    a: A
+    then b: B? where v > a.v
+    then c: C
+    emit { x: a.v, y: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 0, Some(1), Relaxed, |c, e| {
+                    c.one(0).is_some_and(|a| e.v > a.v)
+                }),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn h_optional_strict_then_negation() {
+    check(Spec {
+        negs: vec![Neg {
+            before: 2,
+            ty: D,
+            pred: yes,
+        }],
+        gen_types: &[A, B, C, C, D],
+        ..base(
+            "optional_strict_then_negation",
+            "pattern P {
+    a: A
+    next b: B?
+    not D
+    then c: C where v >= a.v
+    emit { y: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 0, Some(1), Strict, yes),
+                block("c", C, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+            ],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn h_optional_missing_value() {
+    check(Spec {
+        gen_types: &[A, B, B, C, C],
+        ..base(
+            "optional_missing_value",
+            "pattern P {
+    a: A
+    then any b: B? where v > 0
+    next c: C where v != b.v
+    emit { y: b.v, z: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 0, Some(1), Any, |_, e| e.v > 0),
+                // A field of an unbound optional block has no value: false.
+                block("c", C, Strict, |c, e| c.one(1).is_some_and(|b| e.v != b.v)),
+            ],
+            |c| vec![field(c.one(1), |e| e.v), field(c.one(2), |e| e.v)],
+        )
+    });
+}
+
+// (i) windows.
+fn windowed(name: &'static str, cep: &'static str, skip: Skip) -> Spec {
+    Spec {
+        window: Some(4000),
+        skip,
+        gen_types: &[A, A, B, B, C, C],
+        ..base(
+            name,
+            cep,
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Any, |c, e| c.one(0).is_some_and(|a| e.v > a.v)),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| {
+                vec![Out::Dur(
+                    c.one(2).map_or(0, |e| e.t) - c.one(0).map_or(0, |e| e.t),
+                )]
+            },
+        )
+    }
+}
+
+#[test]
+fn i_window() {
+    check(windowed(
+        "window",
+        "pattern P within 4s {
+    a: A
+    then any b: B where v > a.v
+    then c: C
+    emit { d: c.at - a.at }
+}
+",
+        Skip::None,
+    ));
+}
+
+#[test]
+fn i_window_and_absence() {
+    check(Spec {
+        window: Some(4000),
+        absence: Some(Absence {
+            ty: C,
+            pred: yes,
+            ms: 3000,
+        }),
+        gen_types: &[A, B, B, C],
+        ..base(
+            "window_and_absence",
+            "pattern P within 4s {
+    a: A
+    then b: B
+    not C within 3s
+    emit { x: b.v }
+}
+",
+            vec![block("a", A, Strict, yes), block("b", B, Relaxed, yes)],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+// (j) halts.
+#[test]
+fn j_halt() {
+    check(Spec {
+        halts: vec![(D, |_, e| e.v == 0), (B, |_, e| e.v == 3)],
+        gen_types: &[A, B, B, C, C, D],
+        ..base(
+            "halt",
+            "pattern P {
+    a: A
+    then b: B
+    then c: C where v > a.v
+    halt on D where v == 0
+    halt on B where v == 3
+    emit { x: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, yes),
+                block("c", C, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v > a.v)),
+            ],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn j_halt_on_start_type() {
+    check(Spec {
+        halts: vec![(A, |_, e| e.v == 0)],
+        window: Some(5000),
+        gen_types: &[A, A, B, B],
+        ..base(
+            "halt_on_start_type",
+            "pattern P within 5s {
+    a: A
+    then any b: B where v >= a.v
+    halt on A where v == 0
+    emit { x: a.v, y: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Any, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn j_halt_and_absence() {
+    check(Spec {
+        halts: vec![(C, |_, e| e.v < 2)],
+        absence: Some(Absence {
+            ty: B,
+            pred: yes,
+            ms: 4000,
+        }),
+        gen_types: &[A, A, B, C, C],
+        ..base(
+            "halt_and_absence",
+            "pattern P {
+    a: A
+    not B within 4s
+    halt on C where v < 2
+    emit { x: a.v }
+}
+",
+            vec![block("a", A, Strict, yes)],
+            |c| vec![field(c.one(0), |e| e.v)],
+        )
+    });
+}
+
+// (k) skip policies.
+#[test]
+fn k_window_skip_past_last() {
+    check(windowed(
+        "window_skip_past_last",
+        "pattern P within 4s skip past last {
+    a: A
+    then any b: B where v > a.v
+    then c: C
+    emit { d: c.at - a.at }
+}
+",
+        Skip::PastLast,
+    ));
+}
+
+#[test]
+fn k_window_skip_to_next() {
+    check(windowed(
+        "window_skip_to_next",
+        "pattern P within 4s skip to next {
+    a: A
+    then any b: B where v > a.v
+    then c: C
+    emit { d: c.at - a.at }
+}
+",
+        Skip::ToNext,
+    ));
+}
+
+#[test]
+fn k_strict_skip_past_last() {
+    check(Spec {
+        skip: Skip::PastLast,
+        name: "strict_skip_past_last",
+        cep: "pattern P skip past last {
+    a: A
+    next b: A where v > a.v
+    next c: A where v > b.v
+    emit { x: a.v, y: c.v }
+}
+",
+        ..strict()
+    });
+}
+
+#[test]
+fn k_group_skip_to_next() {
+    check(Spec {
+        skip: Skip::ToNext,
+        name: "group_any_skip_to_next",
+        cep: "pattern P within 8s skip to next {
+    a: A
+    then any g: B+ where v != prev.v
+    then c: C where v >= last(g.v)
+    emit { n: count(g), s: sum(g.v) }
+}
+",
+        ..group_any()
+    });
+}
+
+#[test]
+fn k_absence_skip_past_last() {
+    check(Spec {
+        skip: Skip::PastLast,
+        absence: Some(Absence {
+            ty: C,
+            pred: yes,
+            ms: 3000,
+        }),
+        gen_types: &[A, A, B, B, C],
+        ..base(
+            "absence_skip_past_last",
+            "pattern P skip past last {
+    a: A
+    then any b: B
+    not C within 3s
+    emit { x: b.v }
+}
+",
+            vec![block("a", A, Strict, yes), block("b", B, Any, yes)],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn k_absence_skip_to_next() {
+    check(Spec {
+        skip: Skip::ToNext,
+        absence: Some(Absence {
+            ty: C,
+            pred: yes,
+            ms: 3000,
+        }),
+        gen_types: &[A, A, B, B, C],
+        ..base(
+            "absence_skip_to_next",
+            "pattern P skip to next {
+    a: A
+    then any b: B
+    not C within 3s
+    emit { x: b.v }
+}
+",
+            vec![block("a", A, Strict, yes), block("b", B, Any, yes)],
+            |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+// More combinations.
+
+#[test]
+fn m_two_groups_same_type() {
+    check(Spec {
+        window: Some(6000),
+        gen_types: &[A, B, B, B, C],
+        ..base(
+            "two_groups_same_type",
+            "pattern P within 6s {
+    a: A
+    then any g: B{1,2}
+    then h: B+ where v > prev.v
+    then c: C
+    emit { n: count(g), m: count(h), l: last(h.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(2), Any, yes),
+                group("h", B, 1, None, Relaxed, |c, e| {
+                    c.prev().is_some_and(|p| e.v > p.v)
+                }),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| vec![count(&c.vs(1)), count(&c.vs(2)), last(&c.vs(2))],
+        )
+    });
+}
+
+#[test]
+fn m_negation_after_group() {
+    check(Spec {
+        negs: vec![Neg {
+            before: 2,
+            ty: C,
+            pred: |c, e| e.v > c.vs(1).len() as i64,
+        }],
+        window: Some(6000),
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "negation_after_group",
+            "pattern P within 6s {
+    a: A
+    then g: B{1,3}
+    not C where v > count(g)
+    then d: D
+    emit { n: count(g), s: sum(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(3), Relaxed, yes),
+                block("d", D, Relaxed, yes),
+            ],
+            |c| vec![count(&c.vs(1)), sum(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn m_exact_count_and_anonymous_blocks() {
+    check(Spec {
+        window: Some(7000),
+        gen_types: &[A, B, B, C, D, D],
+        ..base(
+            "exact_count_and_anonymous_blocks",
+            "pattern P within 7s {
+    a: A
+    then g: B{2} where v != prev.v
+    then any C where v >= a.v
+    next D
+    emit { f: first(g.v), l: last(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 2, Some(2), Relaxed, |c, e| {
+                    c.prev().is_some_and(|p| e.v != p.v)
+                }),
+                block("_3", C, Any, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+                block("_4", D, Strict, yes),
+            ],
+            |c| vec![first(&c.vs(1)), last(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn m_optional_group_then_optional() {
+    check(Spec {
+        window: Some(6000),
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "optional_group_then_optional",
+            "pattern P within 6s {
+    a: A
+    then g: B{0,2} where v >= a.v
+    then any o: C?
+    next d: D
+    emit { n: count(g), o: o.v, d: d.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 0, Some(2), Relaxed, |c, e| {
+                    c.one(0).is_some_and(|a| e.v >= a.v)
+                }),
+                group("o", C, 0, Some(1), Any, yes),
+                block("d", D, Strict, yes),
+            ],
+            |c| {
+                vec![
+                    count(&c.vs(1)),
+                    field(c.one(2), |e| e.v),
+                    field(c.one(3), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn m_negation_of_start_type() {
+    check(Spec {
+        negs: vec![Neg {
+            before: 1,
+            ty: A,
+            pred: yes,
+        }],
+        gen_types: &[A, A, B, C],
+        ..base(
+            "negation_of_start_type",
+            "pattern P {
+    a: A
+    not A
+    then b: B where v != a.v
+    emit { x: a.v, y: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v != a.v)),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn m_group_then_absence_of_same_type() {
+    check(Spec {
+        absence: Some(Absence {
+            ty: B,
+            pred: yes,
+            ms: 2000,
+        }),
+        window: Some(6000),
+        gen_types: &[A, B, B, C],
+        ..base(
+            "group_then_absence_of_same_type",
+            "pattern P within 6s {
+    a: A
+    then g: B+
+    not B within 2s
+    emit { n: count(g), s: sum(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, None, Relaxed, yes),
+            ],
+            |c| vec![count(&c.vs(1)), sum(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn m_halt_with_groups_partitioned() {
+    check(Spec {
+        partition: true,
+        keys: 3,
+        halts: vec![(D, |_, e| e.v > 1)],
+        window: Some(6000),
+        gen_types: &[A, B, B, C, C, D],
+        ..base(
+            "halt_with_groups_partitioned",
+            "pattern P partition by k within 6s {
+    a: A
+    then any g: B+ where v >= prev.v
+    then c: C
+    halt on D where v > 1
+    emit { k: a.k, n: count(g) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, None, Any, |c, e| {
+                    c.prev().is_some_and(|p| e.v >= p.v)
+                }),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| vec![field(c.one(0), |e| e.k), count(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn m_group_last_skip_past_last() {
+    check(Spec {
+        skip: Skip::PastLast,
+        gen_types: &[A, A, B, B, B],
+        ..base(
+            "group_last_skip_past_last",
+            "pattern P skip past last {
+    a: A
+    then any g: B{1,3} where v > a.v
+    emit { n: count(g), s: sum(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(3), Any, |c, e| {
+                    c.one(0).is_some_and(|a| e.v > a.v)
+                }),
+            ],
+            |c| vec![count(&c.vs(1)), sum(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn m_strict_group_skip_to_next() {
+    check(Spec {
+        skip: Skip::ToNext,
+        gen_types: &[A, B, B, B, D],
+        ..base(
+            "strict_group_skip_to_next",
+            "pattern P skip to next {
+    a: A
+    next g: B{1,3}
+    emit { n: count(g), l: last(g.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("g", B, 1, Some(3), Strict, yes),
+            ],
+            |c| vec![count(&c.vs(1)), last(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn m_partitioned_absence_skip_to_next() {
+    check(Spec {
+        partition: true,
+        keys: 2,
+        skip: Skip::ToNext,
+        absence: Some(Absence {
+            ty: C,
+            pred: |c, e| c.one(1).is_some_and(|b| e.v == b.v),
+            ms: 3000,
+        }),
+        gen_types: &[A, B, B, C, C],
+        ..base(
+            "partitioned_absence_skip_to_next",
+            "pattern P partition by k skip to next {
+    a: A
+    then any b: B where v >= a.v
+    not C where v == b.v within 3s
+    emit { k: a.k, y: b.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Any, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+            ],
+            |c| vec![field(c.one(0), |e| e.k), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn m_negations_around_then_any() {
+    check(Spec {
+        negs: vec![
+            Neg {
+                before: 1,
+                ty: D,
+                pred: |_, e| e.v == 0,
+            },
+            Neg {
+                before: 2,
+                ty: D,
+                pred: |c, e| c.one(1).is_some_and(|b| e.v == b.v),
+            },
+        ],
+        window: Some(6000),
+        gen_types: &[A, B, B, C, D, D],
+        ..base(
+            "negations_around_then_any",
+            "pattern P within 6s {
+    a: A
+    not D where v == 0
+    then any b: B
+    not D where v == b.v
+    then any c: C
+    emit { y: b.v, z: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Any, yes),
+                block("c", C, Any, yes),
+            ],
+            |c| vec![field(c.one(1), |e| e.v), field(c.one(2), |e| e.v)],
+        )
+    });
+}
