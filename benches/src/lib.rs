@@ -1,4 +1,7 @@
-//! Inputs for the benchmarks.
+//! Inputs for the benchmarks: generated rule files for the compiler, and
+//! the stock-tick workload for the runtime ([`ticks`]).
+
+pub mod ticks;
 
 use std::fmt::Write;
 
@@ -85,6 +88,7 @@ pub fn generate(patterns: usize, steps: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     #[test]
     fn generated_rules_compile_cleanly() {

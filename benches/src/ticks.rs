@@ -1,0 +1,323 @@
+//! The stock-tick workload: a deterministic generator of ticks as NDJSON,
+//! the "rising prices" pattern for any number of strict blocks and any
+//! window, a decoder from NDJSON lines to engine events, and the engine
+//! loop that the runtime benchmarks time.
+
+use cep_ir::{Program, Type};
+use cep_runtime::{Catalog, Config, Engine, Event, Output, Value};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// The first tick's time: 2023-11-14T22:13:20Z, in epoch milliseconds.
+pub const START_MS: i64 = 1_700_000_000_000;
+
+/// A small deterministic random number generator (SplitMix64): the same
+/// seed gives the same stream on every machine.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`; the modulo bias is irrelevant here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// One generated tick. Prices are kept in cents so that they print
+/// exactly with two decimals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tick {
+    pub symbol: usize,
+    pub cents: i64,
+    pub at: i64,
+}
+
+/// `n` ticks over `k` symbols: each tick picks a symbol at random and
+/// moves its price by a random step of -0.50 to +0.50 (never below 1.00);
+/// every symbol starts at 100.00. Times start at [`START_MS`] and grow by
+/// one millisecond per tick, so they are strictly increasing.
+pub fn ticks(n: u64, k: usize, seed: u64) -> impl Iterator<Item = Tick> {
+    let k = k.max(1);
+    let mut rng = Rng::new(seed);
+    let mut prices = vec![10_000_i64; k];
+    (0..n).map(move |i| {
+        let symbol = usize::try_from(rng.below(k as u64)).unwrap_or(0);
+        let step = i64::try_from(rng.below(101)).unwrap_or(50) - 50;
+        let p = prices.get_mut(symbol).map_or(10_000, |p| {
+            *p = (*p + step).max(100);
+            *p
+        });
+        Tick {
+            symbol,
+            cents: p,
+            at: START_MS + i64::try_from(i).unwrap_or(i64::MAX - START_MS),
+        }
+    })
+}
+
+/// One tick as an NDJSON line (without the newline).
+pub fn tick_line(t: &Tick, buf: &mut String) {
+    buf.clear();
+    let _ = write!(
+        buf,
+        "{{\"type\":\"Tick\",\"symbol\":\"S{}\",\"price\":{}.{:02},\"at\":{}}}",
+        t.symbol,
+        t.cents / 100,
+        t.cents % 100,
+        t.at
+    );
+}
+
+/// Writes `n` ticks over `k` symbols as NDJSON.
+pub fn write_ticks(n: u64, k: usize, seed: u64, w: &mut dyn Write) -> io::Result<()> {
+    let mut line = String::new();
+    for t in ticks(n, k, seed) {
+        tick_line(&t, &mut line);
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The ticks as NDJSON text, in memory.
+pub fn ticks_text(n: u64, k: usize, seed: u64) -> String {
+    let mut out = Vec::new();
+    let _ = write_ticks(n, k, seed, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The name of the `i`-th binding (0-based): `a`, `b`, ... `z`, then
+/// `t26`, `t27`, ...
+fn binding(i: usize) -> String {
+    match u8::try_from(i) {
+        Ok(c) if c < 26 => char::from(b'a' + c).to_string(),
+        _ => format!("t{i}"),
+    }
+}
+
+/// The rising-prices pattern with `blocks` strict blocks (at least 2) and
+/// the window `within` (a duration literal such as `10s` or `1h`): per
+/// symbol, `blocks` consecutive ticks, each priced above the one before.
+/// With 3 blocks and `10s` it is `rules/rise3.cep`.
+pub fn rise_rules(blocks: usize, within: &str) -> String {
+    let blocks = blocks.max(2);
+    let mut s = String::from("event Tick { symbol: str, price: float, at: time }\n\n");
+    let _ = writeln!(
+        s,
+        "pattern Rise{blocks} partition by symbol within {within} {{"
+    );
+    let _ = writeln!(s, "    a: Tick");
+    for i in 1..blocks {
+        let _ = writeln!(
+            s,
+            "    next {}: Tick where price > {}.price",
+            binding(i),
+            binding(i - 1)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "    emit {{ symbol: a.symbol, first: a.price, last: {}.price }}",
+        binding(blocks - 1)
+    );
+    s.push_str("}\n");
+    s
+}
+
+/// Compiles rule text; the error is the rendered list of errors.
+pub fn compile(name: &str, text: &str) -> Result<Program, String> {
+    let c = cep_compiler::compile_str(name, text);
+    match c.program {
+        Some(p) => Ok(p),
+        None => Err(c
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{d:?}"))
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+/// Decodes NDJSON lines into engine events for one program: `"type"`
+/// names a declared event, the other members are its fields, and the
+/// `time` field (epoch milliseconds) is the event time.
+pub struct Decoder<'p> {
+    program: &'p Program,
+    catalog: Catalog,
+}
+
+impl<'p> Decoder<'p> {
+    pub fn new(program: &'p Program) -> Decoder<'p> {
+        Decoder {
+            program,
+            catalog: Catalog::new(program),
+        }
+    }
+
+    /// One line; `source` is its line number.
+    pub fn decode(&self, line: &str, source: u64) -> Result<Event, String> {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let obj = v.as_object().ok_or("not a JSON object")?;
+        let name = obj
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or("no \"type\"")?;
+        let ty = self
+            .catalog
+            .event(name)
+            .ok_or_else(|| format!("unknown event type {name:?}"))?;
+        let decl = self
+            .program
+            .events
+            .get(ty as usize)
+            .ok_or("event type out of range")?;
+        let mut fields = vec![Value::Null; decl.fields.len()];
+        for (k, v) in obj {
+            if k == "type" {
+                continue;
+            }
+            let (slot, fty) = self
+                .catalog
+                .field(ty, k)
+                .ok_or_else(|| format!("unknown field {k:?}"))?;
+            let value = match fty {
+                Type::Int => v.as_i64().map(Value::Int),
+                Type::Float => v.as_f64().map(Value::Float),
+                Type::Str => v.as_str().map(|s| Value::Str(Arc::from(s))),
+                Type::Bool => v.as_bool().map(Value::Bool),
+                Type::Duration => v.as_i64().map(Value::Duration),
+                Type::Time => v.as_i64().map(Value::Time),
+            }
+            .ok_or_else(|| format!("field {k:?} is not a {}", fty.name()))?;
+            if let Some(f) = fields.get_mut(usize::from(slot)) {
+                *f = value;
+            }
+        }
+        let time = match decl.time_field.and_then(|s| fields.get(usize::from(s))) {
+            Some(Value::Time(t)) => *t,
+            _ => return Err("no event time".into()),
+        };
+        Ok(Event::new(ty, time, source, fields))
+    }
+
+    /// Every non-empty line of an NDJSON text.
+    pub fn decode_all(&self, text: &str) -> Result<Vec<Event>, String> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                self.decode(l, i as u64 + 1)
+                    .map_err(|e| format!("line {}: {e}", i + 1))
+            })
+            .collect()
+    }
+}
+
+/// Pushes every event through a fresh engine and finishes it; returns
+/// the number of complex events and the engine (so that the caller
+/// chooses when to pay for dropping it).
+pub fn run_engine(program: &Arc<Program>, events: Vec<Event>) -> (u64, Engine) {
+    let mut engine = Engine::new(program.clone(), Config::default());
+    let mut out = Vec::new();
+    let mut matches = 0u64;
+    for ev in events {
+        engine.push(ev, &mut out);
+        matches += count_complex(&mut out);
+    }
+    engine.finish(&mut out);
+    matches += count_complex(&mut out);
+    (matches, engine)
+}
+
+fn count_complex(out: &mut Vec<Output>) -> u64 {
+    let n = out
+        .iter()
+        .filter(|o| matches!(o, Output::Complex(_)))
+        .count();
+    out.clear();
+    n as u64
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_deterministic_and_ordered() {
+        let a: Vec<Tick> = ticks(1000, 7, 1).collect();
+        let b: Vec<Tick> = ticks(1000, 7, 1).collect();
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0].at < w[1].at));
+        assert!(a.iter().all(|t| t.symbol < 7 && t.cents >= 100));
+        let mut line = String::new();
+        tick_line(
+            &Tick {
+                symbol: 17,
+                cents: 10_125,
+                at: START_MS,
+            },
+            &mut line,
+        );
+        assert_eq!(
+            line,
+            r#"{"type":"Tick","symbol":"S17","price":101.25,"at":1700000000000}"#
+        );
+    }
+
+    #[test]
+    fn generated_pattern_is_the_shipped_one() {
+        let shipped = include_str!("../rules/rise3.cep");
+        let a = compile("rise3.cep", shipped).unwrap();
+        let mut b = compile("gen.cep", &rise_rules(3, "10s")).unwrap();
+        b.source_hash = a.source_hash.clone();
+        b.sources = a.sources.clone();
+        assert_eq!(a, b);
+        for n in [2, 6, 9, 30] {
+            for w in ["10s", "1m", "10m", "1h"] {
+                let text = rise_rules(n, w);
+                let c = cep_compiler::compile_str("gen.cep", &text);
+                assert!(c.diagnostics.is_empty(), "{text}\n{:#?}", c.diagnostics);
+            }
+        }
+    }
+
+    /// The engine agrees with a direct count over the ticks.
+    #[test]
+    fn engine_counts_rising_triples() {
+        let (n, k) = (5000, 10);
+        let program = Arc::new(compile("gen.cep", &rise_rules(3, "10s")).unwrap());
+        let events = Decoder::new(&program)
+            .decode_all(&ticks_text(n, k, 3))
+            .unwrap();
+        let (got, _) = run_engine(&program, events);
+        let mut last: Vec<Vec<(i64, i64)>> = vec![Vec::new(); k];
+        let mut want = 0;
+        for t in ticks(n, k, 3) {
+            let h = &mut last[t.symbol];
+            h.push((t.cents, t.at));
+            if h.len() > 3 {
+                h.remove(0);
+            }
+            if h.len() == 3 && h[0].0 < h[1].0 && h[1].0 < h[2].0 && h[2].1 - h[0].1 < 10_000 {
+                want += 1;
+            }
+        }
+        assert!(want > 0);
+        assert_eq!(got, want);
+    }
+}
