@@ -176,11 +176,14 @@ pub struct Engine {
     seq: u64,
     keybuf: Vec<Value>,
     queue: VecDeque<Arc<Event>>,
+    /// Reused for every step of every pattern.
+    fx: Effects,
     stats: Stats,
 }
 
 impl Engine {
     pub fn new(program: Arc<Program>, config: Config) -> Engine {
+        let track = config.track_runs;
         let events = program.events.len();
         let matchers: Vec<Matcher> = program
             .patterns
@@ -210,6 +213,10 @@ impl Engine {
             seq: 0,
             keybuf: Vec::new(),
             queue: VecDeque::new(),
+            fx: Effects {
+                track,
+                ..Effects::default()
+            },
             stats: Stats::default(),
         }
     }
@@ -331,7 +338,7 @@ impl Engine {
             {
                 continue;
             }
-            let mut fx = Effects::default();
+            let mut fx = std::mem::take(&mut self.fx);
             let next = m.on_time(&timer.key, timer.deadline, &mut fx);
             if let Some(d) = next {
                 self.schedule(timer.pattern, timer.key, d);
@@ -362,7 +369,7 @@ impl Engine {
                 let Some(m) = self.matchers.get_mut(pi as usize) else {
                     continue;
                 };
-                let mut fx = Effects::default();
+                let mut fx = std::mem::take(&mut self.fx);
                 let wake = m.on_event(&ev, &mut self.keybuf, &mut self.runs, &mut fx);
                 if let Some((key, d)) = wake {
                     self.schedule(pi, key, d);
@@ -373,7 +380,13 @@ impl Engine {
     }
 
     /// Turns what happened to runs into outputs, and queues complex events.
-    fn effects(&mut self, pattern: u32, fx: Effects, out: &mut Vec<Output>) {
+    fn effects(&mut self, pattern: u32, mut fx: Effects, out: &mut Vec<Output>) {
+        self.report(pattern, &mut fx, out);
+        fx.clear();
+        self.fx = fx;
+    }
+
+    fn report(&mut self, pattern: u32, fx: &mut Effects, out: &mut Vec<Output>) {
         if self.config.track_runs {
             for (run, from) in &fx.created {
                 out.push(Output::Run(RunChange {
@@ -404,7 +417,7 @@ impl Engine {
             return;
         };
         let output: EventId = m.ir.output;
-        for mat in fx.matches {
+        for mat in fx.matches.drain(..) {
             let scope = Scope {
                 current: None,
                 chain: &mat.chain,

@@ -17,6 +17,7 @@
 //! - a run that reaches the accepting state is a match.
 
 use crate::eval::{holds, Scope};
+use crate::fxhash::FxBuild;
 use crate::run::{Chain, Run};
 use crate::value::{Event, Value};
 use cep_ir::{Edge, Pattern, SkipPolicy, StateId};
@@ -53,14 +54,44 @@ pub enum End {
 /// into outputs.
 #[derive(Debug, Default)]
 pub struct Effects {
+    /// Record run changes (created, took, ended); matches are always kept.
+    pub track: bool,
     pub created: Vec<(u64, Option<u64>)>,
     pub took: Vec<(u64, u16, u64)>,
     pub ended: Vec<(u64, End)>,
     pub matches: Vec<Match>,
 }
 
+impl Effects {
+    fn note_created(&mut self, run: u64, from: Option<u64>) {
+        if self.track {
+            self.created.push((run, from));
+        }
+    }
+
+    fn note_took(&mut self, run: u64, binding: u16, seq: u64) {
+        if self.track {
+            self.took.push((run, binding, seq));
+        }
+    }
+
+    fn note_ended(&mut self, run: u64, end: End) {
+        if self.track {
+            self.ended.push((run, end));
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.created.clear();
+        self.took.clear();
+        self.ended.clear();
+        self.matches.clear();
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Partition {
+    pub key: Key,
     pub runs: Vec<Run>,
     /// Earliest deadline currently scheduled for this partition.
     pub scheduled: Option<i64>,
@@ -72,7 +103,9 @@ pub struct Matcher {
     pub ir: Pattern,
     /// Partition key slots by event type (dense, indexed by event id).
     key_slots: Vec<Option<Vec<u16>>>,
-    pub partitions: HashMap<Key, Partition>,
+    pub partitions: HashMap<Key, Partition, FxBuild>,
+    /// Reused between events for the runs that survive a step.
+    scratch: Vec<Run>,
     pub live: usize,
     pub shed: u64,
     max_runs: usize,
@@ -97,7 +130,8 @@ impl Matcher {
         Matcher {
             ir,
             key_slots,
-            partitions: HashMap::new(),
+            partitions: HashMap::default(),
+            scratch: Vec::new(),
             live: 0,
             shed: 0,
             max_runs: max_runs.max(1),
@@ -168,31 +202,37 @@ impl Matcher {
     ) -> Option<(Key, i64)> {
         self.key_of(ev, keybuf);
         let starts = self.starts(ev);
-        let halts = self.halts(ev);
-        if !starts && !self.partitions.contains_key(&keybuf[..]) {
-            return None;
-        }
-        let key: Key = match self.partitions.get_key_value(&keybuf[..]) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(keybuf.as_slice()),
+        let (key, mut part) = match self.partitions.get_mut(&keybuf[..]) {
+            Some(p) => (p.key.clone(), std::mem::take(p)),
+            None if starts => {
+                let key: Key = Arc::from(keybuf.as_slice());
+                (
+                    key.clone(),
+                    Partition {
+                        key,
+                        ..Partition::default()
+                    },
+                )
+            }
+            None => return None,
         };
-        let mut part = self.partitions.remove(&key).unwrap_or_default();
         let before = part.runs.len();
-        let mut next: Vec<Run> = Vec::with_capacity(before + 1);
+        let mut next = std::mem::take(&mut self.scratch);
+        next.clear();
         let mut completed: Vec<Match> = Vec::new();
-        if halts {
+        if !self.ir.halts.is_empty() && self.halts(ev) {
             for r in part.runs.drain(..) {
-                fx.ended.push((r.id, End::Halted));
+                fx.note_ended(r.id, End::Halted);
             }
         }
         let window = self
             .ir
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
-        for run in std::mem::take(&mut part.runs) {
+        for run in part.runs.drain(..) {
             if let Some(w) = window {
-                if !self.in_absence(&run) && run.first_time.saturating_add(w) <= ev.time {
-                    fx.ended.push((run.id, End::Expired));
+                if run.first_time.saturating_add(w) <= ev.time && !self.in_absence(&run) {
+                    fx.note_ended(run.id, End::Expired);
                     continue;
                 }
             }
@@ -200,7 +240,7 @@ impl Matcher {
         }
         if starts {
             let id = ids.next_run();
-            fx.created.push((id, None));
+            fx.note_created(id, None);
             let run = Run {
                 id,
                 state: self.ir.start,
@@ -212,11 +252,19 @@ impl Matcher {
             };
             self.step(run, ev, ids, fx, &mut next, &mut completed);
         }
-        self.finish(&mut next, completed, fx);
-        part.runs = next;
+        if !completed.is_empty() {
+            self.finish(&mut next, completed, fx);
+        }
+        // The survivors become the partition's runs; its old (now empty)
+        // vector is kept for the next event.
+        self.scratch = std::mem::replace(&mut part.runs, next);
         self.live = self.live.saturating_sub(before) + part.runs.len();
         let wake = self.schedule(&mut part);
-        if !part.runs.is_empty() {
+        if part.runs.is_empty() {
+            self.partitions.remove(&key);
+        } else if let Some(slot) = self.partitions.get_mut(&key) {
+            *slot = part;
+        } else {
             self.partitions.insert(key.clone(), part);
         }
         if self.live > self.max_runs {
@@ -254,7 +302,7 @@ impl Matcher {
             for e in &state.edges {
                 if let Edge::Kill { event, predicate } = e {
                     if *event == ev.ty && predicate.as_ref().is_none_or(|p| holds(p, &scope)) {
-                        fx.ended.push((run.id, End::Killed));
+                        fx.note_ended(run.id, End::Killed);
                         return;
                     }
                 }
@@ -289,7 +337,7 @@ impl Matcher {
                         nr.state = *target;
                         nr.count = 0;
                     }
-                    fx.took.push((nr.id, *binding, ev.seq));
+                    fx.note_took(nr.id, *binding, ev.seq);
                     self.enter(nr, ids, fx, out, done);
                 }
                 Edge::Ignore { unmatched_only } => {
@@ -304,14 +352,14 @@ impl Matcher {
             if took {
                 // `then any`: the run that skipped the event lives on as a fork.
                 let id = ids.next_run();
-                fx.created.push((id, Some(run.id)));
+                fx.note_created(id, Some(run.id));
                 out.push(Run { id, ..run });
             } else {
                 out.push(run);
             }
         } else if !took {
             // A strict state: the event it needed did not come.
-            fx.ended.push((run.id, End::Killed));
+            fx.note_ended(run.id, End::Killed);
         }
     }
 
@@ -356,7 +404,7 @@ impl Matcher {
                 ..run.clone()
             };
             if can_take {
-                fx.created.push((moved.id, Some(run.id)));
+                fx.note_created(moved.id, Some(run.id));
                 out.push(run);
             }
             self.enter(moved, ids, fx, out, done);
@@ -364,7 +412,7 @@ impl Matcher {
             out.push(run);
         } else {
             // A state that can neither take nor move on: nothing can come.
-            fx.ended.push((run.id, End::Killed));
+            fx.note_ended(run.id, End::Killed);
         }
     }
 
@@ -391,12 +439,12 @@ impl Matcher {
                 if let Some(m) = completed.next() {
                     let last = m.chain.head().map(|e| e.seq).unwrap_or(m.start);
                     for other in completed {
-                        fx.ended.push((other.run, End::Skipped));
+                        fx.note_ended(other.run, End::Skipped);
                     }
                     runs.retain(|r| {
                         let keep = r.start > last;
                         if !keep {
-                            fx.ended.push((r.id, End::Skipped));
+                            fx.note_ended(r.id, End::Skipped);
                         }
                         keep
                     });
@@ -407,7 +455,7 @@ impl Matcher {
                 let mut starts: Vec<u64> = Vec::new();
                 for m in completed {
                     if starts.contains(&m.start) {
-                        fx.ended.push((m.run, End::Skipped));
+                        fx.note_ended(m.run, End::Skipped);
                         continue;
                     }
                     starts.push(m.start);
@@ -417,7 +465,7 @@ impl Matcher {
                     runs.retain(|r| {
                         let keep = !starts.contains(&r.start);
                         if !keep {
-                            fx.ended.push((r.id, End::Skipped));
+                            fx.note_ended(r.id, End::Skipped);
                         }
                         keep
                     });
@@ -495,13 +543,13 @@ impl Matcher {
                             chain: r.chain,
                         });
                     } else {
-                        fx.ended.push((r.id, End::Killed));
+                        fx.note_ended(r.id, End::Killed);
                     }
                     continue;
                 }
             } else if let Some(w) = window {
                 if r.first_time.saturating_add(w) <= now {
-                    fx.ended.push((r.id, End::Expired));
+                    fx.note_ended(r.id, End::Expired);
                     continue;
                 }
             }
@@ -544,7 +592,7 @@ impl Matcher {
             p.runs.retain(|r| {
                 let keep = (r.start, r.id) > cut;
                 if !keep {
-                    fx.ended.push((r.id, End::Shed));
+                    fx.note_ended(r.id, End::Shed);
                 }
                 keep
             });
