@@ -1,10 +1,11 @@
-//! The `cep` command line: `check`, `compile`, `explain` and `fmt`.
+//! The `cep` command line: `check`, `compile`, `explain`, `fmt` and `run`.
 //!
 //! Exit codes are the same for every command: 0 when all is well, 1 when
 //! the rules have errors (or warnings under `--deny-warnings`, or files
 //! that `fmt --check` would change), 2 for a usage or I/O error.
 
 pub mod render;
+pub mod run;
 
 use cep_grammar::{Diagnostic, SourceMap};
 use cep_ir::Program;
@@ -87,6 +88,47 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run rules over NDJSON events; write the complex events as NDJSON.
+    ///
+    /// Each input line is one JSON object whose `type` names an event type
+    /// (declared, or a pattern's complex event, so that the output can be
+    /// read back); its fields are members by name. A `time` is integer
+    /// epoch milliseconds or an RFC 3339 string. An event type without a
+    /// time field is stamped with the latest event time read so far (0
+    /// before any), so that replaying a file gives the same results. Lines
+    /// that are not events, and events that come too late, are dead
+    /// letters: processing goes on. At the end of the input all time
+    /// passes. A summary goes to stderr.
+    Run {
+        /// `.cep` files compiled together, or one compiled IR `.json` file.
+        #[arg(required = true, value_name = "RULES")]
+        rules: Vec<PathBuf>,
+        /// The events, one JSON object per line; `-` for standard input.
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        input: PathBuf,
+        /// Where the complex events go; `-` for standard output.
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        output: PathBuf,
+        /// Where rejected lines go (NDJSON: line, reason, detail, text).
+        /// Without it they are counted and the first few shown on stderr.
+        #[arg(long, value_name = "FILE")]
+        dead_letter: Option<PathBuf>,
+        /// How far out of order events may come (`2s`, `500ms`); older
+        /// events are dead letters (`late`).
+        #[arg(long, value_name = "D", default_value = "0", value_parser = run::parse_delay)]
+        max_delay: u64,
+        /// Live runs per pattern before the oldest are shed.
+        #[arg(long, value_name = "N", default_value_t = 100_000,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_runs: u64,
+        /// This instance's name, part of every run id (`cep-7`).
+        #[arg(long, value_name = "NAME", default_value = "cep")]
+        instance: String,
+        /// Longer input lines are dead letters (`oversized line`).
+        #[arg(long, value_name = "N", default_value_t = 1 << 20,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_line_bytes: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,6 +170,25 @@ where
             dot,
         } => explain(&files, pattern.as_deref(), dot),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Run {
+            rules,
+            input,
+            output,
+            dead_letter,
+            max_delay,
+            max_runs,
+            instance,
+            max_line_bytes,
+        } => run::run(&run::Options {
+            rules,
+            input,
+            output,
+            dead_letter,
+            max_delay_ms: max_delay,
+            max_runs: usize::try_from(max_runs).unwrap_or(usize::MAX),
+            instance,
+            max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
+        }),
     }
 }
 
@@ -271,7 +332,7 @@ fn check(files: &[PathBuf], format: ErrorFormat, deny: bool, output: Option<&Pat
 // ---- explain ---------------------------------------------------------------------
 
 fn explain(files: &[PathBuf], pattern: Option<&str>, dot: bool) -> u8 {
-    let program = match program_for_explain(files) {
+    let program = match load_program(files) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -304,8 +365,10 @@ fn explain(files: &[PathBuf], pattern: Option<&str>, dot: bool) -> u8 {
     EXIT_OK
 }
 
-/// Compiles the files, or loads them when they are one compiled IR.
-fn program_for_explain(files: &[PathBuf]) -> Result<Program, u8> {
+/// Compiles the files (rendering their diagnostics on stderr; errors give
+/// exit 1), or loads them when they are one compiled IR (a bad IR gives
+/// exit 2).
+fn load_program(files: &[PathBuf]) -> Result<Program, u8> {
     let mut texts = Vec::new();
     let mut ok = true;
     for f in files {

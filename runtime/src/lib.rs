@@ -9,7 +9,9 @@
 pub mod engine;
 pub mod eval;
 pub mod fxhash;
+pub mod ingest;
 pub mod matcher;
+pub mod ndjson;
 pub mod run;
 pub mod value;
 
