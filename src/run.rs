@@ -12,7 +12,7 @@
 //! on the wall clock: the same input gives the same bytes.
 
 use crate::{err, fail, load_program, show_path, EXIT_OK, EXIT_USAGE};
-use cep_runtime::ingest::{self, Decoder, Line, Reason, Rejection, READ_BACK};
+use cep_runtime::ingest::{self, Decoder, Line, Reason, Rejection};
 use cep_runtime::ndjson::{self, Encoder};
 use cep_runtime::{Config, Engine, Output};
 use std::fs::File;
@@ -148,11 +148,11 @@ impl Outputs {
                 Output::Complex(c) => {
                     self.line.clear();
                     self.encoder
-                        .complex(&c, |r| engine.run_name(r), &mut self.line);
+                        .complex(&c, |p, r| engine.run_name(p, r), &mut self.line);
                     self.out.write(&self.line)?;
                 }
                 Output::Late(e) => {
-                    let line = e.source & !READ_BACK;
+                    let line = e.source;
                     let text = if line == current.0 { current.1 } else { &[] };
                     let r = late(e.time, latest, engine.config().max_delay_ms);
                     self.dead_letter(line, &r, text)?;

@@ -253,9 +253,9 @@ fn bad_lines_are_dead_letters_and_good_ones_are_processed() {
     assert_eq!(
         stdout(&o),
         concat!(
-            r#"{"type":"Heatwave","sensor":"s1","peak":33.0,"@cep":{"time":1795341601000,"run":"cep-1","pattern":"Heatwave","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"Heatwave","sensor":"s1","peak":33.0,"@cep":{"time":1795341601000,"run":"cep-Heatwave-1","pattern":"Heatwave","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
             "\n",
-            r#"{"type":"Heatwave","sensor":"s2","peak":36.5,"@cep":{"time":1795341603000,"run":"cep-3","pattern":"Heatwave","events":[{"binding":"a","line":13},{"binding":"b","line":15}]}}"#,
+            r#"{"type":"Heatwave","sensor":"s2","peak":36.5,"@cep":{"time":1795341603000,"run":"cep-Heatwave-3","pattern":"Heatwave","events":[{"binding":"a","line":13},{"binding":"b","line":15}]}}"#,
             "\n",
         )
     );

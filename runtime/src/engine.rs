@@ -13,7 +13,7 @@
 //! the IR's order, producers before consumers).
 
 use crate::eval::{eval, Scope};
-use crate::matcher::{Effects, End, Ids, Key, Matcher};
+use crate::matcher::{Effects, End, Key, Matcher};
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, EventId, Program};
 use std::cmp::{Ordering, Reverse};
@@ -149,15 +149,6 @@ impl Ord for Timer {
     }
 }
 
-struct Counter(u64);
-
-impl Ids for Counter {
-    fn next_run(&mut self) -> u64 {
-        self.0 += 1;
-        self.0
-    }
-}
-
 pub struct Engine {
     program: Arc<Program>,
     config: Config,
@@ -172,7 +163,6 @@ pub struct Engine {
     clock: Option<i64>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_order: u64,
-    runs: Counter,
     seq: u64,
     keybuf: Vec<Value>,
     queue: VecDeque<Arc<Event>>,
@@ -209,7 +199,6 @@ impl Engine {
             clock: None,
             timers: BinaryHeap::new(),
             timer_order: 0,
-            runs: Counter(0),
             seq: 0,
             keybuf: Vec::new(),
             queue: VecDeque::new(),
@@ -253,9 +242,14 @@ impl Engine {
         }
     }
 
-    /// A run id as it crosses the network: the instance and a number.
-    pub fn run_name(&self, run: u64) -> String {
-        format!("{}-{run}", self.config.instance)
+    /// A run id as it crosses the network: the instance, the pattern and
+    /// the run's number in that pattern (so adding a pattern changes no
+    /// other pattern's ids).
+    pub fn run_name(&self, pattern: u32, run: u64) -> String {
+        match self.program.patterns.get(pattern as usize) {
+            Some(p) => format!("{}-{}-{run}", self.config.instance, p.name),
+            None => format!("{}-{pattern}-{run}", self.config.instance),
+        }
     }
 
     /// One input event. Its `seq` is set by the engine.
@@ -310,6 +304,9 @@ impl Engine {
         // not late can come before them any more.
         if upto > i64::MIN {
             self.fire(upto, out);
+            // Everything up to the watermark is done: an event older than
+            // it is late, even if nothing of its time was held.
+            self.clock = Some(self.clock.map_or(upto, |c| c.max(upto)));
         }
     }
 
@@ -370,7 +367,7 @@ impl Engine {
                     continue;
                 };
                 let mut fx = std::mem::take(&mut self.fx);
-                let wake = m.on_event(&ev, &mut self.keybuf, &mut self.runs, &mut fx);
+                let wake = m.on_event(&ev, &mut self.keybuf, &mut fx);
                 if let Some((key, d)) = wake {
                     self.schedule(pi, key, d);
                 }
@@ -429,7 +426,8 @@ impl Engine {
                 ty: output,
                 time: mat.time,
                 seq: self.seq,
-                source: mat.run,
+                source: 0,
+                run: Some(mat.run),
                 fields: fields.into_boxed_slice(),
             });
             if self.config.track_runs {

@@ -31,12 +31,6 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
-/// Set in the `source` of an input event whose type is a pattern's complex
-/// event (one read back from an earlier run's output), so that it can be
-/// told apart from a complex event the engine produced, whose `source` is
-/// the producing run. The rest of the bits are the line number.
-pub const READ_BACK: u64 = 1 << 63;
-
 /// Why a line was rejected. The names are stable: they appear in the
 /// dead-letter output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,7 +108,7 @@ struct Schema {
     index: HashMap<Box<str>, Slot, FxBuild>,
     time_field: Option<Slot>,
     /// A pattern's complex event: its fields may be null (an aggregate
-    /// over an empty group, say), and it is marked [`READ_BACK`].
+    /// over an empty group, say).
     complex: bool,
 }
 
@@ -211,7 +205,7 @@ impl Decoder {
 
     /// Decodes one line (with or without its line break). `Ok(None)` for
     /// a blank line, which is not an event. `source` is the line number;
-    /// the event carries it (with [`READ_BACK`] for a complex event).
+    /// the event carries it.
     pub fn decode(&mut self, line: &[u8], source: u64) -> Result<Option<Event>, Rejection> {
         if line
             .iter()
@@ -269,11 +263,6 @@ impl Decoder {
             None => cep_time.unwrap_or(self.latest.unwrap_or(0)),
         };
         self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
-        let source = if schema.complex {
-            source | READ_BACK
-        } else {
-            source
-        };
         Ok(Some(Event::new(ty, time, source, fields)))
     }
 }
@@ -1568,7 +1557,7 @@ mod tests {
             .unwrap();
         assert_eq!(e.ty, 2);
         assert_eq!(e.time, 7000);
-        assert_eq!(e.source, 4 | READ_BACK);
+        assert_eq!((e.source, e.run), (4, None));
         assert_eq!(e.fields[0], Value::Null);
         // `@cep` before `type`, and an RFC 3339 time in it.
         let e = ok(

@@ -108,14 +108,25 @@ pub struct Matcher {
     scratch: Vec<Run>,
     pub live: usize,
     pub shed: u64,
+    /// The last run id handed out.
+    runs: u64,
     max_runs: usize,
     /// States that wait on a timeout (absences).
     has_timeouts: bool,
 }
 
-/// Where the engine keeps ids and deadlines it hands out.
+/// Hands out run ids, counting from 1 in each pattern.
 pub trait Ids {
     fn next_run(&mut self) -> u64;
+}
+
+struct Counter(u64);
+
+impl Ids for Counter {
+    fn next_run(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
 }
 
 impl Matcher {
@@ -134,6 +145,7 @@ impl Matcher {
             scratch: Vec::new(),
             live: 0,
             shed: 0,
+            runs: 0,
             max_runs: max_runs.max(1),
             has_timeouts,
         }
@@ -194,6 +206,18 @@ impl Matcher {
     /// Handles one event of a type this pattern sees. Returns the deadline
     /// the key's partition must be woken at, if it changed.
     pub fn on_event(
+        &mut self,
+        ev: &Arc<Event>,
+        keybuf: &mut Vec<Value>,
+        fx: &mut Effects,
+    ) -> Option<(Key, i64)> {
+        let mut counter = Counter(self.runs);
+        let wake = self.event_in_partition(ev, keybuf, &mut counter, fx);
+        self.runs = counter.0;
+        wake
+    }
+
+    fn event_in_partition(
         &mut self,
         ev: &Arc<Event>,
         keybuf: &mut Vec<Value>,

@@ -18,7 +18,7 @@
 //! iteration, so the same outputs always give the same bytes.
 
 use crate::engine::Complex;
-use crate::ingest::{Rejection, READ_BACK};
+use crate::ingest::Rejection;
 use crate::value::{Event, Value};
 use cep_ir::{Origin, Program};
 use serde::Serialize;
@@ -32,7 +32,8 @@ struct TypeOut {
     head: Vec<u8>,
     /// `,"field":` per slot.
     keys: Vec<Vec<u8>>,
-    complex: bool,
+    /// For a complex event: the index of the pattern that emits it.
+    pattern: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -99,7 +100,10 @@ impl Encoder {
                 TypeOut {
                     head,
                     keys,
-                    complex: matches!(e.origin, Origin::Pattern(_)),
+                    pattern: match e.origin {
+                        Origin::Pattern(p) => Some(p),
+                        Origin::Declared => None,
+                    },
                 }
             })
             .collect();
@@ -129,17 +133,17 @@ impl Encoder {
     /// produced): then its `source` is the producing run. Otherwise it
     /// came from the input and its `source` is its line.
     pub fn produced(&self, e: &Event) -> bool {
-        self.types.get(e.ty as usize).is_some_and(|t| t.complex) && e.source & READ_BACK == 0
+        e.run.is_some()
     }
 
     /// Appends the line (with its line break) for a complex event;
     /// `run_name` names a run as [`crate::Engine::run_name`] does.
-    pub fn complex(&self, c: &Complex, run_name: impl Fn(u64) -> String, buf: &mut Vec<u8>) {
+    pub fn complex(&self, c: &Complex, run_name: impl Fn(u32, u64) -> String, buf: &mut Vec<u8>) {
         self.event(&c.event, buf);
         buf.extend_from_slice(b",\"@cep\":{\"time\":");
         push_i64(buf, c.event.time);
         buf.extend_from_slice(b",\"run\":");
-        push_str(buf, &run_name(c.run));
+        push_str(buf, &run_name(c.pattern, c.run));
         buf.extend_from_slice(b",\"pattern\":");
         let pattern = self.patterns.get(c.pattern as usize);
         match pattern {
@@ -159,12 +163,15 @@ impl Encoder {
                     buf.push(b',');
                 }
             }
-            if self.produced(e) {
-                buf.extend_from_slice(b"\"run\":");
-                push_str(buf, &run_name(e.source));
-            } else {
-                buf.extend_from_slice(b"\"line\":");
-                push_u64(buf, e.source & !READ_BACK);
+            match (e.run, self.types.get(e.ty as usize).and_then(|t| t.pattern)) {
+                (Some(run), Some(pattern)) => {
+                    buf.extend_from_slice(b"\"run\":");
+                    push_str(buf, &run_name(pattern, run));
+                }
+                _ => {
+                    buf.extend_from_slice(b"\"line\":");
+                    push_u64(buf, e.source);
+                }
             }
             buf.push(b'}');
         }
@@ -295,6 +302,7 @@ mod tests {
             time,
             seq: 9,
             source,
+            run: None,
             fields: vec![
                 Value::Int(-4),
                 Value::Float(3.0),
@@ -317,8 +325,14 @@ mod tests {
             run: 7,
             matched: vec![
                 (0, Arc::new(input)),
-                (1, Arc::new(out_event(20, 2))),
-                (2, Arc::new(out_event(30, 5 | READ_BACK))),
+                (
+                    1,
+                    Arc::new(Event {
+                        run: Some(2),
+                        ..out_event(20, 0)
+                    }),
+                ),
+                (2, Arc::new(out_event(30, 5))),
             ],
         }
     }
@@ -326,7 +340,7 @@ mod tests {
     fn encode(c: &Complex) -> String {
         let enc = Encoder::new(&program());
         let mut buf = Vec::new();
-        enc.complex(c, |r| format!("cep-{r}"), &mut buf);
+        enc.complex(c, |_, r| format!("cep-{r}"), &mut buf);
         String::from_utf8(buf).unwrap()
     }
 
@@ -361,7 +375,7 @@ mod tests {
             e.fields[1] = Value::Float(x);
             c.event = Arc::new(e);
             let mut buf = Vec::new();
-            enc.complex(&c, |r| format!("cep-{r}"), &mut buf);
+            enc.complex(&c, |_, r| format!("cep-{r}"), &mut buf);
             let back = dec.decode(&buf, 1).unwrap().unwrap();
             match back.fields[1] {
                 Value::Float(y) => assert_eq!(x.to_bits(), y.to_bits(), "{x} came back as {y}"),
@@ -375,7 +389,7 @@ mod tests {
         let line = encode(&complex());
         let mut dec = Decoder::new(&program());
         let back = dec.decode(line.as_bytes(), 12).unwrap().unwrap();
-        let want = out_event(42, 12 | READ_BACK);
+        let want = out_event(42, 12);
         assert_eq!(back.ty, want.ty);
         assert_eq!(back.time, 42);
         assert_eq!(back.source, want.source);

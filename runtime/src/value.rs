@@ -86,9 +86,13 @@ pub struct Event {
     /// Order of processing, given by the engine: input events and complex
     /// events share one sequence, so it orders everything a pattern sees.
     pub seq: u64,
-    /// Given by the caller for input events (a line number, say); for a
-    /// complex event, the run that produced it.
+    /// Given by the caller for input events (a line number, say); 0 for
+    /// a complex event the engine produced.
     pub source: u64,
+    /// For a complex event the engine produced: the run (of the pattern
+    /// that emits this type) that produced it. `None` for input events,
+    /// including complex events read back from a file.
+    pub run: Option<u64>,
     pub fields: Box<[Value]>,
 }
 
@@ -100,6 +104,7 @@ impl Event {
             time,
             seq: 0,
             source,
+            run: None,
             fields: fields.into_boxed_slice(),
         }
     }
