@@ -398,7 +398,10 @@ mod tests {
         assert_eq!(back.fields[7], Value::Null);
         let enc = Encoder::new(&program());
         assert!(!enc.produced(&back));
-        assert!(enc.produced(&out_event(1, 12)));
+        assert!(enc.produced(&Event {
+            run: Some(3),
+            ..out_event(1, 0)
+        }));
         assert!(!enc.produced(&Event::new(0, 1, 12, vec![Value::Float(1.0)])));
     }
 
