@@ -1,0 +1,396 @@
+//! Input decoding: NDJSON lines to engine events.
+//!
+//! One line holds one JSON object. Its `"type"` member names an event type
+//! of the program (declared, or the complex event of a pattern, so that
+//! the output of `cep run` can be read back); the other members are the
+//! fields, by name. Unknown members are ignored.
+//!
+//! Each line is decoded once, directly into the event's slots: a serde
+//! visitor walks the object and, once it knows the type, writes every
+//! value into its slot with the field's type checked on the way. When
+//! `"type"` is not the first member, the members before it are kept as
+//! `serde_json::Value`s and resolved at the end (the slow path).
+//!
+//! An event's time is its type's time field. A type without one is
+//! *stamped on arrival*: it takes the latest event time decoded so far
+//! from this input (0 before any), so that replaying a file gives the same
+//! times and the same results as the first run. A complex event read back
+//! takes the time recorded in its `"@cep": {"time": ...}` member.
+//!
+//! A line that is not an event is a [`Rejection`] with a short stable
+//! [`Reason`] and a sentence for people. Nothing here does I/O except
+//! [`read_line`], which reads from any `BufRead` with a bound on the line
+//! length.
+
+use crate::fxhash::FxBuild;
+use crate::value::{Event, Value};
+use cep_ir::{EventId, Origin, Program, Slot, Type};
+use serde::de::DeserializeSeed;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, BufRead, Read};
+
+mod time;
+mod visit;
+
+pub use time::{civil_from_days, days_from_civil, format_rfc3339, parse_duration, parse_rfc3339};
+use visit::{State, Top};
+
+/// Why a line was rejected. The names are stable: they appear in the
+/// dead-letter output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    MalformedJson,
+    NotAnObject,
+    MissingType,
+    UnknownType,
+    MissingField,
+    WrongType,
+    BadTime,
+    /// Decoded, but older than what the engine had already processed.
+    Late,
+    OversizedLine,
+    InvalidUtf8,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MalformedJson => "malformed json",
+            Reason::NotAnObject => "not an object",
+            Reason::MissingType => "missing type",
+            Reason::UnknownType => "unknown type",
+            Reason::MissingField => "missing field",
+            Reason::WrongType => "wrong type",
+            Reason::BadTime => "bad time",
+            Reason::Late => "late",
+            Reason::OversizedLine => "oversized line",
+            Reason::InvalidUtf8 => "invalid utf-8",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A line that is not an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    /// A sentence naming the problem: which field, expected and found.
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
+// ---- schemas -----------------------------------------------------------------
+
+/// Above this many fields, names are looked up in a hash map; below, a
+/// scan that starts after the last field found (inputs usually list the
+/// fields in declaration order, so the scan finds each at once).
+const SCAN_LIMIT: usize = 12;
+
+#[derive(Debug)]
+struct Schema {
+    name: Box<str>,
+    fields: Box<[(Box<str>, Type)]>,
+    index: HashMap<Box<str>, Slot, FxBuild>,
+    time_field: Option<Slot>,
+    /// A pattern's complex event: its fields may be null (an aggregate
+    /// over an empty group, say).
+    complex: bool,
+}
+
+impl Schema {
+    /// The slot of a field, scanning from `hint`.
+    fn slot(&self, name: &str, hint: usize) -> Option<usize> {
+        let n = self.fields.len();
+        if n > SCAN_LIMIT {
+            return self.index.get(name).map(|s| usize::from(*s));
+        }
+        (0..n)
+            .map(|i| {
+                if hint + i >= n {
+                    hint + i - n
+                } else {
+                    hint + i
+                }
+            })
+            .find(|&i| self.fields.get(i).is_some_and(|(f, _)| &**f == name))
+    }
+}
+
+/// Event type names: scanned when there are few, hashed otherwise.
+#[derive(Debug, Default)]
+struct Types {
+    names: Vec<(Box<str>, EventId)>,
+    index: HashMap<Box<str>, EventId, FxBuild>,
+}
+
+impl Types {
+    fn get(&self, name: &str) -> Option<EventId> {
+        if self.names.len() > SCAN_LIMIT {
+            return self.index.get(name).copied();
+        }
+        self.names
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, id)| *id)
+    }
+}
+
+/// Decodes lines into events for one program.
+#[derive(Debug)]
+pub struct Decoder {
+    schemas: Vec<Schema>,
+    types: Types,
+    /// The latest event time decoded so far.
+    latest: Option<i64>,
+    seen: Vec<bool>,
+    pending: Vec<(String, serde_json::Value)>,
+}
+
+impl Decoder {
+    pub fn new(program: &Program) -> Decoder {
+        let mut types = Types::default();
+        let mut schemas = Vec::with_capacity(program.events.len());
+        for (i, e) in program.events.iter().enumerate() {
+            if let Ok(id) = EventId::try_from(i) {
+                types.names.push((Box::from(e.name.as_str()), id));
+                types.index.insert(Box::from(e.name.as_str()), id);
+            }
+            let fields: Box<[(Box<str>, Type)]> = e
+                .fields
+                .iter()
+                .map(|f| (Box::from(f.name.as_str()), f.ty))
+                .collect();
+            let index = fields
+                .iter()
+                .enumerate()
+                .filter_map(|(s, (name, _))| Slot::try_from(s).ok().map(|s| (name.clone(), s)))
+                .collect();
+            schemas.push(Schema {
+                name: Box::from(e.name.as_str()),
+                fields,
+                index,
+                time_field: e.time_field,
+                complex: matches!(e.origin, Origin::Pattern(_)),
+            });
+        }
+        Decoder {
+            schemas,
+            types,
+            latest: None,
+            seen: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The latest event time decoded so far: what an event without a time
+    /// field is stamped with.
+    pub fn latest(&self) -> Option<i64> {
+        self.latest
+    }
+
+    /// Decodes one line (with or without its line break). `Ok(None)` for
+    /// a blank line, which is not an event. `source` is the line number;
+    /// the event carries it.
+    pub fn decode(&mut self, line: &[u8], source: u64) -> Result<Option<Event>, Rejection> {
+        if line
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        {
+            return Ok(None);
+        }
+        let text = std::str::from_utf8(line).map_err(|e| {
+            Rejection::new(
+                Reason::InvalidUtf8,
+                format!(
+                    "the line is not UTF-8: invalid byte at column {}",
+                    e.valid_up_to() + 1
+                ),
+            )
+        })?;
+        let mut st = State {
+            schemas: &self.schemas,
+            types: &self.types,
+            type_seen: false,
+            ty: None,
+            fields: Vec::new(),
+            filled: 0,
+            seen: &mut self.seen,
+            hint: 0,
+            cep_time: None,
+            problem: None,
+            pending: &mut self.pending,
+        };
+        st.pending.clear();
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = Top(&mut st).deserialize(&mut de).and_then(|()| de.end());
+        if let Err(e) = parsed {
+            return Err(malformed(&e));
+        }
+        let (ty, fields, cep_time) = st.finish()?;
+        let schema = self
+            .schemas
+            .get(ty as usize)
+            .ok_or_else(|| Rejection::new(Reason::UnknownType, "no such event type"))?;
+        let time = match schema.time_field {
+            Some(slot) => match fields.get(usize::from(slot)) {
+                Some(Value::Time(t)) => *t,
+                _ => {
+                    let name = schema
+                        .fields
+                        .get(usize::from(slot))
+                        .map_or("?", |(n, _)| &**n);
+                    return Err(Rejection::new(
+                        Reason::BadTime,
+                        format!("field `{name}` of `{}` has no time", schema.name),
+                    ));
+                }
+            },
+            None => cep_time.unwrap_or(self.latest.unwrap_or(0)),
+        };
+        self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
+        Ok(Some(Event::new(ty, time, source, fields)))
+    }
+}
+
+/// A serde_json error as a sentence about the line.
+fn malformed(e: &serde_json::Error) -> Rejection {
+    let mut m = e.to_string();
+    if let Some(i) = m.rfind(" at line ") {
+        m.truncate(i);
+    }
+    Rejection::new(
+        Reason::MalformedJson,
+        format!("{m} at column {}", e.column()),
+    )
+}
+
+// ---- "did you mean" ------------------------------------------------------------------
+
+/// The closest name within a third of the word's length, if any.
+fn suggest<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let n = word.chars().count();
+    if n > 64 {
+        return None;
+    }
+    let limit = (n / 3).max(1);
+    let w = word.to_lowercase();
+    names
+        .filter(|c| *c != word)
+        .map(|c| (edit_distance(&w, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = i;
+        if let Some(r) = row.first_mut() {
+            *r = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row.get(j + 1).copied().unwrap_or(0);
+            let left = row.get(j).copied().unwrap_or(0);
+            let v = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(left)
+            };
+            if let Some(r) = row.get_mut(j + 1) {
+                *r = v;
+            }
+            prev = cur;
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+// ---- reading lines -----------------------------------------------------------------
+
+/// What [`read_line`] read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The end of the input: nothing was read.
+    End,
+    /// A line, in the buffer without its line break.
+    Full,
+    /// A line longer than the limit: the buffer holds its first
+    /// `limit + 1` bytes; the rest of it was read and dropped.
+    Oversized,
+}
+
+/// Reads one line into `buf` (cleared first), holding at most
+/// `limit + 1` bytes of it however long it is. A `\r` before the `\n` is
+/// kept (JSON takes it as white space).
+pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, limit: usize) -> io::Result<Line> {
+    buf.clear();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let n = r.by_ref().take(cap).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(Line::Full);
+    }
+    if buf.len() <= limit {
+        // The last line, without a line break.
+        return Ok(Line::Full);
+    }
+    // Too long: drop the rest of the line.
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        match chunk.iter().position(|&c| c == b'\n') {
+            Some(i) => {
+                r.consume(i + 1);
+                break;
+            }
+            None => {
+                let n = chunk.len();
+                r.consume(n);
+            }
+        }
+    }
+    Ok(Line::Oversized)
+}
+
+/// Over `limit`: what the dead-letter output says.
+pub fn oversized(limit: usize) -> Rejection {
+    Rejection::new(
+        Reason::OversizedLine,
+        format!("the line is longer than the limit of {limit} bytes"),
+    )
+}
+
+#[cfg(test)]
+mod tests;
