@@ -125,48 +125,32 @@ impl<'a> Env<'a> {
     fn add_event(&mut self, mut info: EventInfo, diags: &mut Vec<Diagnostic>) {
         if let Some(prev) = self.event_ix.get(&info.name) {
             let first = &self.events[*prev];
-            // Report the later one in the source (events are indexed
-            // before patterns, so the earlier index may come later).
-            if (first.span.file, first.span.start) > (info.span.file, info.span.start) {
-                let (earlier, later) = (info.span, first.span);
-                let what = |p: bool| if p { "pattern" } else { "event" };
-                let mut d = Diagnostic::new(
-                    Code::Duplicate,
-                    later,
-                    format!("`{}` is declared twice", info.name),
-                )
-                .label(format!(
-                    "this {} has the name of an earlier {}",
-                    what(first.pattern.is_some()),
-                    what(info.pattern.is_some())
-                ))
-                .also(earlier, "first declared here");
-                if info.pattern.is_some() || first.pattern.is_some() {
-                    d = d.note("a pattern's name is the event type of its complex events, so it shares names with events");
-                }
-                diags.push(d);
-                info.poisoned = true;
-                self.events.push(info);
-                return;
-            }
-            let what = |e: &EventInfo| {
+            // Flag the later one in the source (events are indexed before
+            // patterns, so the earlier index may be the later declaration).
+            let kind = |e: &EventInfo| {
                 if e.pattern.is_some() {
                     "pattern"
                 } else {
                     "event"
                 }
             };
+            let (earlier, later) =
+                if (first.span.file, first.span.start) > (info.span.file, info.span.start) {
+                    (&info, first)
+                } else {
+                    (first, &info)
+                };
             let mut d = Diagnostic::new(
                 Code::Duplicate,
-                info.span,
+                later.span,
                 format!("`{}` is declared twice", info.name),
             )
             .label(format!(
                 "this {} has the name of an earlier {}",
-                what(&info),
-                what(first)
+                kind(later),
+                kind(earlier)
             ))
-            .also(first.span, "first declared here");
+            .also(earlier.span, "first declared here");
             if info.pattern.is_some() || first.pattern.is_some() {
                 d = d.note("a pattern's name is the event type of its complex events, so it shares names with events");
             }
