@@ -226,19 +226,23 @@ impl Matcher {
     ) -> Option<(Key, i64)> {
         self.key_of(ev, keybuf);
         let starts = self.starts(ev);
-        let (key, mut part) = match self.partitions.get_mut(&keybuf[..]) {
-            Some(p) => (p.key.clone(), std::mem::take(p)),
+        // The map is moved out while the partition is worked on, so that
+        // one lookup serves and `self` stays readable.
+        let mut parts = std::mem::take(&mut self.partitions);
+        let mut fresh = None;
+        let part = match parts.get_mut(&keybuf[..]) {
+            Some(p) => p,
             None if starts => {
                 let key: Key = Arc::from(keybuf.as_slice());
-                (
-                    key.clone(),
-                    Partition {
-                        key,
-                        ..Partition::default()
-                    },
-                )
+                fresh.insert(Partition {
+                    key,
+                    ..Partition::default()
+                })
             }
-            None => return None,
+            None => {
+                self.partitions = parts;
+                return None;
+            }
         };
         let before = part.runs.len();
         let mut next = std::mem::take(&mut self.scratch);
@@ -283,14 +287,20 @@ impl Matcher {
         // vector is kept for the next event.
         self.scratch = std::mem::replace(&mut part.runs, next);
         self.live = self.live.saturating_sub(before) + part.runs.len();
-        let wake = self.schedule(&mut part);
-        if part.runs.is_empty() {
-            self.partitions.remove(&key);
-        } else if let Some(slot) = self.partitions.get_mut(&key) {
-            *slot = part;
-        } else {
-            self.partitions.insert(key.clone(), part);
+        let wake = self.schedule(part);
+        let key = part.key.clone();
+        let empty = part.runs.is_empty();
+        match fresh {
+            Some(p) if !empty => {
+                parts.insert(key.clone(), p);
+            }
+            Some(_) => {}
+            None if empty => {
+                parts.remove(&key);
+            }
+            None => {}
         }
+        self.partitions = parts;
         if self.live > self.max_runs {
             self.shed_oldest(fx);
         }
@@ -352,9 +362,15 @@ impl Matcher {
                     }
                     took = true;
                     let looping = *target == run.state;
-                    let mut nr = run.clone();
-                    nr.chain = run.chain.push(*binding, ev.clone());
-                    nr.last_time = ev.time;
+                    let mut nr = Run {
+                        id: run.id,
+                        state: run.state,
+                        count: run.count,
+                        start: run.start,
+                        first_time: run.first_time,
+                        last_time: ev.time,
+                        chain: run.chain.push(*binding, ev.clone()),
+                    };
                     if looping {
                         nr.count += 1;
                     } else {
