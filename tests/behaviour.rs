@@ -1,0 +1,969 @@
+//! Behaviour of each language construct, end to end through `cep run`
+//! (the built binary): a small rule text, a few input lines, and the exact
+//! output lines. Every test includes events that must *not* match, so
+//! that a wrong implementation of the construct changes the output.
+//!
+//! All tests go through [`check`]. Run ids are hand-worked from the
+//! numbering rule of docs/runtime.md ("Run ids": per pattern, in the order
+//! the engine creates runs, a fork gets a new number, the run that takes
+//! an event keeps its own).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Runs `rules` over `events` (one input line each, line 1 first) with
+/// `cep run` and compares what comes out, line for line, with `expected`.
+///
+/// - Expected lines that start with `{"line":` are dead letters and are
+///   compared with the `--dead-letter` file; the others with `--output`.
+///   Both files must match exactly, so a test with no dead letter in
+///   `expected` also asserts that no input line was rejected.
+/// - A rule-text line `// cep run: ARGS` passes ARGS (split at white
+///   space) as extra options, e.g. `// cep run: --max-delay 5s`.
+fn check(rules: &str, events: &[&str], expected: &[&str]) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("cep-behaviour-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let rules_path = dir.join("rules.cep");
+    let input = dir.join("events.ndjson");
+    let output = dir.join("out.ndjson");
+    let dead = dir.join("dead.ndjson");
+    std::fs::write(&rules_path, rules).expect("write rules");
+    let mut text = String::new();
+    for e in events {
+        text.push_str(e);
+        text.push('\n');
+    }
+    std::fs::write(&input, &text).expect("write events");
+    let extra: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("// cep run:"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let run = Command::new(env!("CARGO_BIN_EXE_cep"))
+        .arg("run")
+        .arg(&rules_path)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--dead-letter")
+        .arg(&dead)
+        .args(&extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run cep");
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    let got = std::fs::read_to_string(&output).unwrap_or_default();
+    let got_dead = std::fs::read_to_string(&dead).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        run.status.success(),
+        "cep run failed ({:?}):\n{stderr}\nrules:\n{rules}",
+        run.status
+    );
+    let got: Vec<&str> = got.lines().collect();
+    let got_dead: Vec<&str> = got_dead.lines().collect();
+    let (want_dead, want): (Vec<&str>, Vec<&str>) =
+        expected.iter().partition(|l| l.starts_with("{\"line\":"));
+    if got != want || got_dead != want_dead {
+        let mut m = String::new();
+        let _ = writeln!(m, "rules:\n{rules}\ninput:");
+        for (i, e) in events.iter().enumerate() {
+            let _ = writeln!(m, "  {:>2}: {e}", i + 1);
+        }
+        let _ = writeln!(m, "expected output:");
+        for l in &want {
+            let _ = writeln!(m, "  {l}");
+        }
+        let _ = writeln!(m, "got output:");
+        for l in &got {
+            let mark = if want.contains(l) { " " } else { "!" };
+            let _ = writeln!(m, "{mark} {l}");
+        }
+        let _ = writeln!(m, "expected dead letters:");
+        for l in &want_dead {
+            let _ = writeln!(m, "  {l}");
+        }
+        let _ = writeln!(m, "got dead letters:");
+        for l in &got_dead {
+            let _ = writeln!(m, "  {l}");
+        }
+        let _ = writeln!(m, "stderr:\n{stderr}");
+        panic!("{m}");
+    }
+}
+
+// ---- contiguity ----------------------------------------------------------------
+
+/// `next` is strict: the second `A` (a type the pattern names) ends the run
+/// started by the first, but `C`, which the pattern does not name, does not
+/// break the run of the second `A`.
+#[test]
+fn next_is_broken_by_a_named_type_only() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    next b: B
+    emit { a: a.k, b: b.k }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"a1","at":1000}"#,
+            r#"{"type":"A","k":"a2","at":2000}"#,
+            r#"{"type":"C","at":3000}"#,
+            r#"{"type":"B","k":"b4","at":4000}"#,
+            r#"{"type":"B","k":"b5","at":5000}"#,
+        ],
+        &[
+            r#"{"type":"P","a":"a2","b":"b4","@cep":{"time":4000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":4}]}}"#,
+        ],
+    );
+}
+
+/// `then` is skip till next match: the `B` that fails the predicate is
+/// skipped, the first matching `B` is taken, and a later matching `B` gives
+/// no second match.
+#[test]
+fn then_takes_only_the_first_matching_event() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+
+pattern P {
+    a: A
+    then b: B where v > 10
+    emit { v: b.v, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"B","v":5,"at":2000}"#,
+            r#"{"type":"B","v":20,"at":3000}"#,
+            r#"{"type":"B","v":30,"at":4000}"#,
+        ],
+        &[
+            r#"{"type":"P","v":20,"gap":2000,"@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+        ],
+    );
+}
+
+/// `then any` is skip till any match: every matching `B` gives a match (the
+/// run that takes it keeps its id, the copy that waits on is a new run);
+/// the `B` failing the predicate gives none.
+#[test]
+fn then_any_takes_every_choice() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+
+pattern P {
+    a: A
+    then any b: B where v > 10
+    emit { v: b.v, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"B","v":5,"at":2000}"#,
+            r#"{"type":"B","v":20,"at":3000}"#,
+            r#"{"type":"B","v":30,"at":4000}"#,
+        ],
+        &[
+            r#"{"type":"P","v":20,"gap":2000,"@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","v":30,"gap":3000,"@cep":{"time":4000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":4}]}}"#,
+        ],
+    );
+}
+
+// ---- negation and absence ----------------------------------------------------------
+
+/// `not X` between `B` and `C` kills the first run (an `X` in its gap); the
+/// second run has an `X` between `A` and `B`, outside the gap, and matches,
+/// as does nothing after an `X` that follows a match. Blocks without a
+/// binding are named `_<block number>` in `@cep.events`.
+#[test]
+fn negation_between_blocks_kills_only_in_its_gap() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { at: time }
+event C { at: time }
+event X { at: time }
+
+pattern P {
+    a: A
+    then B
+    not X
+    then C
+    emit { k: a.k }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"k1","at":1000}"#,
+            r#"{"type":"B","at":2000}"#,
+            r#"{"type":"X","at":3000}"#,
+            r#"{"type":"C","at":4000}"#,
+            r#"{"type":"A","k":"k2","at":5000}"#,
+            r#"{"type":"X","at":6000}"#,
+            r#"{"type":"B","at":7000}"#,
+            r#"{"type":"C","at":8000}"#,
+            r#"{"type":"X","at":9000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"k2","@cep":{"time":8000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":5},{"binding":"_2","line":7},{"binding":"_3","line":8}]}}"#,
+        ],
+    );
+}
+
+/// A trailing `not H within 10s` completes at last + 10s with that time:
+/// an `H` of the key at last + 10s - 1ms kills the run (line 1's), one at
+/// exactly last + 10s does not (line 3's run completes at 20999), an `H`
+/// of another key kills nothing (line 2's run completes at 15000, and that
+/// deadline is handled before the later one), and at the end of the input
+/// all time passes (line 4's run completes at 30999).
+#[test]
+fn trailing_absence_completes_at_last_plus_d() {
+    check(
+        r#"
+event H { n: str, at: time }
+
+pattern P partition by n {
+    h: H
+    not H within 10s
+    emit { n: h.n, seen: h.at }
+}
+"#,
+        &[
+            r#"{"type":"H","n":"a","at":1000}"#,
+            r#"{"type":"H","n":"b","at":5000}"#,
+            r#"{"type":"H","n":"a","at":10999}"#,
+            r#"{"type":"H","n":"a","at":20999}"#,
+        ],
+        &[
+            r#"{"type":"P","n":"b","seen":5000,"@cep":{"time":15000,"run":"cep-P-2","pattern":"P","events":[{"binding":"h","line":2}]}}"#,
+            r#"{"type":"P","n":"a","seen":10999,"@cep":{"time":20999,"run":"cep-P-3","pattern":"P","events":[{"binding":"h","line":3}]}}"#,
+            r#"{"type":"P","n":"a","seen":20999,"@cep":{"time":30999,"run":"cep-P-4","pattern":"P","events":[{"binding":"h","line":4}]}}"#,
+        ],
+    );
+}
+
+// ---- quantifiers ---------------------------------------------------------------------
+
+/// `+` under `then` (Flink semantics): the group takes every matching `B`
+/// (it cannot skip one) but may end after any of them, so `a b1 x b2 y b3 c`
+/// gives `a b1 c`, `a b1 b2 c` and `a b1 b2 b3 c`, and never `a b2 c` or
+/// `a b1 b3 c`. Matches completing together come in the order of their
+/// events (lexicographically by input position).
+#[test]
+fn plus_under_then_ends_after_any_of_its_events() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    then b: B+ where v > 0
+    then c: C
+    emit { n: count(b), s: sum(b.v), gap: c.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"B","v":1,"at":2000}"#,
+            r#"{"type":"B","v":0,"at":3000}"#,
+            r#"{"type":"B","v":2,"at":4000}"#,
+            r#"{"type":"B","v":0,"at":5000}"#,
+            r#"{"type":"B","v":3,"at":6000}"#,
+            r#"{"type":"C","at":7000}"#,
+        ],
+        &[
+            r#"{"type":"P","n":3,"s":6,"gap":6000,"@cep":{"time":7000,"run":"cep-P-4","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":4},{"binding":"b","line":6},{"binding":"c","line":7}]}}"#,
+            r#"{"type":"P","n":2,"s":3,"gap":6000,"@cep":{"time":7000,"run":"cep-P-3","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":4},{"binding":"c","line":7}]}}"#,
+            r#"{"type":"P","n":1,"s":1,"gap":6000,"@cep":{"time":7000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"c","line":7}]}}"#,
+        ],
+    );
+}
+
+/// `*` allows an empty group (`a c` at line 2) and, unlike `?`, more than
+/// one event (`a b3 b4 c5` as well as `a b3 c5`).
+#[test]
+fn star_allows_zero_or_more() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    then b: B*
+    then c: C
+    emit { n: count(b), gap: c.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"C","at":2000}"#,
+            r#"{"type":"B","v":1,"at":3000}"#,
+            r#"{"type":"B","v":2,"at":4000}"#,
+            r#"{"type":"C","at":5000}"#,
+        ],
+        &[
+            r#"{"type":"P","n":0,"gap":1000,"@cep":{"time":2000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"c","line":2}]}}"#,
+            r#"{"type":"P","n":2,"gap":4000,"@cep":{"time":5000,"run":"cep-P-4","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3},{"binding":"b","line":4},{"binding":"c","line":5}]}}"#,
+            r#"{"type":"P","n":1,"gap":4000,"@cep":{"time":5000,"run":"cep-P-3","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3},{"binding":"c","line":5}]}}"#,
+        ],
+    );
+}
+
+/// `?` under `then`: `A B B C` gives `a b2 c` and `a c` (the block passed
+/// over, its field null), but not `a b3 c`: the block takes the first `B`
+/// only, and it is not a group.
+#[test]
+fn question_mark_takes_zero_or_one() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    then b: B?
+    then c: C
+    emit { v: b.v, gap: c.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"B","v":7,"at":2000}"#,
+            r#"{"type":"B","v":8,"at":3000}"#,
+            r#"{"type":"C","at":4000}"#,
+        ],
+        &[
+            r#"{"type":"P","v":7,"gap":3000,"@cep":{"time":4000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"c","line":4}]}}"#,
+            r#"{"type":"P","v":null,"gap":3000,"@cep":{"time":4000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"c","line":4}]}}"#,
+        ],
+    );
+}
+
+/// The input of the three bounded-quantifier tests: `A B1 B2 B3 C`, then
+/// `A B4 C` (a run with a single `B`).
+const RANGE_INPUT: [&str; 8] = [
+    r#"{"type":"A","at":1000}"#,
+    r#"{"type":"B","v":1,"at":2000}"#,
+    r#"{"type":"B","v":2,"at":3000}"#,
+    r#"{"type":"B","v":3,"at":4000}"#,
+    r#"{"type":"C","at":5000}"#,
+    r#"{"type":"A","at":6000}"#,
+    r#"{"type":"B","v":4,"at":7000}"#,
+    r#"{"type":"C","at":8000}"#,
+];
+
+/// `{2}` is exactly two: `a b1 b2 c` (b3 is skipped by the relaxed `c`), not
+/// `a b1 b2 b3 c`, and the run with one `B` gives nothing.
+#[test]
+fn exactly_n() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    then b: B{2}
+    then c: C
+    emit { n: count(b), s: sum(b.v), gap: c.at - a.at }
+}
+"#,
+        &RANGE_INPUT,
+        &[
+            r#"{"type":"P","n":2,"s":3,"gap":4000,"@cep":{"time":5000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"c","line":5}]}}"#,
+        ],
+    );
+}
+
+/// `{2,}` is two or more: `a b1 b2 b3 c` and `a b1 b2 c`. The run of the
+/// first `A` stays open in its group (under `then` it skips `C` and `A`),
+/// so it also gives `a b1 b2 b3 b4 c8`, while the second `A`, with one `B`
+/// only, gives nothing.
+#[test]
+fn at_least_n() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    then b: B{2,}
+    then c: C
+    emit { n: count(b), s: sum(b.v), gap: c.at - a.at }
+}
+"#,
+        &RANGE_INPUT,
+        &[
+            r#"{"type":"P","n":3,"s":6,"gap":4000,"@cep":{"time":5000,"run":"cep-P-3","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":4},{"binding":"c","line":5}]}}"#,
+            r#"{"type":"P","n":2,"s":3,"gap":4000,"@cep":{"time":5000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"c","line":5}]}}"#,
+            r#"{"type":"P","n":4,"s":10,"gap":7000,"@cep":{"time":8000,"run":"cep-P-5","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":4},{"binding":"b","line":7},{"binding":"c","line":8}]}}"#,
+        ],
+    );
+}
+
+/// `{1,2}` is one or two: `a b1 b2 c`, `a b1 c` and `a b4 c`, never three.
+#[test]
+fn between_n_and_m() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    then b: B{1,2}
+    then c: C
+    emit { n: count(b), s: sum(b.v), gap: c.at - a.at }
+}
+"#,
+        &RANGE_INPUT,
+        &[
+            r#"{"type":"P","n":2,"s":3,"gap":4000,"@cep":{"time":5000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"c","line":5}]}}"#,
+            r#"{"type":"P","n":1,"s":1,"gap":4000,"@cep":{"time":5000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"c","line":5}]}}"#,
+            r#"{"type":"P","n":1,"s":4,"gap":2000,"@cep":{"time":8000,"run":"cep-P-4","pattern":"P","events":[{"binding":"a","line":6},{"binding":"b","line":7},{"binding":"c","line":8}]}}"#,
+        ],
+    );
+}
+
+/// A group that is the first block takes consecutive events: `L1` fails
+/// the predicate and ends the runs of `L8 L9`, so only `L7 L8 L9`
+/// matches (a relaxed group would also give `L8 L9 L7`).
+#[test]
+fn first_block_group_is_strict() {
+    check(
+        r#"
+event L { v: int, at: time }
+
+pattern P {
+    g: L{3} where v > 5
+    emit { n: count(g), lo: min(g.v) }
+}
+"#,
+        &[
+            r#"{"type":"L","v":8,"at":1000}"#,
+            r#"{"type":"L","v":9,"at":2000}"#,
+            r#"{"type":"L","v":1,"at":3000}"#,
+            r#"{"type":"L","v":7,"at":4000}"#,
+            r#"{"type":"L","v":8,"at":5000}"#,
+            r#"{"type":"L","v":9,"at":6000}"#,
+        ],
+        &[
+            r#"{"type":"P","n":3,"lo":7,"@cep":{"time":6000,"run":"cep-P-3","pattern":"P","events":[{"binding":"g","line":4},{"binding":"g","line":5},{"binding":"g","line":6}]}}"#,
+        ],
+    );
+}
+
+/// `prev` in a group is the event bound just before the group for its
+/// first event (`s`), then the group's previous event: 4 7 6 fails (6 is
+/// above `s` = 4 but not above 7), 6 8 9 matches.
+#[test]
+fn prev_is_the_previous_event() {
+    check(
+        r#"
+event T { v: int, at: time }
+
+pattern P {
+    s: T
+    next ups: T{2} where v > prev.v
+    emit { from: s.v, to: last(ups.v) }
+}
+"#,
+        &[
+            r#"{"type":"T","v":4,"at":1000}"#,
+            r#"{"type":"T","v":7,"at":2000}"#,
+            r#"{"type":"T","v":6,"at":3000}"#,
+            r#"{"type":"T","v":8,"at":4000}"#,
+            r#"{"type":"T","v":9,"at":5000}"#,
+        ],
+        &[
+            r#"{"type":"P","from":6,"to":9,"@cep":{"time":5000,"run":"cep-P-3","pattern":"P","events":[{"binding":"s","line":3},{"binding":"ups","line":4},{"binding":"ups","line":5}]}}"#,
+        ],
+    );
+}
+
+/// Every aggregate over a group, on an empty group (`count` 0, the others
+/// null) and on `5 2 9 4` (all seven values differ, so no aggregate can
+/// pass for another).
+#[test]
+fn aggregates_and_the_empty_group() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    next b: B*
+    next c: C
+    emit { n: count(b), s: sum(b.v), m: avg(b.v), lo: min(b.v), hi: max(b.v),
+           f: first(b.v), l: last(b.v), gap: c.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"C","at":2000}"#,
+            r#"{"type":"A","at":3000}"#,
+            r#"{"type":"B","v":5,"at":4000}"#,
+            r#"{"type":"B","v":2,"at":5000}"#,
+            r#"{"type":"B","v":9,"at":6000}"#,
+            r#"{"type":"B","v":4,"at":7000}"#,
+            r#"{"type":"C","at":8000}"#,
+        ],
+        &[
+            r#"{"type":"P","n":0,"s":null,"m":null,"lo":null,"hi":null,"f":null,"l":null,"gap":1000,"@cep":{"time":2000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"c","line":2}]}}"#,
+            r#"{"type":"P","n":4,"s":20,"m":5.0,"lo":2,"hi":9,"f":5,"l":4,"gap":5000,"@cep":{"time":8000,"run":"cep-P-8","pattern":"P","events":[{"binding":"a","line":3},{"binding":"b","line":4},{"binding":"b","line":5},{"binding":"b","line":6},{"binding":"b","line":7},{"binding":"c","line":8}]}}"#,
+        ],
+    );
+}
+
+/// An optional block under `next`: passed over (`A C`, field null), taken
+/// (`A B C`), and not a licence to skip: in `A B B C` the second `B` ends
+/// the run, and the copy that passed over `b` is ended by the first.
+#[test]
+fn optional_block() {
+    check(
+        r#"
+event A { at: time }
+event B { v: int, at: time }
+event C { at: time }
+
+pattern P {
+    a: A
+    next b: B?
+    next c: C
+    emit { v: b.v, gap: c.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"C","at":2000}"#,
+            r#"{"type":"A","at":3000}"#,
+            r#"{"type":"B","v":4,"at":4000}"#,
+            r#"{"type":"C","at":5000}"#,
+            r#"{"type":"A","at":6000}"#,
+            r#"{"type":"B","v":7,"at":7000}"#,
+            r#"{"type":"B","v":8,"at":8000}"#,
+            r#"{"type":"C","at":9000}"#,
+        ],
+        &[
+            r#"{"type":"P","v":null,"gap":1000,"@cep":{"time":2000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":1},{"binding":"c","line":2}]}}"#,
+            r#"{"type":"P","v":4,"gap":2000,"@cep":{"time":5000,"run":"cep-P-3","pattern":"P","events":[{"binding":"a","line":3},{"binding":"b","line":4},{"binding":"c","line":5}]}}"#,
+        ],
+    );
+}
+
+// ---- window, halts, skip policies, partitions ------------------------------------------
+
+/// `within 10s` admits an event at first + 10s - 1ms, not one at first +
+/// 10s.
+#[test]
+fn within_is_exclusive_at_first_plus_d() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { at: time }
+
+pattern P within 10s {
+    a: A
+    then b: B
+    emit { k: a.k, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"in","at":1000}"#,
+            r#"{"type":"B","at":10999}"#,
+            r#"{"type":"A","k":"out","at":20000}"#,
+            r#"{"type":"B","at":30000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"in","gap":9999,"@cep":{"time":10999,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":2}]}}"#,
+        ],
+    );
+}
+
+/// `halt on H where hard` ends the run of its key wherever it is: an `H`
+/// that fails the predicate, or one of another key, halts nothing (the
+/// first run matches), a matching one does (the second run never does).
+#[test]
+fn halt_on_stops_the_runs_of_the_key() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+event H { k: str, hard: bool, at: time }
+
+pattern P partition by k {
+    a: A
+    then b: B
+    halt on H where hard
+    emit { k: a.k, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"x","at":1000}"#,
+            r#"{"type":"H","k":"x","hard":false,"at":2000}"#,
+            r#"{"type":"H","k":"y","hard":true,"at":3000}"#,
+            r#"{"type":"B","k":"x","at":4000}"#,
+            r#"{"type":"A","k":"x","at":5000}"#,
+            r#"{"type":"H","k":"x","hard":true,"at":6000}"#,
+            r#"{"type":"B","k":"x","at":7000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"x","gap":3000,"@cep":{"time":4000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":4}]}}"#,
+        ],
+    );
+}
+
+/// The input of the three after-match tests: `A1 A2 B3 B4 A5 B6` under
+/// `then any`.
+const SKIP_INPUT: [&str; 6] = [
+    r#"{"type":"A","k":"a1","at":1000}"#,
+    r#"{"type":"A","k":"a2","at":2000}"#,
+    r#"{"type":"B","k":"b3","at":3000}"#,
+    r#"{"type":"B","k":"b4","at":4000}"#,
+    r#"{"type":"A","k":"a5","at":5000}"#,
+    r#"{"type":"B","k":"b6","at":6000}"#,
+];
+
+/// Without a skip clause every match is reported, overlapping ones too:
+/// every `A` with every later `B`.
+#[test]
+fn default_reports_every_match() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+
+pattern P within 1m {
+    a: A
+    then any b: B
+    emit { a: a.k, b: b.k }
+}
+"#,
+        &SKIP_INPUT,
+        &[
+            r#"{"type":"P","a":"a1","b":"b3","@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","a":"a2","b":"b3","@cep":{"time":3000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","a":"a1","b":"b4","@cep":{"time":4000,"run":"cep-P-3","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":4}]}}"#,
+            r#"{"type":"P","a":"a2","b":"b4","@cep":{"time":4000,"run":"cep-P-4","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":4}]}}"#,
+            r#"{"type":"P","a":"a1","b":"b6","@cep":{"time":6000,"run":"cep-P-5","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":6}]}}"#,
+            r#"{"type":"P","a":"a2","b":"b6","@cep":{"time":6000,"run":"cep-P-6","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":6}]}}"#,
+            r#"{"type":"P","a":"a5","b":"b6","@cep":{"time":6000,"run":"cep-P-7","pattern":"P","events":[{"binding":"a","line":5},{"binding":"b","line":6}]}}"#,
+        ],
+    );
+}
+
+/// `skip to next`: after `a1 b3` and `a2 b3` (different starts, both
+/// reported), the runs that started with `a1` or `a2` are dropped, so no
+/// `b4` or `b6` match for them; `a5 b6` starts afresh.
+#[test]
+fn skip_to_next_drops_runs_with_the_same_start() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+
+pattern P within 1m skip to next {
+    a: A
+    then any b: B
+    emit { a: a.k, b: b.k }
+}
+"#,
+        &SKIP_INPUT,
+        &[
+            r#"{"type":"P","a":"a1","b":"b3","@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","a":"a2","b":"b3","@cep":{"time":3000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","a":"a5","b":"b6","@cep":{"time":6000,"run":"cep-P-5","pattern":"P","events":[{"binding":"a","line":5},{"binding":"b","line":6}]}}"#,
+        ],
+    );
+}
+
+/// `skip past last`: of `a1 b3` and `a2 b3` only the first is reported, and
+/// every run that began at or before `b3` is dropped; `a5 b6` starts
+/// afresh.
+#[test]
+fn skip_past_last_reports_one_and_starts_afresh() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+
+pattern P within 1m skip past last {
+    a: A
+    then any b: B
+    emit { a: a.k, b: b.k }
+}
+"#,
+        &SKIP_INPUT,
+        &[
+            r#"{"type":"P","a":"a1","b":"b3","@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","a":"a5","b":"b6","@cep":{"time":6000,"run":"cep-P-5","pattern":"P","events":[{"binding":"a","line":5},{"binding":"b","line":6}]}}"#,
+        ],
+    );
+}
+
+/// `partition by k`: `A k1, A k2, B k1, B k2` gives two matches under
+/// `next`, because each key has its own runs (unpartitioned, `A k2` would
+/// end the run of `A k1`).
+#[test]
+fn partition_by_one_field() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+
+pattern P partition by k {
+    a: A
+    next b: B
+    emit { k: a.k, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"k1","at":1000}"#,
+            r#"{"type":"A","k":"k2","at":2000}"#,
+            r#"{"type":"B","k":"k1","at":3000}"#,
+            r#"{"type":"B","k":"k2","at":4000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"k1","gap":2000,"@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","k":"k2","gap":2000,"@cep":{"time":4000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":4}]}}"#,
+        ],
+    );
+}
+
+/// `partition by site, k`: the key is the pair. `B s1/y` shares the site
+/// of the first run but not its key, so it neither matches nor breaks it;
+/// `A s2/x` shares `k` but is another key, so it does not end it either.
+#[test]
+fn partition_by_two_fields() {
+    check(
+        r#"
+event A { site: str, k: str, at: time }
+event B { site: str, k: str, at: time }
+
+pattern P partition by site, k {
+    a: A
+    next b: B
+    emit { site: a.site, k: a.k, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","site":"s1","k":"x","at":1000}"#,
+            r#"{"type":"A","site":"s2","k":"x","at":2000}"#,
+            r#"{"type":"B","site":"s1","k":"y","at":3000}"#,
+            r#"{"type":"B","site":"s1","k":"x","at":4000}"#,
+            r#"{"type":"B","site":"s2","k":"x","at":5000}"#,
+        ],
+        &[
+            r#"{"type":"P","site":"s1","k":"x","gap":3000,"@cep":{"time":4000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":4}]}}"#,
+            r#"{"type":"P","site":"s2","k":"x","gap":3000,"@cep":{"time":5000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":5}]}}"#,
+        ],
+    );
+}
+
+// ---- the complex event ------------------------------------------------------------------
+
+/// `emit` field types as written: int, float (always with a fraction, a
+/// JSON integer read as a float included), str (escaped), bool, duration
+/// and time as milliseconds, int / int truncating, int + float a float,
+/// and a division by zero as null. The time field takes RFC 3339 or epoch
+/// milliseconds, a duration `"2s"` or milliseconds.
+#[test]
+fn emit_projection_types() {
+    check(
+        r#"
+event E { i: int, f: float, s: str, b: bool, d: duration, at: time }
+
+pattern P {
+    e: E
+    emit { i: e.i, f: e.f, s: e.s, b: e.b, d: e.d, t: e.at, half: e.i / 2,
+           mixed: e.i + e.f, twice: e.d * 2, later: e.at + 1s, not_b: not e.b,
+           hot: e.f > 1.0, inv: 10 / e.i }
+}
+"#,
+        &[
+            r#"{"type":"E","i":7,"f":1.5,"s":"x \"q\"","b":true,"d":"2s","at":"2024-06-01T12:00:00.250Z"}"#,
+            r#"{"type":"E","i":0,"f":2,"s":"","b":false,"d":1500,"at":1717243200250}"#,
+        ],
+        &[
+            r#"{"type":"P","i":7,"f":1.5,"s":"x \"q\"","b":true,"d":2000,"t":1717243200250,"half":3,"mixed":8.5,"twice":4000,"later":1717243201250,"not_b":false,"hot":true,"inv":1,"@cep":{"time":1717243200250,"run":"cep-P-1","pattern":"P","events":[{"binding":"e","line":1}]}}"#,
+            r#"{"type":"P","i":0,"f":2.0,"s":"","b":false,"d":1500,"t":1717243200250,"half":0,"mixed":2.0,"twice":3000,"later":1717243201250,"not_b":true,"hot":true,"inv":null,"@cep":{"time":1717243200250,"run":"cep-P-2","pattern":"P","events":[{"binding":"e","line":2}]}}"#,
+        ],
+    );
+}
+
+/// A pattern over complex events. `W` completes on line 2 and is processed
+/// right after that input, before line 3: `Q` sees `B, W, C` and its strict
+/// `x: B next w: W next c: C` matches (the consumer is declared first: the
+/// order of declarations does not matter). `R` does not name `W`, so `W`
+/// does not break its `next` between lines 2 and 3. `@cep.events` names the
+/// complex event by the run that produced it. `R` and `Q` both complete on
+/// line 3: patterns run in the IR's order, producers before consumers, so
+/// `Q` (which consumes `W`) comes after `W` and after `R`.
+#[test]
+fn pattern_over_complex_events() {
+    check(
+        r#"
+event A { at: time }
+event B { at: time }
+event C { at: time }
+
+pattern Q {
+    x: B
+    next w: W
+    next c: C
+    emit { seen: w.seen, gap: c.at - x.at }
+}
+
+pattern R {
+    b: B
+    next c: C
+    emit { gap: c.at - b.at }
+}
+
+pattern W {
+    a: A
+    next b: B
+    emit { seen: b.at, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","at":1000}"#,
+            r#"{"type":"B","at":2000}"#,
+            r#"{"type":"C","at":3000}"#,
+        ],
+        &[
+            r#"{"type":"W","seen":2000,"gap":1000,"@cep":{"time":2000,"run":"cep-W-1","pattern":"W","events":[{"binding":"a","line":1},{"binding":"b","line":2}]}}"#,
+            r#"{"type":"R","gap":1000,"@cep":{"time":3000,"run":"cep-R-1","pattern":"R","events":[{"binding":"b","line":2},{"binding":"c","line":3}]}}"#,
+            r#"{"type":"Q","seen":2000,"gap":1000,"@cep":{"time":3000,"run":"cep-Q-1","pattern":"Q","events":[{"binding":"x","line":2},{"binding":"w","run":"cep-W-1"},{"binding":"c","line":3}]}}"#,
+        ],
+    );
+}
+
+// ---- time and ordering ------------------------------------------------------------------
+
+/// Events with equal times are taken in input order (RFC 3339 and epoch
+/// milliseconds naming the same instant): `B A B A B` at one instant gives
+/// `a2 b3` and `a4 b5`, not `a2 b1`.
+#[test]
+fn equal_times_in_input_order() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+
+pattern P {
+    a: A
+    next b: B
+    emit { a: a.k, b: b.k }
+}
+"#,
+        &[
+            r#"{"type":"B","k":"b1","at":"2024-06-01T12:00:00Z"}"#,
+            r#"{"type":"A","k":"a2","at":1717243200000}"#,
+            r#"{"type":"B","k":"b3","at":"2024-06-01T12:00:00.000Z"}"#,
+            r#"{"type":"A","k":"a4","at":"2024-06-01T14:00:00+02:00"}"#,
+            r#"{"type":"B","k":"b5","at":1717243200000}"#,
+        ],
+        &[
+            r#"{"type":"P","a":"a2","b":"b3","@cep":{"time":1717243200000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","a":"a4","b":"b5","@cep":{"time":1717243200000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":4},{"binding":"b","line":5}]}}"#,
+        ],
+    );
+}
+
+/// `--max-delay 5s`: `B@2` then `A@1` are put back in time order (`a b`
+/// matches); the `Tick@10` moves the watermark to 5s, so `A@4` is late (a
+/// dead letter, which does not break anything); `A@8` and `B@8` (equal
+/// times) are held until the end of the input and taken in arrival order.
+#[test]
+fn max_delay_reorders() {
+    check(
+        r#"
+// cep run: --max-delay 5s
+event A { k: str, at: time }
+event B { at: time }
+event Tick { at: time }
+
+pattern P {
+    a: A
+    next b: B
+    emit { k: a.k, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"B","at":2000}"#,
+            r#"{"type":"A","k":"early","at":1000}"#,
+            r#"{"type":"Tick","at":10000}"#,
+            r#"{"type":"A","k":"late","at":4000}"#,
+            r#"{"type":"A","k":"held","at":8000}"#,
+            r#"{"type":"B","at":8000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"early","gap":1000,"@cep":{"time":2000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":1}]}}"#,
+            r#"{"type":"P","k":"held","gap":0,"@cep":{"time":8000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":5},{"binding":"b","line":6}]}}"#,
+            r#"{"line":4,"reason":"late","detail":"its time 1970-01-01T00:00:04Z is before what was already processed: more than the allowed delay of 5000 ms behind the latest event time 1970-01-01T00:00:10Z (`--max-delay` allows more disorder)","text":"{\"type\":\"A\",\"k\":\"late\",\"at\":4000}"}"#,
+        ],
+    );
+}
+
+/// With the default delay of 0, an event older than the one before it is
+/// late: it goes to the dead-letter file and is not an event, so it does
+/// not break the strict `next` of `A@2 B@3`. An event at an equal time is
+/// not late.
+#[test]
+fn late_events_are_dead_letters() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+
+pattern P {
+    a: A
+    next b: B
+    emit { a: a.k, b: b.k }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"on-time","at":2000}"#,
+            r#"{"type":"A","k":"late","at":1000}"#,
+            r#"{"type":"B","k":"b3","at":3000}"#,
+            r#"{"type":"A","k":"a4","at":3000}"#,
+            r#"{"type":"B","k":"b5","at":3000}"#,
+        ],
+        &[
+            r#"{"type":"P","a":"on-time","b":"b3","@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
+            r#"{"type":"P","a":"a4","b":"b5","@cep":{"time":3000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":4},{"binding":"b","line":5}]}}"#,
+            r#"{"line":2,"reason":"late","detail":"its time 1970-01-01T00:00:01Z is before what was already processed: more than the allowed delay of 0 ms behind the latest event time 1970-01-01T00:00:02Z (`--max-delay` allows more disorder)","text":"{\"type\":\"A\",\"k\":\"late\",\"at\":1000}"}"#,
+        ],
+    );
+}
