@@ -152,9 +152,7 @@ impl Scope<'_, '_> {
             return None;
         }
         if let Some(cur) = self.current {
-            let Some(ev) = self.event(cur) else {
-                return None;
-            };
+            let ev = self.event(cur)?;
             if ev.poisoned {
                 return None;
             }
@@ -296,9 +294,7 @@ impl Scope<'_, '_> {
                 None => None,
                 Some(fbi) => {
                     let fbev = self.bindings.get(fbi)?.event;
-                    let Some(ev) = self.event(fbev) else {
-                        return None;
-                    };
+                    let ev = self.event(fbev)?;
                     match ev.field(&field.node) {
                         Some((fs, f)) if f.ty == ty => Some((bid(fbi), slot(fs))),
                         Some((_, f)) => {

@@ -207,7 +207,7 @@ fn aggregate(func: AggFunc, group: BindingId, slot: Option<u16>, ty: Type, chain
     match func {
         AggFunc::Count => Value::Null,
         AggFunc::First => values.next().cloned().unwrap_or(Value::Null),
-        AggFunc::Last => values.last().cloned().unwrap_or(Value::Null),
+        AggFunc::Last => values.next_back().cloned().unwrap_or(Value::Null),
         AggFunc::Min | AggFunc::Max => {
             let want = if func == AggFunc::Min {
                 Ordering::Less

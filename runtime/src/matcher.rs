@@ -380,10 +380,8 @@ impl Matcher {
                     fx.note_took(nr.id, *binding, ev.seq);
                     self.enter(nr, ids, fx, out, done);
                 }
-                Edge::Ignore { unmatched_only } => {
-                    if !*unmatched_only || !took {
-                        keep_original = true;
-                    }
+                Edge::Ignore { unmatched_only } if (!*unmatched_only || !took) => {
+                    keep_original = true;
                 }
                 _ => {}
             }

@@ -63,7 +63,7 @@ pub(super) fn check_steps(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir::Ste
     out
 }
 
-fn once<'x>(
+fn once(
     seen: &mut HashMap<&'static str, Span>,
     key: &'static str,
     span: Span,
@@ -86,7 +86,6 @@ fn once<'x>(
         return false;
     }
     seen.insert(key, span);
-    let _: Option<&'x ()> = None;
     true
 }
 
@@ -617,8 +616,8 @@ pub(super) fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
             let mut seen = BTreeSet::new();
             let mut stack = vec![from];
             while let Some(x) = stack.pop() {
-                for y in 0..n {
-                    if !fires[y] && feeds(x, y) && seen.insert(y) {
+                for (y, fired) in fires.iter().enumerate() {
+                    if !fired && feeds(x, y) && seen.insert(y) {
                         stack.push(y);
                     }
                 }
