@@ -578,11 +578,21 @@ pub(super) fn check_pattern(
         }
     }
     if window.is_none() {
-        let open = block_items.iter().find(|(b, _)| {
-            b.contiguity.is_some_and(|c| c.node == Contiguity::ThenAny)
-                || b.quantifier.is_some_and(|q| q.bounds().1.is_none())
+        // A run that may wait (a relaxed block) or grow (an open
+        // quantifier) has nothing to end it without a window; every event
+        // that matches the first block adds one more.
+        let open = block_items.iter().find_map(|(b, span)| {
+            let why = match (b.contiguity.map(|c| c.node), b.quantifier) {
+                (Some(Contiguity::ThenAny), _) => "`then any` forks a run for every match",
+                (_, Some(q)) if q.bounds().1.is_none() => {
+                    "an open quantifier grows a run without end"
+                }
+                (Some(Contiguity::Then), _) => "a run waits here for as long as no match comes",
+                _ => return None,
+            };
+            Some((why, span))
         });
-        if let Some((_, span)) = open {
+        if let Some((why, span)) = open {
             diags.push(
                 Diagnostic::new(
                     Code::Unbounded,
@@ -592,7 +602,7 @@ pub(super) fn check_pattern(
                         p.name.node
                     ),
                 )
-                .label("`then any` or an open quantifier forks or grows runs")
+                .label(why)
                 .also(p.name.span, "this pattern has no `within`")
                 .help("add a window, e.g. `within 1m`, so that runs expire"),
             );

@@ -24,9 +24,14 @@ use syntax_error::syntax_error;
 struct CepParser;
 
 /// Nesting of brackets deeper than this is refused before pest sees it.
-const MAX_NESTING: usize = 64;
+const MAX_NESTING: usize = 32;
 /// Expressions deeper than this are refused after parsing.
 const MAX_EXPR_DEPTH: usize = 128;
+/// Operators and operands in one expression (not counting those inside
+/// brackets, which have their own) beyond which it is refused before a
+/// tree is built: together with the bracket limit this bounds the depth of
+/// every recursion over expressions.
+const MAX_EXPR_TOKENS: usize = 256;
 
 /// Result of parsing one file: the declarations that parsed, and the
 /// syntax errors of the ones that did not.
@@ -401,6 +406,15 @@ impl Cx {
     }
 
     fn expr(&self, p: Pair<Rule>) -> R<Expr> {
+        if p.clone().into_inner().nth(MAX_EXPR_TOKENS).is_some() {
+            return Err(
+                Diagnostic::new(Code::Syntax, self.sp(&p), "this expression is too long")
+                    .label(format!(
+                        "more than {MAX_EXPR_TOKENS} operators and operands"
+                    ))
+                    .help("split the expression into simpler parts"),
+            );
+        }
         pratt()
             .map_primary(|q| self.primary(q))
             .map_prefix(|op, rhs| {
@@ -914,6 +928,24 @@ mod tests {
             p.errors[0].message
         );
         assert!(!p.errors[0].message.contains("field_decl"));
+    }
+
+    #[test]
+    fn long_prefix_and_infix_chains_are_errors_not_crashes() {
+        for body in [
+            format!("{}v > 0", "-".repeat(20_000)),
+            format!("{}v", "not ".repeat(20_000)),
+            format!("v{}", " + v".repeat(20_000)),
+        ] {
+            let src = format!("pattern P {{ a: T where {body} }}");
+            let p = parse(FileId(0), &src);
+            assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+            assert!(
+                p.errors[0].message.contains("too long"),
+                "{}",
+                p.errors[0].message
+            );
+        }
     }
 
     #[test]
