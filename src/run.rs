@@ -268,6 +268,12 @@ pub fn run(o: &Options) -> u8 {
         "cep run: {} events in, {} complex events out, {} dead letters, {secs:.3} s, {rate:.0} events/s\n",
         stats.events_in, stats.complex_out, outputs.dead_letters
     ));
+    if stats.shed > 0 {
+        err(&format!(
+            "cep run: {} runs shed to stay under --max-runs {} per pattern (the oldest first); a `within` bounds them\n",
+            stats.shed, o.max_runs
+        ));
+    }
     EXIT_OK
 }
 

@@ -721,3 +721,28 @@ fn an_empty_input_finishes_cleanly() {
     assert_eq!(stdout(&o), "");
     assert_eq!(summary(&stderr(&o)), (0, 0, 0));
 }
+
+#[test]
+fn shedding_runs_is_reported_in_the_summary() {
+    // Every A waits for a B that never comes; the cap keeps three runs.
+    let rules = Temp::new(
+        "shed.cep",
+        "event A { k: str, at: time }\nevent B { k: str, at: time }\n\npattern Wait within 1h {\n    a: A\n    then b: B\n    emit { k: a.k }\n}\n",
+    );
+    let lines: String = (0..10)
+        .map(|i| format!("{{\"type\":\"A\",\"k\":\"x\",\"at\":{i}}}\n"))
+        .collect();
+    let input = Temp::new("shed.ndjson", lines);
+    let o = cep(&["run", rules.s(), "--input", input.s(), "--max-runs", "3"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("10 events in, 0 complex events out"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("runs shed to stay under --max-runs 3"),
+        "{}",
+        stderr(&o)
+    );
+}
