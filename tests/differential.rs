@@ -47,6 +47,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::Rng;
+
 use cep_ir::Program;
 use cep_runtime::{Config, Engine, Event, Output, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -69,29 +72,6 @@ fn setting(name: &str, default: usize) -> usize {
 const SHOWN_FAILURES: usize = 3;
 
 // ---- random numbers ------------------------------------------------------------
-
-/// xorshift64*: small, deterministic, good enough for test cases.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn seed_of(name: &str) -> u64 {
     // FNV-1a, so that every pattern gets its own fixed sequence of cases.

@@ -23,6 +23,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::Rng;
+
 use cep_ir::{Origin, Program, Type};
 use cep_runtime::ingest::{self, Decoder, Line};
 use cep_runtime::ndjson::Encoder;
@@ -40,38 +43,6 @@ const MAX_LINE: usize = 2048;
 const BASE_MS: i64 = 1_784_034_000_000;
 
 // ---- random numbers ----------------------------------------------------------------
-
-/// xorshift64*: small, deterministic, good enough for test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// In `0..n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 // ---- input generation ---------------------------------------------------------------
 
