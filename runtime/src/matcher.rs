@@ -287,24 +287,24 @@ impl Matcher {
         // vector is kept for the next event.
         self.scratch = std::mem::replace(&mut part.runs, next);
         self.live = self.live.saturating_sub(before) + part.runs.len();
-        let wake = self.schedule(part);
-        let key = part.key.clone();
+        let wake = self.schedule(part).map(|d| (part.key.clone(), d));
         let empty = part.runs.is_empty();
-        match fresh {
-            Some(p) if !empty => {
-                parts.insert(key.clone(), p);
+        let emptied = empty.then(|| part.key.clone());
+        match (fresh, emptied) {
+            (Some(p), None) => {
+                parts.insert(p.key.clone(), p);
             }
-            Some(_) => {}
-            None if empty => {
+            (Some(_), Some(_)) => {}
+            (None, Some(key)) => {
                 parts.remove(&key);
             }
-            None => {}
+            (None, None) => {}
         }
         self.partitions = parts;
         if self.live > self.max_runs {
             self.shed_oldest(fx);
         }
-        wake.map(|d| (key, d))
+        wake
     }
 
     fn in_absence(&self, run: &Run) -> bool {

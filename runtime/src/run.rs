@@ -54,7 +54,8 @@ impl Chain {
 
     /// Oldest first.
     pub fn to_vec(&self) -> Vec<(BindingId, Arc<Event>)> {
-        let mut v: Vec<_> = self.iter().map(|(b, e)| (b, e.clone())).collect();
+        let mut v = Vec::with_capacity(self.iter().count());
+        v.extend(self.iter().map(|(b, e)| (b, e.clone())));
         v.reverse();
         v
     }
