@@ -3,8 +3,8 @@
 //! window, a decoder from NDJSON lines to engine events, and the engine
 //! loop that the runtime benchmarks time.
 
-use cep_ir::{Program, Type};
-use cep_runtime::{Catalog, Config, Engine, Event, Output, Value};
+use cep_ir::Program;
+use cep_runtime::{ingest, Config, Engine, Event, Output};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -152,78 +152,30 @@ pub fn compile(name: &str, text: &str) -> Result<Program, String> {
     }
 }
 
-/// Decodes NDJSON lines into engine events for one program: `"type"`
-/// names a declared event, the other members are its fields, and the
-/// `time` field (epoch milliseconds) is the event time.
+/// Decodes a whole NDJSON text into engine events with the runtime's own
+/// decoder (the one `cep run` uses), so that the engine-only figures start
+/// from exactly the events `cep run` would push.
 pub struct Decoder<'p> {
     program: &'p Program,
-    catalog: Catalog,
 }
 
 impl<'p> Decoder<'p> {
     pub fn new(program: &'p Program) -> Decoder<'p> {
-        Decoder {
-            program,
-            catalog: Catalog::new(program),
-        }
+        Decoder { program }
     }
 
-    /// One line; `source` is its line number.
-    pub fn decode(&self, line: &str, source: u64) -> Result<Event, String> {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-        let obj = v.as_object().ok_or("not a JSON object")?;
-        let name = obj
-            .get("type")
-            .and_then(|t| t.as_str())
-            .ok_or("no \"type\"")?;
-        let ty = self
-            .catalog
-            .event(name)
-            .ok_or_else(|| format!("unknown event type {name:?}"))?;
-        let decl = self
-            .program
-            .events
-            .get(ty as usize)
-            .ok_or("event type out of range")?;
-        let mut fields = vec![Value::Null; decl.fields.len()];
-        for (k, v) in obj {
-            if k == "type" {
-                continue;
-            }
-            let (slot, fty) = self
-                .catalog
-                .field(ty, k)
-                .ok_or_else(|| format!("unknown field {k:?}"))?;
-            let value = match fty {
-                Type::Int => v.as_i64().map(Value::Int),
-                Type::Float => v.as_f64().map(Value::Float),
-                Type::Str => v.as_str().map(|s| Value::Str(Arc::from(s))),
-                Type::Bool => v.as_bool().map(Value::Bool),
-                Type::Duration => v.as_i64().map(Value::Duration),
-                Type::Time => v.as_i64().map(Value::Time),
-            }
-            .ok_or_else(|| format!("field {k:?} is not a {}", fty.name()))?;
-            if let Some(f) = fields.get_mut(usize::from(slot)) {
-                *f = value;
-            }
-        }
-        let time = match decl.time_field.and_then(|s| fields.get(usize::from(s))) {
-            Some(Value::Time(t)) => *t,
-            _ => return Err("no event time".into()),
-        };
-        Ok(Event::new(ty, time, source, fields))
-    }
-
-    /// Every non-empty line of an NDJSON text.
+    /// Every non-empty line; the first rejected line is an error.
     pub fn decode_all(&self, text: &str) -> Result<Vec<Event>, String> {
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                self.decode(l, i as u64 + 1)
-                    .map_err(|e| format!("line {}: {e}", i + 1))
-            })
-            .collect()
+        let mut decoder = ingest::Decoder::new(self.program);
+        let mut events = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            match decoder.decode(line.as_bytes(), i as u64 + 1) {
+                Ok(Some(e)) => events.push(e),
+                Ok(None) => {}
+                Err(r) => return Err(format!("line {}: {r}", i + 1)),
+            }
+        }
+        Ok(events)
     }
 }
 
