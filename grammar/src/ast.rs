@@ -247,6 +247,15 @@ impl DurationUnit {
 }
 
 impl Duration {
+    /// The longest duration a rule may write, in milliseconds: the width of
+    /// the range of valid times (0000-01-01T00:00:00Z to
+    /// 9999-12-31T23:59:59.999Z, `cep_ir::MIN_TIME_MS` to
+    /// `cep_ir::MAX_TIME_MS`), 10,000 Gregorian years or 87,658,200 h. A
+    /// longer window or absence could not end inside that range, and the
+    /// limit keeps every deadline (a valid time plus a duration) exact in
+    /// 64 bits. The compiler's tests check it against the IR's constants.
+    pub const MAX_MS: u64 = 315_569_520_000_000;
+
     /// Milliseconds, or `None` on overflow.
     pub fn millis(self) -> Option<u64> {
         self.amount.checked_mul(self.unit.millis())

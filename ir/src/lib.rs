@@ -15,6 +15,18 @@ use std::fmt;
 /// Bumped whenever the meaning or shape of the IR changes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The earliest valid time, in epoch milliseconds: 0000-01-01T00:00:00Z,
+/// the first instant RFC 3339 (four-digit years) can write. An input
+/// event, or a `time` field, before it is refused (`bad time`).
+pub const MIN_TIME_MS: i64 = -62_167_219_200_000;
+
+/// The latest valid time, in epoch milliseconds: 9999-12-31T23:59:59.999Z,
+/// the last instant RFC 3339 can write. With durations at most the width
+/// of the range (`cep_grammar::ast::Duration::MAX_MS`), a deadline (a valid
+/// time plus a window or an absence) never overflows 64 bits, so windows
+/// and absences are exact up to this instant.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 /// Index into [`Program::events`].
 pub type EventId = u32;
 /// Index into [`EventType::fields`].

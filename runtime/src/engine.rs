@@ -252,7 +252,11 @@ impl Engine {
         }
     }
 
-    /// One input event. Its `seq` is set by the engine.
+    /// One input event. Its `seq` is set by the engine. Its time must be
+    /// a valid time ([`cep_ir::MIN_TIME_MS`] to [`cep_ir::MAX_TIME_MS`],
+    /// which the decoder ensures): within that range, and with durations
+    /// no longer than the range (which the compiler ensures), every
+    /// deadline is exact; outside it, deadlines saturate at `i64::MAX`.
     pub fn push(&mut self, event: Event, out: &mut Vec<Output>) {
         if self.clock.is_some_and(|c| event.time < c) {
             self.stats.late += 1;

@@ -368,9 +368,7 @@ impl Cx {
         let mut it = p.into_inner();
         let amount = next(&mut it, span)?;
         let unit = next(&mut it, span)?;
-        let amount = amount.as_str().parse::<u64>().map_err(|_| {
-            Diagnostic::new(Code::BadLiteral, span, "this duration is too long").label("too long")
-        })?;
+        let amount = amount.as_str().parse::<u64>().map_err(|_| too_long(span))?;
         let unit = match unit.as_str() {
             "ms" => DurationUnit::Ms,
             "s" => DurationUnit::S,
@@ -378,11 +376,8 @@ impl Cx {
             _ => DurationUnit::H,
         };
         let d = Duration { amount, unit };
-        if d.millis().is_none_or(|ms| ms > i64::MAX as u64) {
-            return Err(
-                Diagnostic::new(Code::BadLiteral, span, "this duration is too long")
-                    .label("too long"),
-            );
+        if d.millis().is_none_or(|ms| ms > Duration::MAX_MS) {
+            return Err(too_long(span));
         }
         Ok(Node::new(d, span))
     }
@@ -770,6 +765,20 @@ fn trimmed_len(text: &str) -> usize {
             None => return t.len(),
         }
     }
+}
+
+/// CEP023 for a duration past `Duration::MAX_MS`.
+fn too_long(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::BadLiteral,
+        span,
+        "this duration is longer than the range of valid times",
+    )
+    .label("too long")
+    .help(format!(
+        "a duration is at most {}h (10,000 years: valid times run from 0000-01-01 to 9999-12-31)",
+        Duration::MAX_MS / 3_600_000
+    ))
 }
 
 fn next<'a>(it: &mut impl Iterator<Item = Pair<'a, Rule>>, span: Span) -> R<Pair<'a, Rule>> {

@@ -647,3 +647,56 @@ fn reads_bounded_lines() {
     assert_eq!(got.len(), 3);
     assert_eq!(lines(b"", 5), vec![]);
 }
+
+#[test]
+fn times_outside_the_valid_range_are_bad_times() {
+    let mut d = Decoder::new(&program());
+    let line = |at: &str| format!(r#"{{"type":"Temperature","sensor":"a","celsius":1,"at":{at}}}"#);
+    // Both ends of the range are valid, as epoch milliseconds and as RFC 3339.
+    for (at, ms) in [
+        ("-62167219200000".to_string(), cep_ir::MIN_TIME_MS),
+        ("\"0000-01-01T00:00:00Z\"".to_string(), cep_ir::MIN_TIME_MS),
+        ("253402300799999".to_string(), cep_ir::MAX_TIME_MS),
+        (
+            "\"9999-12-31T23:59:59.999Z\"".to_string(),
+            cep_ir::MAX_TIME_MS,
+        ),
+    ] {
+        assert_eq!(ok(&mut d, &line(&at)).time, ms, "{at}");
+    }
+    assert_eq!(format_rfc3339(cep_ir::MIN_TIME_MS), "0000-01-01T00:00:00Z");
+    assert_eq!(
+        format_rfc3339(cep_ir::MAX_TIME_MS),
+        "9999-12-31T23:59:59.999Z"
+    );
+    // One millisecond past either end, the largest and smallest 64-bit
+    // times, and RFC 3339 times that an offset moves out of the range.
+    for at in [
+        "-62167219200001",
+        "253402300800000",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "18446744073709551615",
+        "\"0000-01-01T00:00:00+01:00\"",
+        "\"9999-12-31T23:59:59.999-00:01\"",
+    ] {
+        let r = bad(&mut d, line(at).as_bytes());
+        assert_eq!(r.reason, Reason::BadTime, "{at}: {r}");
+        assert!(
+            r.detail.contains("outside the range of valid times, 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z"),
+            "{at}: {r}"
+        );
+    }
+    // A `time` field that is not the event's time, and `@cep.time`, too.
+    let r = bad(
+        &mut d,
+        br#"{"type":"Heat","peak":1,"seen":253402300800000}"#,
+    );
+    assert_eq!(r.reason, Reason::BadTime, "{r}");
+    let r = bad(
+        &mut d,
+        br#"{"type":"Heat","peak":1,"seen":1,"@cep":{"time":-62167219200001}}"#,
+    );
+    assert_eq!(r.reason, Reason::BadTime, "{r}");
+    assert!(r.detail.contains("`@cep.time`"), "{r}");
+}

@@ -437,13 +437,35 @@ fn quoted(s: &str) -> String {
     }
 }
 
+/// A time as a value if it is in the range of valid times
+/// ([`cep_ir::MIN_TIME_MS`] to [`cep_ir::MAX_TIME_MS`]); `shown` is how the
+/// input wrote it.
+fn valid_time(t: i64, shown: &str) -> Got {
+    if (cep_ir::MIN_TIME_MS..=cep_ir::MAX_TIME_MS).contains(&t) {
+        Got::Val(Value::Time(t))
+    } else {
+        Got::BadTime(outside_range(shown))
+    }
+}
+
+fn outside_range(shown: &str) -> String {
+    format!(
+        "{shown} is outside the range of valid times, {} to {} \
+         (epoch milliseconds {} to {})",
+        format_rfc3339(cep_ir::MIN_TIME_MS),
+        format_rfc3339(cep_ir::MAX_TIME_MS),
+        cep_ir::MIN_TIME_MS,
+        cep_ir::MAX_TIME_MS
+    )
+}
+
 impl FieldSeed {
     fn int(self, n: i64) -> Got {
         match self.ty {
             Type::Int => Got::Val(Value::Int(n)),
             Type::Float => Got::Val(Value::Float(n as f64)),
             Type::Duration => Got::Val(Value::Duration(n)),
-            Type::Time => Got::Val(Value::Time(n)),
+            Type::Time => valid_time(n, &n.to_string()),
             Type::Str | Type::Bool => Got::Wrong(format!("the number {n}")),
         }
     }
@@ -465,7 +487,8 @@ impl<'de> Visitor<'de> for FieldSeed {
             Ok(n) => self.int(n),
             Err(_) if self.ty == Type::Float => Got::Val(Value::Float(n as f64)),
             Err(_) => match self.ty {
-                Type::Int | Type::Duration | Type::Time => {
+                Type::Time => Got::BadTime(outside_range(&n.to_string())),
+                Type::Int | Type::Duration => {
                     Got::Wrong(format!("the number {n}, which is too large"))
                 }
                 _ => Got::Wrong(format!("the number {n}")),
@@ -487,7 +510,7 @@ impl<'de> Visitor<'de> for FieldSeed {
         Ok(match self.ty {
             Type::Str => Got::Val(Value::Str(Arc::from(s))),
             Type::Time => match parse_rfc3339(s) {
-                Ok(t) => Got::Val(Value::Time(t)),
+                Ok(t) => valid_time(t, &quoted(s)),
                 Err(why) => Got::BadTime(format!("{} is not an RFC 3339 time: {why}", quoted(s))),
             },
             Type::Duration => match parse_duration(s) {
