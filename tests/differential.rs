@@ -763,19 +763,6 @@ fn successors(spec: &Spec, ty: Ty) -> Vec<Ty> {
     out
 }
 
-/// The matches of each key, in the order given: the order is specified
-/// per key only (matches of different keys that complete at the same
-/// deadline may come in either order).
-fn by_key(spec: &Spec, evs: &[Ev], ms: &[M]) -> BTreeMap<i64, Vec<M>> {
-    let mut by: BTreeMap<i64, Vec<M>> = BTreeMap::new();
-    for m in ms {
-        by.entry(key_of(spec, &evs[m.start]))
-            .or_default()
-            .push(m.clone());
-    }
-    by
-}
-
 enum Verdict {
     Same,
     /// Same matches, reported in another order.
@@ -791,16 +778,14 @@ fn judge(spec: &Spec, c: &Compiled, evs: &[Ev]) -> (Verdict, Vec<M>, Vec<M>) {
     };
     let mut sorted = got.clone();
     sorted.sort();
+    // The order is specified across keys too: matches of different keys
+    // that complete at the same deadline come in the order of their first
+    // event, then of their later events (docs/runtime.md, "Matching", 5).
     // Matches that complete at the same point, with the same start and the
     // same bound events (split differently between blocks) are ties.
     let order = |ms: &[M]| {
-        by_key(spec, evs, ms)
-            .into_values()
-            .map(|ms| {
-                ms.into_iter()
-                    .map(|m| (m.done, m.start, m.flat))
-                    .collect::<Vec<_>>()
-            })
+        ms.iter()
+            .map(|m| (m.done, m.start, m.flat.clone()))
             .collect::<Vec<_>>()
     };
     let verdict = if sorted != want {
@@ -2280,6 +2265,63 @@ fn m_negations_around_then_any() {
                 block("c", C, Any, yes),
             ],
             |c| vec![field(c.one(1), |e| e.v), field(c.one(2), |e| e.v)],
+        )
+    });
+}
+
+// (n) deadlines of several keys at the same instant: the matches they
+// complete come out in match order across keys (first event, then later
+// events), however the keys' deadlines were scheduled.
+#[test]
+fn n_equal_deadlines_across_keys() {
+    check(Spec {
+        partition: true,
+        keys: 4,
+        absence: Some(Absence {
+            ty: B,
+            pred: yes,
+            ms: 2000,
+        }),
+        gen_types: &[A, A, A, B],
+        ..base(
+            "equal_deadlines_across_keys",
+            "pattern P partition by k {
+    a: A
+    not B within 2s
+    emit { k: a.k, x: a.v }
+}
+",
+            vec![block("a", A, Strict, yes)],
+            |c| vec![field(c.one(0), |e| e.k), field(c.one(0), |e| e.v)],
+        )
+    });
+}
+
+/// Several runs per key with different deadlines, so that a key's next
+/// deadline is scheduled only after its earlier one fired, and may then tie
+/// with a deadline of another key scheduled long before.
+#[test]
+fn n_equal_deadlines_rescheduled() {
+    check(Spec {
+        partition: true,
+        keys: 3,
+        absence: Some(Absence {
+            ty: C,
+            pred: yes,
+            ms: 2000,
+        }),
+        gen_types: &[A, B, B, B, C],
+        ..base(
+            "equal_deadlines_rescheduled",
+            "pattern P partition by k {
+    a: A
+    then any b: B
+    not C within 2s
+    emit { k: a.k, y: b.v }
+}
+",
+            vec![block("a", A, Strict, yes), block("b", B, Any, yes)],
+            |c| vec![field(c.one(0), |e| e.k), field(c.one(1), |e| e.v)],
         )
     });
 }

@@ -13,7 +13,7 @@
 //! the IR's order, producers before consumers).
 
 use crate::eval::{eval, Scope};
-use crate::matcher::{Effects, End, Key, Matcher};
+use crate::matcher::{Effects, End, Key, Match, Matcher};
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, EventId, Program};
 use std::cmp::{Ordering, Reverse};
@@ -323,28 +323,63 @@ impl Engine {
         self.drain(out);
     }
 
-    /// Handles deadlines up to `t`, oldest first.
+    /// Handles deadlines up to `t`, oldest first. The deadlines of one
+    /// instant are one input: pattern by pattern in the IR's order, every
+    /// key of the pattern that is due; the matches they complete are
+    /// reported together in match order (first event, then later events,
+    /// whatever their keys), and the complex events are fed on after every
+    /// deadline of the instant was handled.
     fn fire(&mut self, t: i64, out: &mut Vec<Output>) {
-        while self.timers.peek().is_some_and(|x| x.0.deadline <= t) {
-            let Some(Reverse(timer)) = self.timers.pop() else {
-                break;
-            };
-            self.clock = Some(self.clock.map_or(timer.deadline, |c| c.max(timer.deadline)));
-            let Some(m) = self.matchers.get_mut(timer.pattern as usize) else {
-                continue;
-            };
-            if m.partitions
-                .get(&timer.key)
-                .is_none_or(|p| p.scheduled != Some(timer.deadline))
-            {
-                continue;
+        let mut due: Vec<Timer> = Vec::new();
+        while let Some(d) = self
+            .timers
+            .peek()
+            .map(|x| x.0.deadline)
+            .filter(|&d| d <= t)
+        {
+            self.clock = Some(self.clock.map_or(d, |c| c.max(d)));
+            due.clear();
+            while self.timers.peek().is_some_and(|x| x.0.deadline == d) {
+                if let Some(Reverse(timer)) = self.timers.pop() {
+                    due.push(timer);
+                }
             }
-            let mut fx = std::mem::take(&mut self.fx);
-            let next = m.on_time(&timer.key, timer.deadline, &mut fx);
-            if let Some(d) = next {
-                self.schedule(timer.pattern, timer.key, d);
+            due.sort_by_key(|x| (x.pattern, x.order));
+            let mut rest = &due[..];
+            while let Some(first) = rest.first() {
+                let pattern = first.pattern;
+                let n = rest.iter().take_while(|x| x.pattern == pattern).count();
+                let (group, tail) = rest.split_at(n);
+                rest = tail;
+                let Some(m) = self.matchers.get_mut(pattern as usize) else {
+                    continue;
+                };
+                let mut fx = std::mem::take(&mut self.fx);
+                let mut next = Vec::new();
+                let mut keys = 0;
+                for timer in group {
+                    if m.partitions
+                        .get(&timer.key)
+                        .is_none_or(|p| p.scheduled != Some(d))
+                    {
+                        continue;
+                    }
+                    let before = fx.matches.len();
+                    if let Some(nd) = m.on_time(&timer.key, d, &mut fx) {
+                        next.push((timer.key.clone(), nd));
+                    }
+                    keys += usize::from(fx.matches.len() > before);
+                }
+                if keys > 1 {
+                    // Each key's matches are in match order already; a
+                    // stable sort merges them.
+                    fx.matches.sort_by_cached_key(Match::order_key);
+                }
+                for (key, nd) in next {
+                    self.schedule(pattern, key, nd);
+                }
+                self.effects(pattern, fx, out);
             }
-            self.effects(timer.pattern, fx, out);
             self.drain(out);
         }
     }

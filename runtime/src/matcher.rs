@@ -35,6 +35,15 @@ pub struct Match {
     pub chain: Chain,
 }
 
+impl Match {
+    /// The order of matches that complete on one input (docs/runtime.md,
+    /// "Matching", 5): by their first event, then by their later events,
+    /// each by the engine's sequence number.
+    pub fn order_key(&self) -> (u64, Vec<u64>) {
+        (self.start, self.chain.to_vec().iter().map(|(_, e)| e.seq).collect())
+    }
+}
+
 /// Why a run ended without a match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
@@ -459,16 +468,7 @@ impl Matcher {
         // Matches completing on one input are reported in the order of
         // their first event, then of their later events.
         if completed.len() > 1 {
-            completed.sort_by_cached_key(|m| {
-                (
-                    m.start,
-                    m.chain
-                        .to_vec()
-                        .iter()
-                        .map(|(_, e)| e.seq)
-                        .collect::<Vec<_>>(),
-                )
-            });
+            completed.sort_by_cached_key(Match::order_key);
         }
         match self.ir.skip {
             SkipPolicy::NoSkip => fx.matches.extend(completed),
