@@ -6,6 +6,7 @@
 
 pub mod render;
 pub mod run;
+mod same_file;
 
 use cep_grammar::{Diagnostic, SourceMap};
 use cep_ir::Program;
@@ -211,6 +212,15 @@ fn stderr_color() -> bool {
     render::use_color(std::io::stderr().is_terminal())
 }
 
+/// `warning: <message>` on stderr.
+fn warn(message: &str) {
+    if stderr_color() {
+        err(&format!("\x1b[1;33mwarning\x1b[0m: {message}\n"));
+    } else {
+        err(&format!("warning: {message}\n"));
+    }
+}
+
 /// `error: <message>` on stderr.
 fn fail(message: &str) {
     if stderr_color() {
@@ -277,6 +287,21 @@ pub fn ok_line(files: usize, p: &Program) -> String {
 // ---- check and compile ---------------------------------------------------------------
 
 fn check(files: &[PathBuf], format: ErrorFormat, deny: bool, output: Option<&Path>) -> u8 {
+    if let Some(o) = output {
+        let inputs: Vec<same_file::Named<'_>> = files
+            .iter()
+            .map(|f| same_file::Named::new(f, format!("the rule file `{}`", show_path(f))))
+            .collect();
+        let what = if o == Path::new("-") {
+            "standard output (the output)".to_string()
+        } else {
+            format!("`-o {}`", show_path(o))
+        };
+        if let Err(m) = same_file::check(&inputs, &[same_file::Named::new(o, what)]) {
+            fail(&m);
+            return EXIT_USAGE;
+        }
+    }
     let sources = match load(files) {
         Ok(s) => s,
         Err(code) => return code,

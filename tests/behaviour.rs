@@ -931,7 +931,7 @@ pattern P {
         &[
             r#"{"type":"P","k":"early","gap":1000,"@cep":{"time":2000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":2},{"binding":"b","line":1}]}}"#,
             r#"{"type":"P","k":"held","gap":0,"@cep":{"time":8000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":5},{"binding":"b","line":6}]}}"#,
-            r#"{"line":4,"reason":"late","detail":"its time 1970-01-01T00:00:04Z is before what was already processed: more than the allowed delay of 5000 ms behind the latest event time 1970-01-01T00:00:10Z (`--max-delay` allows more disorder)","text":"{\"type\":\"A\",\"k\":\"late\",\"at\":4000}"}"#,
+            r#"{"line":4,"reason":"late","detail":"its time 1970-01-01T00:00:04Z is more than the allowed delay of 5000 ms (`--max-delay`) behind the latest event time 1970-01-01T00:00:10Z","text":"{\"type\":\"A\",\"k\":\"late\",\"at\":4000}"}"#,
         ],
     );
 }
@@ -963,7 +963,7 @@ pattern P {
         &[
             r#"{"type":"P","a":"on-time","b":"b3","@cep":{"time":3000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"b","line":3}]}}"#,
             r#"{"type":"P","a":"a4","b":"b5","@cep":{"time":3000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":4},{"binding":"b","line":5}]}}"#,
-            r#"{"line":2,"reason":"late","detail":"its time 1970-01-01T00:00:01Z is before what was already processed: more than the allowed delay of 0 ms behind the latest event time 1970-01-01T00:00:02Z (`--max-delay` allows more disorder)","text":"{\"type\":\"A\",\"k\":\"late\",\"at\":1000}"}"#,
+            r#"{"line":2,"reason":"late","detail":"its time 1970-01-01T00:00:01Z is before the latest event time 1970-01-01T00:00:02Z, and events must come in time order (`--max-delay 2s`, say, allows that much disorder)","text":"{\"type\":\"A\",\"k\":\"late\",\"at\":1000}"}"#,
         ],
     );
 }

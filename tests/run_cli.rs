@@ -300,7 +300,7 @@ fn bad_lines_are_dead_letters_and_good_ones_are_processed() {
     );
     assert!(detail(9).contains("day 31 is out of range for month 11"));
     assert_eq!(detail(10), "the line is longer than the limit of 200 bytes");
-    assert!(detail(14).contains("before what was already processed"));
+    assert!(detail(14).contains("is before the latest event time"));
     // Every letter keeps the text of its line, cut to 200 characters.
     for l in &letters {
         let text = l["text"].as_str().unwrap();
@@ -740,9 +740,75 @@ fn shedding_runs_is_reported_in_the_summary() {
         "{}",
         stderr(&o)
     );
+    // The pattern has a `within`: the hint does not ask for one.
     assert!(
-        stderr(&o).contains("runs shed to stay under --max-runs 3"),
+        stderr(&o).contains(
+            "pattern `Wait` shed 7 runs to stay under --max-runs 3 (the oldest first); \
+             its window keeps more runs alive than that: raise --max-runs or shorten the `within`"
+        ),
         "{}",
         stderr(&o)
+    );
+    assert!(!stderr(&o).contains("add one"), "{}", stderr(&o));
+}
+
+/// A pattern without a `within` that sheds runs is told to add one; the
+/// hint names the pattern that shed, and only that one.
+#[test]
+fn shedding_without_a_window_asks_for_one() {
+    let rules = Temp::new(
+        "shed2.cep",
+        "event A { k: str, at: time }\nevent B { k: str, at: time }\n\npattern Open {\n    a: A\n    then b: B\n    emit { k: a.k }\n}\n\npattern Quiet within 1s {\n    b: B\n    next c: B\n    emit { k: b.k }\n}\n",
+    );
+    let lines: String = (0..10)
+        .map(|i| format!("{{\"type\":\"A\",\"k\":\"x\",\"at\":{i}}}\n"))
+        .collect();
+    let input = Temp::new("shed2.ndjson", lines);
+    let o = cep(&["run", rules.s(), "--input", input.s(), "--max-runs", "3"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "pattern `Open` shed 7 runs to stay under --max-runs 3 (the oldest first); \
+             it has no `within`, so nothing else bounds its runs: add one"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("`Quiet` shed"), "{}", stderr(&o));
+}
+
+/// With `--max-delay`, an event can be late before anything was processed
+/// (the first event is still held): the message says how far behind the
+/// latest event it is, and does not claim something was processed.
+#[test]
+fn a_late_event_before_anything_was_processed_says_why() {
+    let rules = Temp::new("late0.cep", RULES);
+    let input = Temp::new(
+        "late0.ndjson",
+        format!(
+            "{{\"type\":\"Temperature\",\"sensor\":\"s\",\"celsius\":31,\"at\":{}}}\n\
+             {{\"type\":\"Temperature\",\"sensor\":\"s\",\"celsius\":32,\"at\":{}}}\n",
+            T0 + 10_000,
+            T0
+        ),
+    );
+    let dead = Temp::path_only("late0.dead");
+    let o = cep(&[
+        "run",
+        rules.s(),
+        "--input",
+        input.s(),
+        "--max-delay",
+        "5s",
+        "--dead-letter",
+        dead.s(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let letter: serde_json::Value = serde_json::from_str(dead.read().trim()).unwrap();
+    assert_eq!(letter["reason"], "late");
+    assert_eq!(
+        letter["detail"],
+        "its time 2026-11-22T10:00:00Z is more than the allowed delay of 5000 ms (`--max-delay`) \
+         behind the latest event time 2026-11-22T10:00:10Z"
     );
 }

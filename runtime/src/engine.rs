@@ -225,6 +225,11 @@ impl Engine {
         }
     }
 
+    /// Runs shed under `max_runs`, per pattern, in IR order.
+    pub fn shed_per_pattern(&self) -> Vec<u64> {
+        self.matchers.iter().map(|m| m.shed).collect()
+    }
+
     /// Live runs per pattern, in IR order.
     pub fn live_runs(&self) -> Vec<usize> {
         self.matchers.iter().map(|m| m.live).collect()
@@ -298,6 +303,17 @@ impl Engine {
         self.fire(i64::MAX, out);
     }
 
+    /// The input stops before its end (the process was asked to stop):
+    /// every held event is processed now, in (time, arrival) order, each
+    /// after the deadlines up to its own time, but time passes no further:
+    /// windows and absences still open stay open. Unlike [`Engine::finish`],
+    /// nothing completes for want of later events.
+    pub fn release_held(&mut self, out: &mut Vec<Output>) {
+        while let Some(Reverse(p)) = self.buffer.pop() {
+            self.process(p.event, out);
+        }
+    }
+
     fn release(&mut self, upto: i64, out: &mut Vec<Output>) {
         while self.buffer.peek().is_some_and(|p| p.0.time <= upto) {
             if let Some(Reverse(p)) = self.buffer.pop() {
@@ -331,12 +347,7 @@ impl Engine {
     /// deadline of the instant was handled.
     fn fire(&mut self, t: i64, out: &mut Vec<Output>) {
         let mut due: Vec<Timer> = Vec::new();
-        while let Some(d) = self
-            .timers
-            .peek()
-            .map(|x| x.0.deadline)
-            .filter(|&d| d <= t)
-        {
+        while let Some(d) = self.timers.peek().map(|x| x.0.deadline).filter(|&d| d <= t) {
             self.clock = Some(self.clock.map_or(d, |c| c.max(d)));
             due.clear();
             while self.timers.peek().is_some_and(|x| x.0.deadline == d) {

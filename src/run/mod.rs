@@ -11,12 +11,16 @@
 //! A summary line goes to stderr. Nothing written to the outputs depends
 //! on the wall clock: the same input gives the same bytes.
 
-use crate::{err, fail, load_program, show_path, EXIT_OK, EXIT_USAGE};
+mod input;
+
+use crate::same_file::{self, Named};
+use crate::{err, fail, load_program, show_path, warn, EXIT_OK, EXIT_USAGE};
 use cep_runtime::ingest::{self, Decoder, Line, Reason, Rejection};
 use cep_runtime::ndjson::{self, Encoder};
 use cep_runtime::{Config, Engine, Output};
+use input::Input;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -117,6 +121,11 @@ struct Outputs {
 }
 
 impl Outputs {
+    fn flush(&mut self) -> Result<(), Stop> {
+        self.out.flush()?;
+        self.dead.as_mut().map_or(Ok(()), Sink::flush)
+    }
+
     fn dead_letter(&mut self, line: u64, r: &Rejection, text: &[u8]) -> Result<(), Stop> {
         self.dead_letters += 1;
         match &mut self.dead {
@@ -164,32 +173,44 @@ impl Outputs {
     }
 }
 
+/// Why an event is late: the engine had already processed (or, with
+/// `--max-delay`, let the watermark pass) a time after the event's.
 fn late(time: i64, latest: Option<i64>, delay: u64) -> Rejection {
-    let mut m = format!(
-        "its time {} is before what was already processed",
-        ingest::format_rfc3339(time)
-    );
-    if let Some(l) = latest {
-        m.push_str(&format!(
-            ": more than the allowed delay of {delay} ms behind the latest event time {}",
+    let t = ingest::format_rfc3339(time);
+    let m = match (latest, delay) {
+        (Some(l), 0) => format!(
+            "its time {t} is before the latest event time {}, and events must come in time order \
+             (`--max-delay 2s`, say, allows that much disorder)",
             ingest::format_rfc3339(l)
-        ));
-    }
-    m.push_str(" (`--max-delay` allows more disorder)");
+        ),
+        (Some(l), d) => format!(
+            "its time {t} is more than the allowed delay of {d} ms (`--max-delay`) behind the \
+             latest event time {}",
+            ingest::format_rfc3339(l)
+        ),
+        (None, _) => format!(
+            "its time {t} is before the time already reached (`--max-delay` allows more disorder)"
+        ),
+    };
     Rejection::new(Reason::Late, m)
 }
 
 /// Runs the command and gives the exit code.
 pub fn run(o: &Options) -> u8 {
+    if let Err(m) = refuse_overwrite(o) {
+        fail(&m);
+        return EXIT_USAGE;
+    }
     let program = match load_program(&o.rules) {
         Ok(p) => Arc::new(p),
         Err(code) => return code,
     };
-    let input: Box<dyn BufRead> = if is_stdio(&o.input) {
-        Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock()))
+    not_run_yet(&program);
+    let source: Box<dyn Read + Send> = if is_stdio(&o.input) {
+        Box::new(io::stdin())
     } else {
         match File::open(&o.input) {
-            Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
+            Ok(f) => Box::new(f),
             Err(e) => {
                 fail(&format!(
                     "cannot read `{}`: {}",
@@ -234,10 +255,16 @@ pub fn run(o: &Options) -> u8 {
         format!("`{}`", show_path(&o.input))
     };
     let start = Instant::now();
-    let result = process(input, &input_name, o, &program, &mut engine, &mut outputs);
-    let flushed = result
-        .and_then(|()| outputs.out.flush())
-        .and_then(|()| outputs.dead.as_mut().map_or(Ok(()), Sink::flush));
+    let mut input = Input::start(source);
+    let result = process(
+        &mut input,
+        &input_name,
+        o,
+        &program,
+        &mut engine,
+        &mut outputs,
+    );
+    let flushed = result.and_then(|()| outputs.flush());
     match flushed {
         Ok(()) => {}
         Err(Stop::Closed) => return EXIT_OK,
@@ -250,6 +277,13 @@ pub fn run(o: &Options) -> u8 {
             fail(&m);
             return EXIT_USAGE;
         }
+    }
+    if let Some(sig) = input.signal() {
+        err(&format!(
+            "cep run: stopped by {}: the input did not end, so open windows and pending absences \
+             were left as they were; everything read before the signal was processed and written\n",
+            input::signal_name(sig)
+        ));
     }
     let secs = start.elapsed().as_secs_f64();
     let stats = engine.stats();
@@ -268,18 +302,89 @@ pub fn run(o: &Options) -> u8 {
         "cep run: {} events in, {} complex events out, {} dead letters, {secs:.3} s, {rate:.0} events/s\n",
         stats.events_in, stats.complex_out, outputs.dead_letters
     ));
-    if stats.shed > 0 {
+    for (p, shed) in program.patterns.iter().zip(engine.shed_per_pattern()) {
+        if shed == 0 {
+            continue;
+        }
+        let hint = if p.window_ms.is_some() {
+            "its window keeps more runs alive than that: raise --max-runs or shorten the `within`"
+        } else {
+            "it has no `within`, so nothing else bounds its runs: add one"
+        };
         err(&format!(
-            "cep run: {} runs shed to stay under --max-runs {} per pattern (the oldest first); a `within` bounds them\n",
-            stats.shed, o.max_runs
+            "cep run: pattern `{}` shed {shed} runs to stay under --max-runs {} (the oldest first); {hint}\n",
+            p.name, o.max_runs
         ));
     }
-    EXIT_OK
+    match input.signal() {
+        // The shell's convention: 128 plus the signal's number.
+        Some(sig) => u8::try_from(128 + sig).unwrap_or(EXIT_USAGE),
+        None => EXIT_OK,
+    }
 }
 
-/// The loop over the input lines.
+/// An output that is an input (the rule files, `--input`) or the other
+/// output would be truncated before it is read: refuse before anything is
+/// opened.
+fn refuse_overwrite(o: &Options) -> Result<(), String> {
+    let mut inputs: Vec<Named<'_>> = o
+        .rules
+        .iter()
+        .map(|r| Named::new(r, format!("the rule file `{}`", show_path(r))))
+        .collect();
+    inputs.push(Named::new(
+        &o.input,
+        if is_stdio(&o.input) {
+            "standard input (the input)".to_string()
+        } else {
+            format!("the input `{}`", show_path(&o.input))
+        },
+    ));
+    let mut outputs = vec![Named::new(
+        &o.output,
+        if is_stdio(&o.output) {
+            "standard output (the output)".to_string()
+        } else {
+            format!("`--output {}`", show_path(&o.output))
+        },
+    )];
+    if let Some(d) = &o.dead_letter {
+        outputs.push(Named::new(d, format!("`--dead-letter {}`", show_path(d))));
+    }
+    same_file::check(&inputs, &outputs)
+}
+
+/// Steps, resources and processes compile, but `cep run` does not run
+/// them yet: say so rather than ignore them silently.
+fn not_run_yet(program: &cep_ir::Program) {
+    let mut parts = Vec::new();
+    let mut count = |n: usize, one: &str, many: &str| {
+        if n > 0 {
+            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+        }
+    };
+    count(program.steps.len(), "step", "steps");
+    count(program.resources.len(), "resource", "resources");
+    count(program.processes.len(), "process", "processes");
+    if !parts.is_empty() {
+        warn(&format!(
+            "cep run does not run steps, resources or processes yet: the rules' {} \
+             are checked and compiled, and ignored here; only patterns run",
+            match parts.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                _ => parts.join(""),
+            }
+        ));
+    }
+}
+
+/// The loop over the input lines. Output is flushed whenever the input is
+/// idle (everything read so far was processed and nothing more has come),
+/// so a live stream's complex events come out as they happen. At the end
+/// of the input all time passes; when a signal stopped the input instead,
+/// only the held events are processed and time stays where it is.
 fn process(
-    mut input: Box<dyn BufRead>,
+    input: &mut Input,
     input_name: &str,
     o: &Options,
     program: &cep_ir::Program,
@@ -291,9 +396,13 @@ fn process(
     let mut outs: Vec<Output> = Vec::new();
     let mut line_no: u64 = 0;
     loop {
-        let kind = ingest::read_line(&mut input, &mut buf, o.max_line_bytes)
+        if input.idle() {
+            outputs.flush()?;
+        }
+        let kind = ingest::read_line(input, &mut buf, o.max_line_bytes)
             .map_err(|e| Stop::Io(format!("cannot read {input_name}: {}", why(&e))))?;
-        if kind == Line::End {
+        if kind == Line::End || input.torn() {
+            // A line cut short by a signal was not read whole: it is not used.
             break;
         }
         line_no += 1;
@@ -316,6 +425,10 @@ fn process(
             Err(r) => outputs.dead_letter(line_no, &r, text)?,
         }
     }
-    engine.finish(&mut outs);
+    if input.signal().is_some() {
+        engine.release_held(&mut outs);
+    } else {
+        engine.finish(&mut outs);
+    }
     outputs.emit(engine, &mut outs, (0, &[]), decoder.latest())
 }
