@@ -240,8 +240,9 @@ impl Live {
     }
 
     fn signal(&mut self, name: &str) {
-        let st = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
+        // The shell's own `kill`, so that no kill binary is needed.
+        let st = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", self.child.id())])
             .status()
             .unwrap();
         assert!(st.success());
