@@ -5,13 +5,15 @@
 //! A reader thread reads the source in chunks of up to [`CHUNK`] bytes and
 //! sends them over a bounded channel; [`Input`] hands them to the loop as
 //! a [`BufRead`]. On Unix, SIGINT and SIGTERM (signal-hook) record the
-//! signal and wake the loop: the input then ends where the last chunk
-//! ended, and [`Input::signal`] says which signal ended it. A second
-//! signal of either kind terminates the process at once, as without the
-//! handler. Only the first `cep run` of a process installs the handlers.
+//! signal and wake the loop: the reader stops reading, the loop takes the
+//! chunks already read (they have left the source, so they are not
+//! dropped), and the input then ends where the last of them ends;
+//! [`Input::signal`] says which signal ended it. A second signal of either
+//! kind terminates the process at once, as without the handler. Only the
+//! first `cep run` of a process installs the handlers.
 
 use std::io::{self, BufRead, Read};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ enum Msg {
     Data(Vec<u8>),
     End,
     Error(io::Error),
-    /// A signal arrived (its number is in the shared cell).
+    /// A signal arrived (the handler has set its flag).
     Wake,
 }
 
@@ -35,7 +37,8 @@ pub struct Input {
     pos: usize,
     done: bool,
     error: Option<io::Error>,
-    signal: Arc<AtomicI32>,
+    caught: Caught,
+    /// The signal seen: take what was read, then end.
     stopped: Option<i32>,
     /// The input was stopped by a signal in the middle of a line.
     torn: bool,
@@ -45,9 +48,13 @@ impl Input {
     /// Starts reading `source` on a thread of its own.
     pub fn start(mut source: Box<dyn Read + Send>) -> Input {
         let (tx, rx) = sync_channel(AHEAD);
-        let signal = Arc::new(AtomicI32::new(0));
-        watch_signals(&tx, &signal);
+        let caught = Caught::default();
+        watch_signals(&tx, &caught);
+        let stop = caught.clone();
         std::thread::spawn(move || loop {
+            if stop.get().is_some() {
+                break;
+            }
             let mut buf = vec![0; CHUNK];
             let msg = match source.read(&mut buf) {
                 Ok(0) => Msg::End,
@@ -69,7 +76,7 @@ impl Input {
             pos: 0,
             done: false,
             error: None,
-            signal,
+            caught,
             stopped: None,
             torn: false,
         }
@@ -103,20 +110,24 @@ impl Input {
         }
     }
 
-    fn check_signal(&mut self) {
-        let s = self.signal.load(Ordering::SeqCst);
-        if s != 0 && !self.done {
-            self.done = true;
-            self.stopped = Some(s);
-            self.torn = self.chunk.last().is_some_and(|&b| b != b'\n');
+    /// The next message: waiting for one, or after a signal only those
+    /// already sent (`None` then ends the input).
+    fn next_msg(&mut self) -> Option<Msg> {
+        if self.stopped.is_none() {
+            self.stopped = self.caught.get();
+        }
+        if self.stopped.is_some() {
+            let m = self.rx.try_recv().ok();
+            if m.is_none() {
+                self.torn = self.chunk.last().is_some_and(|&b| b != b'\n');
+            }
+            m
+        } else {
+            self.rx.recv().ok()
         }
     }
 
     fn take(&mut self, m: Msg) {
-        self.check_signal();
-        if self.done {
-            return;
-        }
         match m {
             Msg::Data(d) => {
                 self.chunk = d;
@@ -145,9 +156,15 @@ impl Read for Input {
 impl BufRead for Input {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos >= self.chunk.len() && !self.done {
-            match self.rx.recv() {
-                Ok(m) => self.take(m),
-                Err(_) => self.done = true,
+            match self.next_msg() {
+                Some(m) => self.take(m),
+                None => self.done = true,
+            }
+            if self.done && self.stopped.is_none() {
+                // The end of the input and a signal can come together
+                // (Ctrl-C on `producer | cep run`): the signal counts, so
+                // that time does not pass as if the input had ended.
+                self.stopped = self.caught.get();
             }
         }
         if self.pos >= self.chunk.len() {
@@ -163,23 +180,49 @@ impl BufRead for Input {
     }
 }
 
-/// SIGINT and SIGTERM: the first records itself in `cell` and wakes the
+/// Which of SIGINT and SIGTERM arrived: flags that the signal handler
+/// itself sets, so they are set as soon as the signal is delivered.
+#[derive(Clone, Default)]
+struct Caught {
+    int: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl Caught {
+    fn get(&self) -> Option<i32> {
+        #[cfg(unix)]
+        {
+            use signal_hook::consts::{SIGINT, SIGTERM};
+            if self.int.load(Ordering::SeqCst) {
+                return Some(SIGINT);
+            }
+            if self.term.load(Ordering::SeqCst) {
+                return Some(SIGTERM);
+            }
+        }
+        None
+    }
+}
+
+/// SIGINT and SIGTERM: the first sets its flag in `caught` and wakes the
 /// loop; a second one takes the default action (the process ends).
 #[cfg(unix)]
-fn watch_signals(tx: &SyncSender<Msg>, cell: &Arc<AtomicI32>) {
+fn watch_signals(tx: &SyncSender<Msg>, caught: &Caught) {
     use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
     use signal_hook::iterator::Signals;
-    use std::sync::atomic::AtomicBool;
     use std::sync::OnceLock;
     static INSTALLED: OnceLock<()> = OnceLock::new();
     if INSTALLED.set(()).is_err() {
         return;
     }
     let seen = Arc::new(AtomicBool::new(false));
-    for s in [SIGINT, SIGTERM] {
-        // Registered first, so it sees the flag as the earlier signal left it.
-        if signal_hook::flag::register_conditional_default(s, Arc::clone(&seen)).is_err()
-            || signal_hook::flag::register(s, Arc::clone(&seen)).is_err()
+    for (s, own) in [(SIGINT, &caught.int), (SIGTERM, &caught.term)] {
+        // In order: the default action if a signal came before, then the
+        // flags.
+        if flag::register_conditional_default(s, Arc::clone(&seen)).is_err()
+            || flag::register(s, Arc::clone(own)).is_err()
+            || flag::register(s, Arc::clone(&seen)).is_err()
         {
             return;
         }
@@ -188,11 +231,9 @@ fn watch_signals(tx: &SyncSender<Msg>, cell: &Arc<AtomicI32>) {
         return;
     };
     let tx = tx.clone();
-    let cell = Arc::clone(cell);
     std::thread::spawn(move || {
-        for s in signals.forever() {
-            let _ = cell.compare_exchange(0, s, Ordering::SeqCst, Ordering::SeqCst);
-            // The loop is either reading chunks (and sees the cell) or
+        for _ in signals.forever() {
+            // The loop is either taking chunks (and sees the flags) or
             // waiting on an empty channel (and this wakes it).
             let _ = tx.try_send(Msg::Wake);
         }
@@ -200,7 +241,7 @@ fn watch_signals(tx: &SyncSender<Msg>, cell: &Arc<AtomicI32>) {
 }
 
 #[cfg(not(unix))]
-fn watch_signals(_tx: &SyncSender<Msg>, _cell: &Arc<AtomicI32>) {}
+fn watch_signals(_tx: &SyncSender<Msg>, _caught: &Caught) {}
 
 /// A signal's name for messages.
 pub fn signal_name(s: i32) -> String {
