@@ -6,6 +6,10 @@ use cep_grammar::{Code, Diagnostic, Span};
 use cep_ir::{EventId, Type};
 use std::collections::HashMap;
 
+/// Keywords that start or continue a block, which a misspelling turns into
+/// the name of an event (`thne b: Humidity`).
+const BLOCK_KEYWORDS: &[&str] = &["then", "next", "not", "halt", "emit", "where"];
+
 /// An event type as the checker knows it.
 #[derive(Debug, Clone)]
 pub struct EventInfo {
@@ -192,6 +196,13 @@ impl<'a> Env<'a> {
         .label(format!("{what} names no declared event or pattern"));
         if let Some(s) = did_you_mean(&id.node, self.event_ix.keys().map(String::as_str)) {
             d = d.help(format!("did you mean `{s}`?"));
+        } else if let Some(k) = did_you_mean(&id.node, BLOCK_KEYWORDS.iter().copied())
+            .or_else(|| (id.node.eq_ignore_ascii_case("followed")).then_some("then"))
+        {
+            d = d.help(format!(
+                "did you mean the keyword `{k}`? `{}` was read as the name of an event",
+                id.node
+            ));
         } else {
             d = d.help(format!("declare it: `event {} {{ ... }}`", id.node));
         }

@@ -24,12 +24,20 @@ const WIDTH: usize = 80;
 
 /// Parses `src` (as [`FileId`] 0) and formats it; returns the syntax errors
 /// if there are any.
+///
+/// A byte order mark at the start of `src` is kept in the output, and is
+/// not part of the text the diagnostics' spans point into (as in
+/// [`crate::SourceFile`]).
 pub fn format_source(src: &str) -> Result<String, Vec<Diagnostic>> {
-    let parsed = crate::parser::parse(FileId(0), src);
+    let (bom, body) = match src.strip_prefix(crate::parser::BOM) {
+        Some(body) => (src.get(..src.len() - body.len()).unwrap_or(""), body),
+        None => ("", src),
+    };
+    let parsed = crate::parser::parse(FileId(0), body);
     if !parsed.errors.is_empty() {
         return Err(parsed.errors);
     }
-    Ok(format_file(src, &parsed.file))
+    Ok(format!("{bom}{}", format_file(body, &parsed.file)))
 }
 
 /// Formats `file`, which was parsed from `src` without syntax errors.

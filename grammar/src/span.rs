@@ -105,8 +105,14 @@ pub struct LineCol {
 }
 
 impl SourceFile {
+    /// A file and its text. A UTF-8 byte order mark at the start is not
+    /// part of the text (as in rustc): offsets, lines and columns count
+    /// from the first character after it.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
-        let text = text.into();
+        let mut text = text.into();
+        if text.starts_with('\u{feff}') {
+            text.replace_range(..'\u{feff}'.len_utf8(), "");
+        }
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         SourceFile {

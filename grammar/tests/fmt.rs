@@ -855,3 +855,50 @@ fn mutated_sketches_keep_meaning_comments_and_are_idempotent() {
         "only {formatted} of {tried} mutants parsed"
     );
 }
+
+/// A byte order mark at the start is kept: a formatted file with one is
+/// left as it is (so `cep fmt --check` passes), and formatting an
+/// unformatted one keeps the mark and formats the rest as without it.
+#[test]
+fn keeps_a_byte_order_mark() {
+    let body = "event Temperature { sensor: str, celsius: float, at: time }\n";
+    let with_bom = format!("\u{feff}{body}");
+    assert_eq!(format_source(body).expect("parses"), body);
+    assert_eq!(format_source(&with_bom).expect("parses"), with_bom);
+
+    let messy = "\u{feff}// heat\nevent   Temperature {sensor:str,celsius:float,at:time}\n";
+    let out = format_source(messy).expect("parses");
+    assert!(out.starts_with('\u{feff}'), "{out:?}");
+    assert_eq!(out.as_bytes()[..3], [0xEF, 0xBB, 0xBF]);
+    assert_eq!(
+        out,
+        format!(
+            "\u{feff}{}",
+            format_source(messy.trim_start_matches('\u{feff}')).expect("parses")
+        )
+    );
+    assert_eq!(format_source(&out).expect("parses"), out);
+}
+
+/// Spans of a file with a byte order mark point past the mark: an error
+/// in the first line is where the author sees it.
+#[test]
+fn byte_order_mark_spans() {
+    let src = "\u{feff}event T { a: int; }\n";
+    let errors = format_source(src).expect_err("`;` is an error");
+    let mut sources = cep_grammar::SourceMap::new();
+    let id = sources.add("t.cep", src);
+    let file = sources.get(id).expect("file");
+    let at = file.line_col(errors[0].span().start as usize);
+    assert_eq!((at.line, at.column), (1, 17));
+    assert_eq!(&file.text[errors[0].span().range()], ";");
+}
+
+/// The least int is written with a `-` before digits that alone would not
+/// fit, and formats back to itself.
+#[test]
+fn least_int() {
+    let src =
+        "pattern P within 1m {\n    c: C where n > -9223372036854775808\n    emit { n: c.n }\n}\n";
+    assert_eq!(check(src), src);
+}

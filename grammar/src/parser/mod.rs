@@ -13,6 +13,7 @@ use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
 use std::sync::OnceLock;
 
+mod mistakes;
 mod scan;
 mod syntax_error;
 
@@ -22,6 +23,12 @@ use syntax_error::syntax_error;
 #[derive(pest_derive::Parser)]
 #[grammar = "cep.pest"]
 struct CepParser;
+
+/// The UTF-8 byte order mark, accepted (and skipped) at the start of a file.
+pub const BOM: char = '\u{feff}';
+
+/// The digits of the least int, which only a `-` before them makes fit.
+const LEAST_INT_DIGITS: &str = "9223372036854775808";
 
 /// Nesting of brackets deeper than this is refused before pest sees it.
 const MAX_NESTING: usize = 32;
@@ -55,13 +62,20 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
         };
     }
     let mut errors = Vec::new();
-    let decls = match parse_range(file, src, 0, src.len()) {
+    // A byte order mark at the start is not part of the rules; spans stay
+    // offsets into `src`.
+    let bom = if src.starts_with(BOM) {
+        BOM.len_utf8()
+    } else {
+        0
+    };
+    let decls = match parse_range(file, src, bom, src.len()) {
         Ok(decls) => decls,
         Err(_) => {
             // Recover: parse each declaration chunk on its own.
             let starts = decl_starts(src);
-            let mut bounds = vec![0];
-            bounds.extend(starts.iter().copied().filter(|s| *s > 0));
+            let mut bounds = vec![bom];
+            bounds.extend(starts.iter().copied().filter(|s| *s > bom));
             bounds.push(src.len());
             let mut decls = Vec::new();
             for w in bounds.windows(2) {
@@ -106,7 +120,7 @@ fn parse_range(file: FileId, src: &str, start: usize, end: usize) -> Result<Vec<
             }
             Ok(decls)
         }
-        Err(e) => Err(syntax_error(&cx, src, e)),
+        Err(e) => Err(syntax_error(&cx, src, end, e)),
     }
 }
 
@@ -353,6 +367,10 @@ impl Cx {
                 format!("`{}` is too large", p.as_str()),
             )
             .label("too large")
+            .help(format!(
+                "a capacity, unit count or retry count is at most {}",
+                u64::MAX
+            ))
         })?;
         Ok(Node::new(v, span))
     }
@@ -410,11 +428,40 @@ impl Cx {
                     .help("split the expression into simpler parts"),
             );
         }
+        // `-9223372036854775808` is the least int, although its digits
+        // alone do not fit in one: the starts of such digits directly
+        // after a `-` (with no `.field` after them).
+        let parts: Vec<Pair<Rule>> = p.clone().into_inner().collect();
+        let least: Vec<usize> = parts
+            .windows(2)
+            .enumerate()
+            .filter(|(i, w)| {
+                w[0].as_rule() == Rule::op_neg
+                    && w[1].as_rule() == Rule::int
+                    && w[1].as_str() == LEAST_INT_DIGITS
+                    && parts
+                        .get(i + 2)
+                        .is_none_or(|n| n.as_rule() != Rule::field_access)
+            })
+            .map(|(_, w)| self.sp(&w[1]).start as usize)
+            .collect();
+        let least_in_prefix = least.clone();
         pratt()
-            .map_primary(|q| self.primary(q))
-            .map_prefix(|op, rhs| {
+            .map_primary(move |q| {
+                if q.as_rule() == Rule::int && least.contains(&(self.sp(&q).start as usize)) {
+                    return Ok(Node::new(ExprKind::Lit(Lit::Int(i64::MIN)), self.sp(&q)));
+                }
+                self.primary(q)
+            })
+            .map_prefix(move |op, rhs| {
                 let rhs = rhs?;
                 let span = self.sp(&op).to(rhs.span);
+                if op.as_rule() == Rule::op_neg
+                    && matches!(rhs.node, ExprKind::Lit(Lit::Int(i64::MIN)))
+                    && least_in_prefix.contains(&(rhs.span.start as usize))
+                {
+                    return Ok(Node::new(rhs.node, span));
+                }
                 let op = if op.as_rule() == Rule::op_not {
                     UnOp::Not
                 } else {
@@ -481,11 +528,12 @@ impl Cx {
                     Diagnostic::new(
                         Code::BadLiteral,
                         span,
-                        format!("`{}` does not fit in an int", p.as_str()),
+                        format!("`{}` is too large for `int`", p.as_str()),
                     )
-                    .label("too large")
+                    .label("too large for `int`")
                     .help(format!(
-                        "an int is at most {}; write it as a float (`{}.0`) if that is meant",
+                        "an `int` is from {} to {}; for a larger number write a float: `{}.0`",
+                        i64::MIN,
                         i64::MAX,
                         p.as_str()
                     ))

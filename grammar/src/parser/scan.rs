@@ -106,3 +106,22 @@ pub(super) fn decl_starts(src: &str) -> Vec<usize> {
     }
     out
 }
+
+/// The first character outside ASCII in `src`, outside string literals and
+/// comments, with its byte offset.
+pub(super) fn first_non_ascii(src: &str) -> Option<(usize, char)> {
+    let mut at = None;
+    scan(
+        src,
+        |i, c| {
+            if c >= 0x80 && at.is_none() {
+                at = src
+                    .get(i..)
+                    .and_then(|s| s.chars().next())
+                    .map(|ch| (i, ch));
+            }
+        },
+        |_, _| {},
+    );
+    at
+}

@@ -1,7 +1,7 @@
 //! Syntax errors in the author's words: pest's expectations are mapped
 //! from rule names to what the author could write.
 
-use super::{Cx, Rule};
+use super::{mistakes, Cx, Rule};
 use crate::diagnostic::{Code, Diagnostic};
 use pest::error::{ErrorVariant, InputLocation};
 
@@ -9,14 +9,33 @@ use pest::error::{ErrorVariant, InputLocation};
 
 /// `src` is the whole file; pest parsed the part of it that starts at
 /// `cx.offset`, so positions are relative to that.
-pub(super) fn syntax_error(cx: &Cx, src: &str, e: pest::error::Error<Rule>) -> Diagnostic {
+/// `end` is where that part ends.
+pub(super) fn syntax_error(
+    cx: &Cx,
+    src: &str,
+    end: usize,
+    e: pest::error::Error<Rule>,
+) -> Diagnostic {
     let pos = match e.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
+    // A character the grammar never accepts is the cause wherever pest
+    // noticed.
+    if let Some(d) = mistakes::non_ascii(cx, src.get(cx.offset..end).unwrap_or("")) {
+        return d;
+    }
     // Describe what follows in the whole file, not only in the part that
     // was parsed (which ends where the next declaration starts).
     let text = src.get(cx.offset..).unwrap_or("");
+    let no_rules: &[Rule] = &[];
+    let positives = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.as_slice(),
+        ErrorVariant::CustomError { .. } => no_rules,
+    };
+    if let Some(d) = mistakes::at_error(cx, text, pos, positives) {
+        return d;
+    }
     // Point at the whole offending token, not one character.
     let tok_end = token_end(text, pos);
     let span = cx.span(pos, tok_end);
@@ -43,8 +62,25 @@ pub(super) fn syntax_error(cx: &Cx, src: &str, e: pest::error::Error<Rule>) -> D
     });
     if let Some(h) = syntax_help(text, pos, &expected) {
         d = d.help(h);
+    } else if let Some(h) = mistakes::keyword_help(&word_at(text, pos), positives) {
+        d = d.help(h);
+    } else if let Some((m, h)) = mistakes::foreign_word(&word_at(text, pos)) {
+        d = Diagnostic::new(Code::Syntax, span, m)
+            .label(format!("expected {}", join_or(&expected)))
+            .help(h);
+    } else if let Some(earlier) = mistakes::earlier_word(cx, text, pos) {
+        return earlier;
     }
     d
+}
+
+/// The name-like ASCII word at `pos`.
+fn word_at(text: &str, pos: usize) -> String {
+    text.get(pos..)
+        .unwrap_or("")
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
 }
 
 fn syntax_help(text: &str, pos: usize, expected: &[String]) -> Option<String> {
