@@ -967,3 +967,77 @@ pattern P {
         ],
     );
 }
+
+/// The late rule (docs/runtime.md, "Time"): with `--max-delay 10s`, `A@100`
+/// is held, nothing is processed, but the watermark is already at 90s, so
+/// `A@89.999` is late: an event is late when it is more than the delay
+/// before the latest time seen, even if every newer event is still held
+/// (not only when something newer was processed). `A@90` (at the
+/// watermark) is not late, is processed at once and matches the `B@95`
+/// released at the end of the input.
+#[test]
+fn late_is_before_the_watermark_even_when_nothing_was_processed() {
+    check(
+        r#"
+// cep run: --max-delay 10s
+event A { k: str, at: time }
+event B { at: time }
+
+pattern P {
+    a: A
+    next b: B
+    emit { k: a.k, gap: b.at - a.at }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"held","at":100000}"#,
+            r#"{"type":"A","k":"late","at":89999}"#,
+            r#"{"type":"A","k":"edge","at":90000}"#,
+            r#"{"type":"B","at":95000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"edge","gap":5000,"@cep":{"time":95000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":3},{"binding":"b","line":4}]}}"#,
+            r#"{"line":2,"reason":"late","detail":"its time 1970-01-01T00:01:29.999Z is more than the allowed delay of 10000 ms (`--max-delay`) behind the latest event time 1970-01-01T00:01:40Z","text":"{\"type\":\"A\",\"k\":\"late\",\"at\":89999}"}"#,
+        ],
+    );
+}
+
+/// `within 10s` with a trailing `not B within 30s` (docs/language.md 6.7,
+/// docs/runtime.md "Bounded memory"): the window ends runs that still wait
+/// for a block (`z`: its second `A` at first + 10s is too late), but not a
+/// run in the absence, which completes at last + 30s, past the window
+/// (`x` at 39s, `w` at 43.999s), ignores other events of the pattern past
+/// the window (`x`'s `A` at 30s) and is still killed by a `B` past the
+/// window (`y`'s at 20s).
+#[test]
+fn trailing_absence_outlives_the_window() {
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+
+pattern P partition by k within 10s {
+    a: A
+    then c: A
+    not B within 30s
+    emit { k: a.k, first: a.at, last: c.at }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"x","at":1000}"#,
+            r#"{"type":"A","k":"y","at":2000}"#,
+            r#"{"type":"A","k":"z","at":3000}"#,
+            r#"{"type":"A","k":"w","at":4000}"#,
+            r#"{"type":"A","k":"y","at":8000}"#,
+            r#"{"type":"A","k":"x","at":9000}"#,
+            r#"{"type":"A","k":"z","at":13000}"#,
+            r#"{"type":"A","k":"w","at":13999}"#,
+            r#"{"type":"B","k":"y","at":20000}"#,
+            r#"{"type":"A","k":"x","at":30000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"x","first":1000,"last":9000,"@cep":{"time":39000,"run":"cep-P-1","pattern":"P","events":[{"binding":"a","line":1},{"binding":"c","line":6}]}}"#,
+            r#"{"type":"P","k":"w","first":4000,"last":13999,"@cep":{"time":43999,"run":"cep-P-4","pattern":"P","events":[{"binding":"a","line":4},{"binding":"c","line":8}]}}"#,
+        ],
+    );
+}
