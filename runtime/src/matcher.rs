@@ -40,7 +40,10 @@ impl Match {
     /// "Matching", 5): by their first event, then by their later events,
     /// each by the engine's sequence number.
     pub fn order_key(&self) -> (u64, Vec<u64>) {
-        (self.start, self.chain.to_vec().iter().map(|(_, e)| e.seq).collect())
+        (
+            self.start,
+            self.chain.to_vec().iter().map(|(_, e)| e.seq).collect(),
+        )
     }
 }
 
