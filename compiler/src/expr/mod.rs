@@ -167,8 +167,15 @@ impl Scope<'_, '_> {
                 format!("unknown field `{name}` in `{}`", ev.name),
             )
             .label(format!("`{}` has no field `{name}`", ev.name));
+            let lower = name.to_ascii_lowercase();
             d = match ev.suggest(name) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
+                None if matches!(lower.as_str(), "true" | "false") => {
+                    d.help(format!("keywords are written in lower case: `{lower}`"))
+                }
+                None if matches!(lower.as_str(), "null" | "nil" | "none" | "undefined") => {
+                    d.help("there is no `null`: every field of an event that arrived has a value")
+                }
                 None => d.help(format!(
                     "the fields of `{}` are {}",
                     ev.name,

@@ -789,7 +789,7 @@ pub(super) fn foreign_word(word: &str) -> Option<(String, &'static str)> {
         "between" => ("an operator", "for a range, write `x >= a and x <= b`"),
         "is" | "null" => (
             "a keyword",
-            "there is no `null`: a field of a declared event always has a value",
+            "there is no `null`: every field of an event that arrived has a value",
         ),
         "select" | "from" => (
             "a keyword",
