@@ -10,6 +10,12 @@
 //! (`Engine::finish`), so pending absences complete and open runs expire.
 //! A summary line goes to stderr. Nothing written to the outputs depends
 //! on the wall clock: the same input gives the same bytes.
+//!
+//! Before anything is opened, an output that is an input is refused
+//! (`same_file`). The input is read on a thread (`input`), so the outputs
+//! are flushed whenever the input is idle, and SIGINT/SIGTERM stop the
+//! run cleanly: held events are processed, time passes no further, the
+//! outputs are flushed and the exit code is 128 plus the signal.
 
 mod input;
 
