@@ -474,7 +474,7 @@ fn wrong_types() {
     let cases: [(&str, &str); 12] = [
         (
             r#"{"type":"Count","n":3.0,"d":1,"ok":true}"#,
-            "field `n` of `Count` must be an int (a JSON integer), found the number 3.0, which is not an integer",
+            "field `n` of `Count` must be an int (a JSON integer), found the number 3.0, which is not a JSON integer: write 3",
         ),
         (
             r#"{"type":"Count","n":"3","d":1,"ok":true}"#,
@@ -482,7 +482,7 @@ fn wrong_types() {
         ),
         (
             r#"{"type":"Count","n":9223372036854775808,"d":1,"ok":true}"#,
-            "found the number 9223372036854775808, which is too large",
+            "found the number 9223372036854775808, which is too large for an int: the range is -9223372036854775808 to 9223372036854775807",
         ),
         (
             r#"{"type":"Count","n":1,"d":1,"ok":"yes"}"#,
@@ -699,4 +699,38 @@ fn times_outside_the_valid_range_are_bad_times() {
     );
     assert_eq!(r.reason, Reason::BadTime, "{r}");
     assert!(r.detail.contains("`@cep.time`"), "{r}");
+}
+
+/// An integer too large for 64 bits is parsed by JSON as a float: the
+/// message says it is too large, not that it is "not an integer".
+#[test]
+fn integers_past_64_bits_are_too_large() {
+    let mut d = Decoder::new(&program());
+    for (n, shown) in [
+        ("100000000000000000000", "100000000000000000000"),
+        ("1e20", "100000000000000000000"),
+        ("-1e20", "-100000000000000000000"),
+    ] {
+        let line = format!(r#"{{"type":"Count","n":{n},"d":1,"ok":true}}"#);
+        let r = bad(&mut d, line.as_bytes());
+        assert_eq!(r.reason, Reason::WrongType);
+        assert_eq!(
+            r.detail,
+            format!(
+                "field `n` of `Count` must be an int (a JSON integer), found the number {shown}, \
+                 which is too large for an int: the range is -9223372036854775808 to 9223372036854775807"
+            )
+        );
+        let line = format!(r#"{{"type":"Count","n":1,"d":{n},"ok":true}}"#);
+        let r = bad(&mut d, line.as_bytes());
+        assert!(
+            r.detail
+                .contains("which is too large for a duration (milliseconds)"),
+            "{r}"
+        );
+        let line = format!(r#"{{"type":"Heat","peak":1,"seen":{n}}}"#);
+        let r = bad(&mut d, line.as_bytes());
+        assert_eq!(r.reason, Reason::BadTime, "{r}");
+        assert!(r.detail.contains("outside the range of valid times"), "{r}");
+    }
 }

@@ -437,6 +437,20 @@ fn quoted(s: &str) -> String {
     }
 }
 
+/// A whole number past the 64-bit range, for an int or a duration field.
+fn too_large(shown: &str, ty: Type) -> String {
+    let what = if ty == Type::Duration {
+        "a duration (milliseconds)"
+    } else {
+        "an int"
+    };
+    format!(
+        "the number {shown}, which is too large for {what}: the range is {} to {}",
+        i64::MIN,
+        i64::MAX
+    )
+}
+
 /// A time as a value if it is in the range of valid times
 /// ([`cep_ir::MIN_TIME_MS`] to [`cep_ir::MAX_TIME_MS`]); `shown` is how the
 /// input wrote it.
@@ -488,9 +502,7 @@ impl<'de> Visitor<'de> for FieldSeed {
             Err(_) if self.ty == Type::Float => Got::Val(Value::Float(n as f64)),
             Err(_) => match self.ty {
                 Type::Time => Got::BadTime(outside_range(&n.to_string())),
-                Type::Int | Type::Duration => {
-                    Got::Wrong(format!("the number {n}, which is too large"))
-                }
+                Type::Int | Type::Duration => Got::Wrong(too_large(&n.to_string(), self.ty)),
                 _ => Got::Wrong(format!("the number {n}")),
             },
         })
@@ -500,7 +512,21 @@ impl<'de> Visitor<'de> for FieldSeed {
         Ok(match self.ty {
             Type::Float => Got::Val(Value::Float(x)),
             Type::Int | Type::Duration | Type::Time => {
-                Got::Wrong(format!("the number {x:?}, which is not an integer"))
+                let whole = x.is_finite() && x.fract() == 0.0;
+                // 2^63: the first whole number past `i64::MAX`.
+                if whole && x.abs() >= 9_223_372_036_854_775_808.0 {
+                    let shown = format!("{x:.0}");
+                    match self.ty {
+                        Type::Time => Got::BadTime(outside_range(&shown)),
+                        _ => Got::Wrong(too_large(&shown, self.ty)),
+                    }
+                } else if whole {
+                    Got::Wrong(format!(
+                        "the number {x:?}, which is not a JSON integer: write {x:.0}"
+                    ))
+                } else {
+                    Got::Wrong(format!("the number {x:?}, which is not an integer"))
+                }
             }
             Type::Str | Type::Bool => Got::Wrong(format!("the number {x:?}")),
         })
