@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// The largest chunk the reader thread reads at once, in bytes.
 pub const CHUNK: usize = 256 * 1024;
 /// Chunks the reader may be ahead of the loop.
-const AHEAD: usize = 8;
+const AHEAD: usize = 3;
 
 enum Msg {
     Data(Vec<u8>),
