@@ -99,7 +99,10 @@ pub enum Command {
     /// before any), so that replaying a file gives the same results. Lines
     /// that are not events, and events that come too late, are dead
     /// letters: processing goes on. At the end of the input all time
-    /// passes. A summary goes to stderr.
+    /// passes. A summary goes to stderr. Output is flushed whenever the
+    /// input is idle; SIGINT or SIGTERM stops the run after processing and
+    /// writing what was read (exit 130 or 143). An output that is an input
+    /// is refused (exit 2).
     Run {
         /// `.cep` files compiled together, or one compiled IR `.json` file.
         #[arg(required = true, value_name = "RULES")]
