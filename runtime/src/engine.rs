@@ -298,9 +298,19 @@ impl Engine {
 
     /// The end of a finite input: all time passes. Pending absences
     /// complete and open runs expire.
+    ///
+    /// Time stops at the last deadline handled (not at the end of time), so
+    /// that events that come after it (emitted by steps once their work is
+    /// done) are not late; `finish` may be called again after them.
     pub fn finish(&mut self, out: &mut Vec<Output>) {
-        self.release(i64::MAX, out);
+        self.release_held(out);
         self.fire(i64::MAX, out);
+    }
+
+    /// The time already reached: the latest event time processed, deadline
+    /// handled or watermark passed; `None` before anything.
+    pub fn now(&self) -> Option<i64> {
+        self.clock
     }
 
     /// The input stops before its end (the process was asked to stop):

@@ -12,7 +12,11 @@ pub mod ingest;
 pub mod matcher;
 pub mod ndjson;
 pub mod run;
+pub mod runner;
+pub mod steps;
 pub mod value;
 
 pub use engine::{Change, Complex, Config, Engine, Footprint, Output, RunChange, Stats};
+pub use runner::{RunOutput, Runner};
+pub use steps::{OnFailure, Outcome, Record, Resolved, Scheduler, StepConfig, StepOutput};
 pub use value::{Event, Value};

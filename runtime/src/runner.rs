@@ -1,0 +1,162 @@
+//! The whole program as one pure state machine: the pattern engine and
+//! the step scheduler, with the events that flow between them.
+//!
+//! - An input event goes to the engine; if a step is triggered by its
+//!   type (and it is not late), to the scheduler too, in the sequence it
+//!   names (`"@cep": {"sequence": ...}`) or in a sequence of its own
+//!   (`line-<n>`, its input line).
+//! - A complex event goes to the scheduler in the sequence named by the
+//!   run that produced it (`cep-Heatwave-3`), so replaying an input names
+//!   the same sequences.
+//! - An event a step emits is stamped with the engine's current event time
+//!   and goes to the engine (a pattern can match it) and back to the
+//!   scheduler, in its step run's sequence, until nothing more flows.
+//! - At the end of the input, event time stops where it is while step work
+//!   is outstanding; when none is left, all time passes
+//!   ([`Engine::finish`]), which may complete absences and trigger more
+//!   steps, and so on until both are done.
+//!
+//! Event time (the engine's) and the wall clock (the scheduler's `after`,
+//! back-off and timeout) are separate: the edge passes the wall clock in
+//! with every input.
+
+use crate::engine::{Engine, Output};
+use crate::steps::{Outcome, Scheduler, StepOutput};
+use crate::value::Event;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// One output of the program, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunOutput {
+    Engine(Output),
+    /// Step outputs; `Emit` is reported for the record only (the runner
+    /// has already fed the event on).
+    Step(StepOutput),
+}
+
+pub struct Runner {
+    pub engine: Engine,
+    pub steps: Scheduler,
+    outs: Vec<Output>,
+    souts: Vec<StepOutput>,
+    emitted: VecDeque<(Event, Arc<str>)>,
+    input_ended: bool,
+    /// The engine has let all time pass and nothing came after.
+    finished: bool,
+}
+
+impl Runner {
+    pub fn new(engine: Engine, steps: Scheduler) -> Runner {
+        Runner {
+            engine,
+            steps,
+            outs: Vec::new(),
+            souts: Vec::new(),
+            emitted: VecDeque::new(),
+            input_ended: false,
+            finished: false,
+        }
+    }
+
+    /// An input event (its `source` is its line), in `sequence` if it
+    /// names one, at wall time `now`.
+    pub fn input(
+        &mut self,
+        event: Event,
+        sequence: Option<Arc<str>>,
+        now: i64,
+        out: &mut Vec<RunOutput>,
+    ) {
+        self.finished = false;
+        let for_steps = self.steps.wants(event.ty).then(|| event.clone());
+        self.engine.push(event, &mut self.outs);
+        if let Some(ev) = for_steps {
+            let late = self
+                .outs
+                .iter()
+                .any(|o| matches!(o, Output::Late(l) if l.source == ev.source));
+            if !late {
+                let sequence = sequence.unwrap_or_else(|| Arc::from(format!("line-{}", ev.source)));
+                self.steps
+                    .event(&Arc::new(ev), &sequence, now, &mut self.souts);
+            }
+        }
+        self.flow(now, out);
+    }
+
+    /// The wall clock is now `now`.
+    pub fn time(&mut self, now: i64, out: &mut Vec<RunOutput>) {
+        self.steps.time(now, &mut self.souts);
+        self.flow(now, out);
+    }
+
+    /// Attempt `attempt` of step run `run` ended.
+    pub fn ended(
+        &mut self,
+        run: u64,
+        attempt: u32,
+        outcome: Outcome,
+        now: i64,
+        out: &mut Vec<RunOutput>,
+    ) {
+        self.steps
+            .ended(run, attempt, outcome, now, &mut self.souts);
+        self.flow(now, out);
+    }
+
+    /// The input ended.
+    pub fn end_input(&mut self, now: i64, out: &mut Vec<RunOutput>) {
+        self.input_ended = true;
+        self.flow(now, out);
+    }
+
+    /// The input ended, no step work is outstanding and all time has
+    /// passed: nothing more will happen.
+    pub fn done(&self) -> bool {
+        self.input_ended && self.finished && !self.steps.busy()
+    }
+
+    /// Moves events between the engine and the scheduler until nothing
+    /// more flows, and reports everything in order.
+    fn flow(&mut self, now: i64, out: &mut Vec<RunOutput>) {
+        loop {
+            self.engine_outputs(now, out);
+            for o in std::mem::take(&mut self.souts) {
+                if let StepOutput::Emit { event, sequence } = &o {
+                    self.emitted.push_back((event.clone(), sequence.clone()));
+                }
+                out.push(RunOutput::Step(o));
+            }
+            if let Some((mut ev, sequence)) = self.emitted.pop_front() {
+                self.finished = false;
+                ev.time = self.engine.now().unwrap_or(0);
+                let for_steps = self.steps.wants(ev.ty).then(|| ev.clone());
+                self.engine.push(ev, &mut self.outs);
+                if let Some(ev) = for_steps {
+                    self.steps
+                        .event(&Arc::new(ev), &sequence, now, &mut self.souts);
+                }
+                continue;
+            }
+            if self.input_ended && !self.finished && !self.steps.busy() {
+                self.finished = true;
+                self.engine.finish(&mut self.outs);
+                continue;
+            }
+            break;
+        }
+    }
+
+    fn engine_outputs(&mut self, now: i64, out: &mut Vec<RunOutput>) {
+        for o in std::mem::take(&mut self.outs) {
+            if let Output::Complex(c) = &o {
+                if self.steps.wants(c.event.ty) {
+                    let sequence: Arc<str> = Arc::from(self.engine.run_name(c.pattern, c.run));
+                    self.steps.event(&c.event, &sequence, now, &mut self.souts);
+                }
+            }
+            out.push(RunOutput::Engine(o));
+        }
+    }
+}
