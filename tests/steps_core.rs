@@ -199,7 +199,7 @@ impl Sim {
                     self.now
                 ));
             }
-            Record::Attempt { .. } | Record::AttemptEnded { .. } => {}
+            Record::Attempt { .. } | Record::AttemptEnded { .. } | Record::Seen { .. } => {}
         }
     }
 
@@ -836,7 +836,7 @@ fn statuses_come_in_order() {
                     let before = state.insert(*run, 2);
                     assert!(matches!(before, Some(1) | Some(0)), "seed {seed}");
                 }
-                Record::AttemptEnded { .. } => {}
+                Record::AttemptEnded { .. } | Record::Seen { .. } => {}
             }
         }
     }

@@ -5,20 +5,12 @@ use cep_grammar::SourceMap;
 /// FNV-1a (64 bit) over every file's name and text, each preceded by its
 /// length so that moving bytes between files changes the hash.
 pub fn source_hash(sources: &SourceMap) -> String {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let mut feed = |bytes: &[u8]| {
-        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(PRIME);
-        }
-    };
+    let mut h = cep_ir::Fnv1a64::default();
     for (_, f) in sources.iter() {
-        feed(f.name.as_bytes());
-        feed(f.text.as_bytes());
+        h.feed(f.name.as_bytes());
+        h.feed(f.text.as_bytes());
     }
-    format!("fnv1a64:{h:016x}")
+    h.finish()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Bumped whenever the meaning or shape of the IR changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The earliest valid time, in epoch milliseconds: 0000-01-01T00:00:00Z,
 /// the first instant RFC 3339 (four-digit years) can write. An input
@@ -26,6 +26,34 @@ pub const MIN_TIME_MS: i64 = -62_167_219_200_000;
 /// time plus a window or an absence) never overflows 64 bits, so windows
 /// and absences are exact up to this instant.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// FNV-1a, 64 bits (Fowler, Noll and Vo), over byte strings each preceded
+/// by its length (little-endian u64), so that moving bytes from one string
+/// to the next changes the hash. Stable across platforms and releases, so
+/// it can name things in durable stores.
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv1a64(u64);
+
+impl Default for Fnv1a64 {
+    fn default() -> Self {
+        Fnv1a64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a64 {
+    /// Feeds one byte string, length first.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// The hash as written in the IR and the store: `fnv1a64:<16 hex>`.
+    pub fn finish(self) -> String {
+        format!("fnv1a64:{:016x}", self.0)
+    }
+}
 
 /// Index into [`Program::events`].
 pub type EventId = u32;
@@ -443,6 +471,10 @@ pub struct Resource {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub name: String,
+    /// The file that declares it: an index into [`Program::sources`]. A
+    /// relative program path with a slash (`run "jobs/run-c"`) is
+    /// resolved against that file's directory.
+    pub source: u32,
     pub trigger: Trigger,
     /// `after`: the run starts this long after its trigger fired.
     pub delay_ms: u64,
@@ -656,6 +688,19 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 impl Program {
+    /// The hash of what the program does, not of how its sources were
+    /// written: the IR without the source hash and the file names (so a
+    /// comment or `cep fmt` leaves it unchanged). A durable store records
+    /// it, and recovering a run made by another program is refused.
+    pub fn program_hash(&self) -> String {
+        let mut p = self.clone();
+        p.source_hash = String::new();
+        p.sources = Vec::new();
+        let mut h = Fnv1a64::default();
+        h.feed(serde_json::to_string(&p).unwrap_or_default().as_bytes());
+        h.finish()
+    }
+
     /// Pretty JSON, ending with a newline.
     pub fn to_json(&self) -> String {
         match serde_json::to_string_pretty(self) {

@@ -112,9 +112,16 @@ pub enum StepOutput {
     Emit { event: Event, sequence: Arc<str> },
 }
 
-/// A change to a step run, to be made durable.
+/// A change to a step run (or to what a sequence has seen), to be made
+/// durable.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
+    /// The first event of its type in the sequence (a trigger may need it).
+    Seen {
+        sequence: Arc<str>,
+        event: Arc<Event>,
+        time: i64,
+    },
     /// A new step run, `ready`, with the events of its trigger.
     Created {
         run: u64,
@@ -309,6 +316,11 @@ impl Scheduler {
             return;
         }
         seq.seen.insert(ev.ty, ev.clone());
+        out.push(StepOutput::Record(Record::Seen {
+            sequence: sequence.clone(),
+            event: ev.clone(),
+            time: self.now,
+        }));
         let mut fired = Vec::new();
         for &si in steps {
             if seq.started.contains(&si) {

@@ -370,6 +370,7 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
     };
     Some(ir::Step {
         name: s.name.node.clone(),
+        source: s.name.span.file.0,
         trigger: ir_trigger,
         delay_ms,
         acquire,

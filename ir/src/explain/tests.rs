@@ -194,6 +194,7 @@ fn program() -> Program {
         }],
         steps: vec![Step {
             name: "cool".into(),
+            source: 0,
             trigger: Trigger::Any(vec![
                 Trigger::Event(hot),
                 Trigger::All(vec![Trigger::Event(temp), Trigger::Event(door)]),
@@ -263,7 +264,7 @@ fn program() -> Program {
 fn text_shows_the_automaton() {
     let t = text(&program(), None);
     for line in [
-        "Cepheid IR, format version 1",
+        "Cepheid IR, format version 2",
         "source hash: fnv1a64:00ff",
         "  Temperature { sensor: str, celsius: float, at: time }  time: at  (declared)",
         "  Hot { sensor: str, rise: float, n: float }  (complex event of pattern Hot)",

@@ -29,6 +29,7 @@ use serde::de::DeserializeSeed;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufRead, Read};
+use std::sync::Arc;
 
 mod time;
 mod visit;
@@ -164,9 +165,17 @@ pub struct Decoder {
     latest: Option<i64>,
     seen: Vec<bool>,
     pending: Vec<(String, serde_json::Value)>,
+    /// The `@cep.sequence` of the line decoded last.
+    sequence: Option<Arc<str>>,
 }
 
 impl Decoder {
+    /// The sequence the event decoded last names (`"@cep": {"sequence":
+    /// "..."}`), taken: `None` when it names none.
+    pub fn take_sequence(&mut self) -> Option<Arc<str>> {
+        self.sequence.take()
+    }
+
     pub fn new(program: &Program) -> Decoder {
         let mut types = Types::default();
         let mut schemas = Vec::with_capacity(program.events.len());
@@ -199,6 +208,7 @@ impl Decoder {
             latest: None,
             seen: Vec::new(),
             pending: Vec::new(),
+            sequence: None,
         }
     }
 
@@ -212,6 +222,7 @@ impl Decoder {
     /// a blank line, which is not an event. `source` is the line number;
     /// the event carries it.
     pub fn decode(&mut self, line: &[u8], source: u64) -> Result<Option<Event>, Rejection> {
+        self.sequence = None;
         if line
             .iter()
             .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
@@ -237,6 +248,7 @@ impl Decoder {
             seen: &mut self.seen,
             hint: 0,
             cep_time: None,
+            cep_sequence: None,
             problem: None,
             pending: &mut self.pending,
         };
@@ -246,7 +258,8 @@ impl Decoder {
         if let Err(e) = parsed {
             return Err(malformed(&e));
         }
-        let (ty, fields, cep_time) = st.finish()?;
+        let (ty, fields, cep_time, sequence) = st.finish()?;
+        self.sequence = sequence.map(Arc::from);
         let schema = self
             .schemas
             .get(ty as usize)

@@ -734,3 +734,30 @@ fn integers_past_64_bits_are_too_large() {
         assert!(r.detail.contains("outside the range of valid times"), "{r}");
     }
 }
+
+#[test]
+fn an_event_names_its_sequence_in_cep_metadata() {
+    let mut d = Decoder::new(&program());
+    let e = ok(
+        &mut d,
+        r#"{"type":"Count","n":1,"d":1,"ok":true,"@cep":{"sequence":"job-7"}}"#,
+    );
+    assert_eq!(e.fields.len(), 3);
+    assert_eq!(d.take_sequence().as_deref(), Some("job-7"));
+    assert_eq!(d.take_sequence(), None);
+    // Before `type`, and beside a time.
+    ok(
+        &mut d,
+        r#"{"@cep":{"time":5,"sequence":"s2"},"type":"Heat","peak":1,"seen":1}"#,
+    );
+    assert_eq!(d.take_sequence().as_deref(), Some("s2"));
+    ok(&mut d, r#"{"type":"Count","n":1,"d":1,"ok":true}"#);
+    assert_eq!(d.take_sequence(), None);
+    for bad_seq in [r#""""#, "7", "null", "[1]"] {
+        let line =
+            format!(r#"{{"type":"Count","n":1,"d":1,"ok":true,"@cep":{{"sequence":{bad_seq}}}}}"#);
+        let r = bad(&mut d, line.as_bytes());
+        assert_eq!(r.reason, Reason::WrongType, "{bad_seq}: {r}");
+        assert!(r.detail.contains("`@cep.sequence`"), "{bad_seq}: {r}");
+    }
+}

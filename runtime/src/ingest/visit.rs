@@ -22,6 +22,7 @@ pub(super) struct State<'s> {
     pub(super) seen: &'s mut Vec<bool>,
     pub(super) hint: usize,
     pub(super) cep_time: Option<i64>,
+    pub(super) cep_sequence: Option<String>,
     /// The first problem found; decoding goes on to the end of the line
     /// so that malformed JSON is reported as such.
     pub(super) problem: Option<Rejection>,
@@ -109,17 +110,24 @@ impl<'s> State<'s> {
     }
 
     fn on_cep(&mut self, got: CepGot) {
-        match got {
-            CepGot::Time(t) => self.cep_time = Some(t),
-            CepGot::NoTime => {}
-            CepGot::Bad(r) => self.problem(r),
+        if let Some(r) = got.bad {
+            self.problem(r);
+        }
+        if got.time.is_some() {
+            self.cep_time = got.time;
+        }
+        if got.sequence.is_some() {
+            self.cep_sequence = got.sequence;
         }
     }
 
     /// Resolves the members read before `"type"`, checks that every field
     /// is there, and gives the event's type and fields (and its
-    /// `@cep.time`).
-    pub(super) fn finish(mut self) -> Result<(EventId, Vec<Value>, Option<i64>), Rejection> {
+    /// `@cep.time` and `@cep.sequence`).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn finish(
+        mut self,
+    ) -> Result<(EventId, Vec<Value>, Option<i64>, Option<String>), Rejection> {
         if !self.type_seen {
             if let Some(p) = self.problem.take() {
                 if p.reason == Reason::NotAnObject {
@@ -180,7 +188,7 @@ impl<'s> State<'s> {
             };
             return Err(Rejection::new(Reason::MissingField, detail));
         }
-        Ok((ty, self.fields, self.cep_time))
+        Ok((ty, self.fields, self.cep_time, self.cep_sequence))
     }
 }
 
@@ -573,11 +581,14 @@ impl<'de> Visitor<'de> for FieldSeed {
     }
 }
 
-/// The reserved `"@cep"` member of a complex event read back.
-enum CepGot {
-    Time(i64),
-    NoTime,
-    Bad(Rejection),
+/// The reserved `"@cep"` member: the time of a complex event read back,
+/// and the sequence an event joins (`"sequence": "..."`, as Eventor's
+/// `trigger_event(event, sequence)`).
+#[derive(Default)]
+pub(super) struct CepGot {
+    time: Option<i64>,
+    sequence: Option<String>,
+    bad: Option<Rejection>,
 }
 
 struct CepSeed;
@@ -591,29 +602,44 @@ impl<'de> DeserializeSeed<'de> for CepSeed {
 
 impl CepSeed {
     fn not_object(found: &str) -> CepGot {
-        CepGot::Bad(Rejection::new(
-            Reason::WrongType,
-            format!("the reserved member `@cep` must be an object, found {found}"),
-        ))
+        CepGot {
+            bad: Some(Rejection::new(
+                Reason::WrongType,
+                format!("the reserved member `@cep` must be an object, found {found}"),
+            )),
+            ..CepGot::default()
+        }
     }
 }
 
-struct IsTime;
+/// A member of `@cep` that decoding reads.
+#[derive(PartialEq)]
+enum CepKey {
+    Time,
+    Sequence,
+    Other,
+}
 
-impl<'de> DeserializeSeed<'de> for IsTime {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+struct CepKeySeed;
+
+impl<'de> DeserializeSeed<'de> for CepKeySeed {
+    type Value = CepKey;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<CepKey, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for IsTime {
-    type Value = bool;
+impl<'de> Visitor<'de> for CepKeySeed {
+    type Value = CepKey;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a member name")
     }
-    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<bool, E> {
-        Ok(k == "time")
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<CepKey, E> {
+        Ok(match k {
+            "time" => CepKey::Time,
+            "sequence" => CepKey::Sequence,
+            _ => CepKey::Other,
+        })
     }
 }
 
@@ -625,31 +651,57 @@ impl<'de> Visitor<'de> for CepSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CepGot, A::Error> {
-        let mut got = CepGot::NoTime;
-        while let Some(is_time) = map.next_key_seed(IsTime)? {
-            if !is_time {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            }
+        let mut got = CepGot::default();
+        while let Some(key) = map.next_key_seed(CepKeySeed)? {
+            let ty = match key {
+                CepKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                CepKey::Time => Type::Time,
+                CepKey::Sequence => Type::Str,
+            };
             let v = map.next_value_seed(FieldSeed {
-                ty: Type::Time,
+                ty,
                 nullable: false,
             })?;
-            got = match v {
-                Got::Val(Value::Time(t)) => CepGot::Time(t),
-                Got::BadTime(why) => CepGot::Bad(Rejection::new(
+            let bad = match (key, v) {
+                (_, Got::Val(Value::Time(t))) => {
+                    got.time = Some(t);
+                    None
+                }
+                (_, Got::Val(Value::Str(q))) if !q.is_empty() => {
+                    got.sequence = Some(q.to_string());
+                    None
+                }
+                (CepKey::Sequence, Got::Val(_)) => Some(Rejection::new(
+                    Reason::WrongType,
+                    "`@cep.sequence` must not be empty",
+                )),
+                (CepKey::Sequence, Got::Wrong(found) | Got::BadTime(found)) => {
+                    Some(Rejection::new(
+                        Reason::WrongType,
+                        format!(
+                            "`@cep.sequence` must be a string naming a sequence, found {found}"
+                        ),
+                    ))
+                }
+                (_, Got::BadTime(why)) => Some(Rejection::new(
                     Reason::BadTime,
                     format!("`@cep.time`: {why}"),
                 )),
-                Got::Wrong(found) => CepGot::Bad(Rejection::new(
+                (_, Got::Wrong(found)) => Some(Rejection::new(
                     Reason::BadTime,
                     format!(
                         "`@cep.time` must be {}, found {found}",
                         expected(Type::Time)
                     ),
                 )),
-                Got::Val(_) => CepGot::NoTime,
+                (_, Got::Val(_)) => None,
             };
+            if got.bad.is_none() {
+                got.bad = bad;
+            }
         }
         Ok(got)
     }

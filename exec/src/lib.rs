@@ -1,0 +1,16 @@
+//! The edge that acts on what the step scheduler decides: it runs
+//! attempts (programs on tokio::process, POSTs with reqwest) and keeps the
+//! durable store (SQLite). Unix only: an attempt's program runs in a
+//! process group of its own, so that a timeout kills all it started.
+//!
+//! The pure core (`cep_runtime::steps`, `cep_runtime::Runner`) never
+//! depends on this crate; `cep run` drives both: core outputs come here
+//! as records to make durable ([`store::Store`]) and attempts to start or
+//! kill ([`actions::Executor`]); how each attempt ended goes back to the
+//! core as an input.
+
+pub mod actions;
+pub mod store;
+
+pub use actions::{Executor, Finished, Identity};
+pub use store::{Store, StoreError};
