@@ -132,6 +132,33 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 1 << 20,
               value_parser = clap::value_parser!(u64).range(1..))]
         max_line_bytes: u64,
+        /// The durable store of step runs (SQLite); `:memory:` for one that
+        /// lasts only as long as the run. Default: `<first rule file's
+        /// stem>.run.db` in the working directory, made only when the
+        /// rules have steps.
+        #[arg(long, value_name = "PATH")]
+        store: Option<PathBuf>,
+        /// Step runs holding a slot at once, over all steps (default: no
+        /// limit).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_concurrent: Option<u64>,
+        /// After a failure that no `on failure` or `on complete` handles:
+        /// `stop` starting new work (running attempts finish), or
+        /// `continue`. Either way the exit code is 1.
+        #[arg(long, value_name = "WHAT", default_value = "stop", value_parser = run::parse_on_failure)]
+        on_failure: cep_runtime::OnFailure,
+        /// Where each status change of a step run goes (NDJSON).
+        #[arg(long, value_name = "FILE")]
+        step_log: Option<PathBuf>,
+        /// After SIGINT or SIGTERM, how long running attempts may go on
+        /// before they are killed.
+        #[arg(long, value_name = "D", default_value = "10s", value_parser = run::parse_delay)]
+        grace: u64,
+        /// Simulate the steps: no program is started and nothing is
+        /// posted, every attempt succeeds at once, delays and back-offs
+        /// pass at once, and there is no store.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -183,6 +210,12 @@ where
             max_runs,
             instance,
             max_line_bytes,
+            store,
+            max_concurrent,
+            on_failure,
+            step_log,
+            grace,
+            dry_run,
         } => run::run(&run::Options {
             rules,
             input,
@@ -192,6 +225,12 @@ where
             max_runs: usize::try_from(max_runs).unwrap_or(usize::MAX),
             instance,
             max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
+            store,
+            max_concurrent: max_concurrent.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            on_failure,
+            step_log,
+            grace_ms: grace,
+            dry_run,
         }),
     }
 }

@@ -291,7 +291,7 @@ fn readme_compare_command_prints_no_difference() {
     assert!(
         right
             .trim_start()
-            .starts_with("diff - rules/language-sketch.expected.ndjson"),
+            .starts_with("diff - rules/datacenter.expected.ndjson"),
         "compares with the shipped expected output: {right}"
     );
     let prefix = "cargo run --release -- ";
@@ -301,13 +301,26 @@ fn readme_compare_command_prints_no_difference() {
         .expect("the main command is `cargo run --release -- ...`");
     let bin = env!("CARGO_BIN_EXE_cep");
     let script = format!("'{bin}' {args} | {right}");
+    // In a directory of its own (with the shipped `rules/`), since the
+    // main command makes its store in the working directory.
+    let dir = std::env::temp_dir().join(format!("cep-docs-main-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root().join("rules"), dir.join("rules")).expect("symlink rules");
     let o = Command::new("sh")
         .arg("-c")
         .arg(&script)
-        .current_dir(root())
+        .current_dir(&dir)
         .env("NO_COLOR", "1")
         .output()
         .expect("run sh");
+    let store = dir.join("datacenter.run.db").is_file();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        store,
+        "the main command keeps its step runs in datacenter.run.db"
+    );
     assert!(
         o.status.success() && o.stdout.is_empty(),
         "`{script}` gave a difference (exit {:?}):\n{}{}",
@@ -601,12 +614,12 @@ fn fmt_blank_lines_and_header() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-// ---- what cep run does not run ---------------------------------------------------
+// ---- what cep run does and does not run -------------------------------------------
 
-/// `cep run` runs no step: a step whose action emits `B` never feeds the
-/// pattern over `B`, and a process refuses nothing. Where the docs describe
-/// steps, resources, processes, recovery, run modes and run changes, they
-/// say that `cep run` does not do them.
+/// `cep run` runs steps: a step whose action emits `B` feeds the pattern
+/// over `B`. It does not enforce processes: `C` before its condition `A`
+/// is not refused. Where the docs describe processes, recovery, run modes
+/// and run changes, they say that `cep run` does not do them.
 #[test]
 fn what_cep_run_does_not_run_is_said_to_be_not_run() {
     let rules = r#"
@@ -637,8 +650,6 @@ process Order by id {
     A -->* C
 }
 "#;
-    // `C` before its condition `A` would be refused by a process; it is
-    // not, and no `B` ever comes from the step.
     let out = run_rules(
         rules,
         &[
@@ -650,10 +661,11 @@ process Order by id {
         out,
         [
             r#"{"type":"GotC","id":"x","@cep":{"time":1000,"run":"cep-GotC-1","pattern":"GotC","events":[{"binding":"c","line":1}]}}"#,
+            r#"{"type":"GotB","id":"x","@cep":{"time":2000,"run":"cep-GotB-1","pattern":"GotB","events":[{"binding":"b","line":0}]}}"#,
         ],
-        "cep run runs patterns only"
+        "cep run runs steps, and enforces no process"
     );
-    // No option of `cep run` turns run changes on.
+    // No option of `cep run` turns run changes on, or chooses a run mode.
     let cli = cep::Cli::command();
     let run = cli
         .get_subcommands()
@@ -663,36 +675,29 @@ process Order by id {
     assert!(
         longs
             .iter()
-            .all(|l| !l.contains("track") && !l.contains("change")),
-        "a run-changes option exists now: {longs:?}; update docs/runtime.md"
+            .all(|l| !l.contains("track") && !l.contains("change") && *l != "mode"),
+        "a run-changes or run-mode option exists now: {longs:?}; update the docs"
     );
 
     let lang = read("docs/language.md");
-    for heading in ["## 7.", "## 8.", "## 9."] {
-        let s = section(&lang, heading);
-        assert!(
-            s.contains("> **Not run yet.**") && s.contains("`cep run`"),
-            "docs/language.md `{heading}` says that cep run does not run it"
-        );
-    }
+    let s = section(&lang, "## 9.");
+    assert!(
+        s.contains("> **Not enforced yet.**") && s.contains("`cep run`"),
+        "docs/language.md section 9 says that cep run does not enforce processes"
+    );
     let recovery = section(&lang, "### 8.5");
     assert!(
-        recovery.contains("`cep run` has no run modes")
-            && !recovery.contains("are runtime options"),
-        "section 8.5 says that there are no run modes"
+        recovery.contains("`cep run` has no run modes yet"),
+        "section 8.5 says that there are no run modes yet"
     );
     let runtime = read("docs/runtime.md");
-    assert!(
-        runtime.contains("The engine runs **patterns only**."),
-        "docs/runtime.md says the engine runs patterns only"
-    );
     assert!(
         runtime.contains("`cep run`\nnever asks for them"),
         "docs/runtime.md says cep run never reports run changes"
     );
     let readme = read("README.md");
     assert!(
-        cli_row(&readme, "run").contains("Steps, resources and processes are not run yet"),
+        cli_row(&readme, "run").contains("Processes are not enforced yet"),
         "the README's `cep run` row says what it does not run"
     );
 }

@@ -3,10 +3,14 @@
 //! must give, `rules/X.expected.ndjson` (worked out by hand from the
 //! rules' comments and docs/language.md, then checked against the engine).
 //!
-//! For each, `cep run` (the built binary) must write exactly the expected
-//! bytes, reject no input line, and write the same bytes again on a second
-//! run. A rule file without its two example files fails the suite, so a
-//! new example cannot ship untested.
+//! For each, `cep run --dry-run` (the built binary; steps simulated: every
+//! attempt succeeds at once, delays pass at once) must write exactly the
+//! expected bytes, reject no input line, and write the same bytes again on
+//! a second run. A rule file with steps also ships the step log the dry
+//! run must give, `rules/X.steps.expected.ndjson`, with times made
+//! relative to the first line's. A rule file without its example files
+//! fails the suite, so a new example cannot ship untested. (The steps of
+//! `datacenter.cep` also run for real, in `tests/steps_run.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -35,9 +39,9 @@ fn rule_files() -> Vec<String> {
     stems
 }
 
-/// `cep run rules/X.cep --input rules/X.events.ndjson`: the output bytes
-/// and the dead letters.
-fn run(stem: &str, pass: u32) -> (Vec<u8>, String) {
+/// `cep run --dry-run rules/X.cep --input rules/X.events.ndjson`: the
+/// output bytes, the dead letters and the step log (times relative).
+fn run(stem: &str, pass: u32) -> (Vec<u8>, String, String) {
     let rules = Path::new("rules").join(format!("{stem}.cep"));
     let input = Path::new("rules").join(format!("{stem}.events.ndjson"));
     let tmp = std::env::temp_dir();
@@ -49,9 +53,16 @@ fn run(stem: &str, pass: u32) -> (Vec<u8>, String) {
         "cep-example-{}-{stem}-{pass}.dead",
         std::process::id()
     ));
+    let steps = tmp.join(format!(
+        "cep-example-{}-{stem}-{pass}.steps",
+        std::process::id()
+    ));
     let o = Command::new(env!("CARGO_BIN_EXE_cep"))
         .current_dir(root())
         .arg("run")
+        .arg("--dry-run")
+        .arg("--step-log")
+        .arg(&steps)
         .arg(&rules)
         .arg("--input")
         .arg(&input)
@@ -64,8 +75,10 @@ fn run(stem: &str, pass: u32) -> (Vec<u8>, String) {
         .expect("run cep");
     let bytes = std::fs::read(&out).unwrap_or_default();
     let dead_letters = std::fs::read_to_string(&dead).unwrap_or_default();
+    let step_log = relative_times(&std::fs::read_to_string(&steps).unwrap_or_default());
     let _ = std::fs::remove_file(&out);
     let _ = std::fs::remove_file(&dead);
+    let _ = std::fs::remove_file(&steps);
     assert!(
         o.status.success(),
         "cep run {} failed ({:?}):\n{}",
@@ -73,7 +86,44 @@ fn run(stem: &str, pass: u32) -> (Vec<u8>, String) {
         o.status,
         String::from_utf8_lossy(&o.stderr)
     );
-    (bytes, dead_letters)
+    (bytes, dead_letters, step_log)
+}
+
+/// A step log with `time` and `retry_at` made relative to the first
+/// line's time (the dry run's simulated clock starts at the wall clock).
+fn relative_times(log: &str) -> String {
+    let mut t0 = None;
+    let mut out = String::new();
+    for l in log.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(l).expect("a step log line is JSON");
+        let t = v["time"].as_i64().expect("a time");
+        let t0 = *t0.get_or_insert(t);
+        for k in ["time", "retry_at"] {
+            if let Some(x) = v.get_mut(k) {
+                *x = (x.as_i64().expect("a time") - t0).into();
+            }
+        }
+        // Keep the log's own field order: rewrite only the numbers.
+        let mut line = l.to_string();
+        for k in ["time", "retry_at"] {
+            if let (Some(old), Some(new)) = (field_value(l, k), v.get(k)) {
+                line = line.replace(&format!("\"{k}\":{old}"), &format!("\"{k}\":{new}"));
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The digits of a numeric member `"k":123` as written in `line`.
+fn field_value(line: &str, k: &str) -> Option<String> {
+    let at = line.find(&format!("\"{k}\":"))? + k.len() + 3;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    Some(digits)
 }
 
 /// A readable account of where two outputs first differ.
@@ -126,7 +176,27 @@ fn examples_give_the_expected_output_every_time() {
         ran += 1;
         let expected_path = root().join("rules").join(format!("{stem}.expected.ndjson"));
         let expected = std::fs::read(&expected_path).unwrap_or_default();
-        let (first, dead) = run(&stem, 1);
+        let (first, dead, steps) = run(&stem, 1);
+        let steps_path = root()
+            .join("rules")
+            .join(format!("{stem}.steps.expected.ndjson"));
+        let has_steps = cep_compiler::compile_str(
+            &format!("rules/{stem}.cep"),
+            &std::fs::read_to_string(root().join("rules").join(format!("{stem}.cep")))
+                .unwrap_or_default(),
+        )
+        .program
+        .is_some_and(|p| !p.steps.is_empty());
+        if has_steps {
+            let want = std::fs::read_to_string(&steps_path).unwrap_or_default();
+            if steps != want {
+                failures.push(format!(
+                    "rules/{stem}: the dry run's step log differs from rules/{stem}.steps.expected.ndjson \
+                     (times relative to the first line's); {}",
+                    first_difference(&steps, &want)
+                ));
+            }
+        }
         if !dead.is_empty() {
             failures.push(format!(
                 "rules/{stem}.events.ndjson has lines that are not events:\n{dead}"
@@ -136,7 +206,7 @@ fn examples_give_the_expected_output_every_time() {
             failures.push(format!(
                 "rules/{stem}: the output differs from rules/{stem}.expected.ndjson; {}\n\
                  (if the change is intended, work out the new output by hand, then \
-                 `cargo run -- run rules/{stem}.cep --input rules/{stem}.events.ndjson \
+                 `cargo run -- run --dry-run rules/{stem}.cep --input rules/{stem}.events.ndjson \
                  --output rules/{stem}.expected.ndjson` and compare line by line)",
                 first_difference(
                     &String::from_utf8_lossy(&first),
@@ -144,7 +214,7 @@ fn examples_give_the_expected_output_every_time() {
                 )
             ));
         }
-        let (second, _) = run(&stem, 2);
+        let (second, _, _) = run(&stem, 2);
         if second != first {
             failures.push(format!(
                 "rules/{stem}: a second run gave different bytes; {}",

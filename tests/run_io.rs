@@ -249,7 +249,7 @@ impl Live {
     }
 
     /// Exit code, stderr, and the output lines not yet taken.
-    fn wait(mut self) -> (Option<i32>, String, Vec<String>) {
+    fn wait(self) -> (Option<i32>, String, Vec<String>) {
         let o = self.child.wait_with_output().unwrap();
         let rest = self.lines.iter().collect();
         (

@@ -2,7 +2,7 @@
 //!
 //! For every rule file in `rules/` (and the rule corpus in `tests/corpus/`),
 //! random input lines are fed through the same pieces `cep run` wires
-//! together (src/run.rs): `ingest::read_line` with a line limit, the
+//! together (src/run/): `ingest::Lines` with a line limit, the
 //! `ingest::Decoder`, the `Engine` (with `--max-delay` 0 and positive, and
 //! a small run cap so that shedding happens) and the `ndjson::Encoder`,
 //! all under `catch_unwind`.
@@ -27,17 +27,16 @@ mod common;
 use common::Rng;
 
 use cep_ir::{Origin, Program, Type};
-use cep_runtime::ingest::{self, Decoder, Line};
+use cep_runtime::ingest::{self, Decoder, Line, Lines};
 use cep_runtime::ndjson::Encoder;
 use cep_runtime::{Config, Engine, Output};
-use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Lines per rule file and configuration (`CEP_RUN_PROP_LINES` overrides).
 const LINES: usize = 3000;
-/// The line limit given to `read_line` (the CLI's `--max-line-bytes`).
+/// The line limit given to `Lines` (the CLI's `--max-line-bytes`).
 const MAX_LINE: usize = 2048;
 /// 2026-07-14T13:00:00Z.
 const BASE_MS: i64 = 1_784_034_000_000;
@@ -451,7 +450,7 @@ struct Counts {
     out_hash: u64,
 }
 
-/// What `cep run` does with `text` (src/run.rs, `process`), with the
+/// What `cep run` does with `text` (src/run/live.rs), with the
 /// checks of each complex event on the way. `at` records the line being
 /// processed, for the report if something panics.
 fn pipeline(
@@ -464,8 +463,6 @@ fn pipeline(
     let mut readback = Decoder::new(program);
     let encoder = Encoder::new(program);
     let mut engine = Engine::new(program.clone(), config);
-    let mut input = Cursor::new(text);
-    let mut buf = Vec::new();
     let mut outs: Vec<Output> = Vec::new();
     let mut c = Counts {
         out_hash: 0xcbf2_9ce4_8422_2325,
@@ -508,11 +505,31 @@ fn pipeline(
             }
         }
     };
-    loop {
-        let kind = ingest::read_line(&mut input, &mut buf, MAX_LINE).expect("read from memory");
-        if kind == Line::End {
+    // The input in chunks of changing sizes (as a reader thread gives
+    // them), so that lines span chunks.
+    let mut splitter = Lines::new(MAX_LINE);
+    let mut all: Vec<(Line, Vec<u8>)> = Vec::new();
+    let mut rest = text;
+    for size in [1usize, 7, 64, 4096, 3].iter().cycle() {
+        if rest.is_empty() {
             break;
         }
+        let (chunk, more) = rest.split_at((*size).min(rest.len()));
+        rest = more;
+        splitter
+            .feed::<()>(chunk, |k, t| {
+                all.push((k, t.to_vec()));
+                Ok(())
+            })
+            .expect("no error");
+    }
+    splitter
+        .end::<()>(|k, t| {
+            all.push((k, t.to_vec()));
+            Ok(())
+        })
+        .expect("no error");
+    for (kind, buf) in all {
         line_no += 1;
         at.0 = line_no;
         at.1.clear();

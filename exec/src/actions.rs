@@ -62,6 +62,8 @@ enum Cmd {
         attempt: u32,
     },
     KillAll,
+    /// Kill what is left and end the runtime.
+    Shutdown,
 }
 
 /// Attempts in flight: for a program its process group, for a POST the
@@ -75,6 +77,7 @@ struct Live {
 /// Runs attempts on a tokio runtime in a thread of its own.
 pub struct Executor {
     tx: mpsc::UnboundedSender<Cmd>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Executor {
@@ -86,7 +89,7 @@ impl Executor {
             .enable_all()
             .build()?;
         let done = Arc::new(done);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("cep-exec".into())
             .spawn(move || {
                 rt.block_on(async move {
@@ -122,19 +125,28 @@ impl Executor {
                                 }
                             }
                             Cmd::Kill { run, attempt } => kill(&live, run, attempt),
-                            Cmd::KillAll => {
-                                let all: Vec<(u64, u32)> = lock(&live)
-                                    .map(|l| l.tasks.keys().copied().collect())
-                                    .unwrap_or_default();
-                                for (r, a) in all {
-                                    kill(&live, r, a);
-                                }
+                            Cmd::KillAll => kill_all(&live),
+                            Cmd::Shutdown => {
+                                kill_all(&live);
+                                break;
                             }
                         }
                     }
                 });
             })?;
-        Ok(Executor { tx })
+        Ok(Executor {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Carries out every command sent so far (a kill among them), kills
+    /// what is still running, and ends the runtime's thread.
+    pub fn shutdown(&mut self) {
+        let _ = self.tx.send(Cmd::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 
     /// Starts attempt `attempt` of `run`.
@@ -156,6 +168,22 @@ impl Executor {
     /// Ends every attempt in flight.
     pub fn kill_all(&self) {
         let _ = self.tx.send(Cmd::KillAll);
+    }
+}
+
+impl Drop for Executor {
+    /// Nothing an attempt started outlives the executor.
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn kill_all(live: &Mutex<Live>) {
+    let all: Vec<(u64, u32)> = lock(live)
+        .map(|l| l.tasks.keys().copied().collect())
+        .unwrap_or_default();
+    for (r, a) in all {
+        kill(live, r, a);
     }
 }
 

@@ -14,3 +14,6 @@ pub mod store;
 
 pub use actions::{Executor, Finished, Identity};
 pub use store::{Store, StoreError};
+
+/// This build can `post` to https:// URLs (the `https` feature).
+pub const HTTPS: bool = cfg!(feature = "https");

@@ -111,6 +111,15 @@ impl Runner {
         self.flow(now, out);
     }
 
+    /// The input stops before its end (a signal): held events are
+    /// processed but time passes no further ([`Engine::release_held`]),
+    /// and no new attempt starts; running attempts may still report.
+    pub fn stop(&mut self, now: i64, out: &mut Vec<RunOutput>) {
+        self.engine.release_held(&mut self.outs);
+        self.steps.halt();
+        self.flow(now, out);
+    }
+
     /// The input ended, no step work is outstanding and all time has
     /// passed: nothing more will happen.
     pub fn done(&self) -> bool {

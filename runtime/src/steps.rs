@@ -291,7 +291,13 @@ impl Scheduler {
         })
     }
 
-    /// An unhandled failure stopped new work ([`OnFailure::Stop`]).
+    /// Nothing new starts from now on (the process was asked to stop):
+    /// running attempts may still end.
+    pub fn halt(&mut self) {
+        self.stopped = true;
+    }
+
+    /// An unhandled failure (or [`Scheduler::halt`]) stopped new work.
     pub fn stopped(&self) -> bool {
         self.stopped
     }

@@ -1,56 +1,72 @@
-//! The input of `cep run`, read on a thread of its own so that the loop
-//! can tell when the input is idle (to flush live output) and can stop at
-//! a signal even while a read would block.
+//! What `cep run` waits for, in one channel: input chunks from a reader
+//! thread, attempts that ended (from the step executor), and signals. The
+//! loop can then tell when the input is idle (to flush live output), wait
+//! for the next step deadline, and stop at a signal even while a read
+//! would block.
 //!
-//! A reader thread reads the source in chunks of up to [`CHUNK`] bytes and
-//! sends them over a bounded channel; [`Input`] hands them to the loop as
-//! a [`BufRead`]. On Unix, SIGINT and SIGTERM (signal-hook) record the
-//! signal and wake the loop: the reader stops reading, the loop takes the
-//! chunks already read (they have left the source, so they are not
-//! dropped), and the input then ends where the last of them ends;
-//! [`Input::signal`] says which signal ended it. A second signal of either
-//! kind terminates the process at once, as without the handler. Only the
-//! first `cep run` of a process installs the handlers.
+//! A reader thread reads the source in chunks of up to [`CHUNK`] bytes
+//! and sends them over a bounded channel. On Unix, SIGINT and SIGTERM
+//! (signal-hook) set a flag in the handler and wake the loop: the reader
+//! stops reading, the loop takes the chunks already read (they have left
+//! the source, so they are not dropped), then [`Next::Stop`] comes. A
+//! second signal of either kind terminates the process at once, as without
+//! the handler. Only the first `cep run` of a process installs the
+//! handlers.
 
-use std::io::{self, BufRead, Read};
+use cep_exec::Finished;
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The largest chunk the reader thread reads at once, in bytes.
 pub const CHUNK: usize = 256 * 1024;
-/// Chunks the reader may be ahead of the loop.
+/// Messages that may wait in the channel (chunks the reader may be ahead).
 const AHEAD: usize = 3;
 
-enum Msg {
+pub enum Msg {
     Data(Vec<u8>),
     End,
     Error(io::Error),
     /// A signal arrived (the handler has set its flag).
     Wake,
+    /// An attempt ended.
+    Done(Finished),
 }
 
-/// The input as a [`BufRead`] over the chunks the reader thread sends.
-pub struct Input {
+/// What comes next for the loop.
+pub enum Next {
+    Chunk(Vec<u8>),
+    /// The input ended.
+    End,
+    Error(io::Error),
+    Done(Finished),
+    /// The deadline passed with nothing else to do.
+    Timeout,
+    /// A signal: stop taking input. Comes once, after the chunks already
+    /// read.
+    Stop(i32),
+}
+
+pub struct Feed {
     rx: Receiver<Msg>,
-    chunk: Vec<u8>,
-    pos: usize,
-    done: bool,
-    error: Option<io::Error>,
+    tx: SyncSender<Msg>,
     caught: Caught,
-    /// The signal seen: take what was read, then end.
-    stopped: Option<i32>,
-    /// The input was stopped by a signal in the middle of a line.
-    torn: bool,
+    /// A message taken by [`Feed::poll`] and not yet given.
+    ahead: Option<Msg>,
+    stop_given: bool,
+    input_done: bool,
 }
 
-impl Input {
+impl Feed {
     /// Starts reading `source` on a thread of its own.
-    pub fn start(mut source: Box<dyn Read + Send>) -> Input {
+    pub fn start(mut source: Box<dyn Read + Send>) -> Feed {
         let (tx, rx) = sync_channel(AHEAD);
         let caught = Caught::default();
         watch_signals(&tx, &caught);
         let stop = caught.clone();
+        let reader = tx.clone();
         std::thread::spawn(move || loop {
             if stop.get().is_some() {
                 break;
@@ -66,117 +82,111 @@ impl Input {
                 Err(e) => Msg::Error(e),
             };
             let last = !matches!(msg, Msg::Data(_));
-            if tx.send(msg).is_err() || last {
+            if reader.send(msg).is_err() || last {
                 break;
             }
         });
-        Input {
+        Feed {
             rx,
-            chunk: Vec::new(),
-            pos: 0,
-            done: false,
-            error: None,
+            tx,
             caught,
-            stopped: None,
-            torn: false,
+            ahead: None,
+            stop_given: false,
+            input_done: false,
         }
     }
 
-    /// The signal that stopped the input, if one did.
-    pub fn signal(&self) -> Option<i32> {
-        self.stopped
+    /// A sender for the step executor's reports.
+    pub fn sender(&self) -> SyncSender<Msg> {
+        self.tx.clone()
     }
 
-    /// The signal stopped the input inside a line: the line just read is
-    /// not whole and must not be used.
-    pub fn torn(&self) -> bool {
-        self.torn
-    }
-
-    /// Nothing is left to read without waiting: the chunk in hand is used
-    /// up and the reader has sent nothing more yet. (A chunk that has come
-    /// is taken in hand.)
-    pub fn idle(&mut self) -> bool {
-        if self.pos < self.chunk.len() || self.done {
-            return false;
-        }
-        match self.rx.try_recv() {
-            Ok(m) => {
-                self.take(m);
-                false
-            }
-            Err(TryRecvError::Empty) => true,
-            Err(TryRecvError::Disconnected) => false,
-        }
-    }
-
-    /// The next message: waiting for one, or after a signal only those
-    /// already sent (`None` then ends the input).
-    fn next_msg(&mut self) -> Option<Msg> {
-        if self.stopped.is_none() {
-            self.stopped = self.caught.get();
-        }
-        if self.stopped.is_some() {
-            let m = self.rx.try_recv().ok();
-            if m.is_none() {
-                self.torn = self.chunk.last().is_some_and(|&b| b != b'\n');
-            }
-            m
-        } else {
-            self.rx.recv().ok()
-        }
-    }
-
-    fn take(&mut self, m: Msg) {
-        match m {
-            Msg::Data(d) => {
-                self.chunk = d;
-                self.pos = 0;
-            }
-            Msg::End => self.done = true,
-            Msg::Error(e) => {
-                self.done = true;
-                self.error = Some(e);
-            }
-            Msg::Wake => {}
-        }
-    }
-}
-
-impl Read for Input {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for Input {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos >= self.chunk.len() && !self.done {
-            match self.next_msg() {
-                Some(m) => self.take(m),
-                None => self.done = true,
-            }
-            if self.done && self.stopped.is_none() {
-                // The end of the input and a signal can come together
-                // (Ctrl-C on `producer | cep run`): the signal counts, so
-                // that time does not pass as if the input had ended.
-                self.stopped = self.caught.get();
+    /// The next thing, without waiting: `None` when the loop would have to
+    /// wait (the input is idle and no attempt has ended).
+    pub fn poll(&mut self) -> Option<Next> {
+        if self.ahead.is_none() {
+            match self.rx.try_recv() {
+                Ok(m) => self.ahead = Some(m),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => {}
             }
         }
-        if self.pos >= self.chunk.len() {
-            if let Some(e) = self.error.take() {
-                return Err(e);
-            }
-        }
-        Ok(self.chunk.get(self.pos..).unwrap_or(&[]))
+        self.next_of_ahead()
     }
 
-    fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.chunk.len());
+    /// The next thing, waiting for it until `deadline` (for ever without).
+    pub fn wait(&mut self, deadline: Option<Instant>) -> Next {
+        loop {
+            if let Some(n) = self.poll() {
+                return n;
+            }
+            let m = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    match self.rx.recv_timeout(left) {
+                        Ok(m) => m,
+                        Err(RecvTimeoutError::Timeout) => return Next::Timeout,
+                        Err(RecvTimeoutError::Disconnected) => return Next::Timeout,
+                    }
+                }
+                None => match self.rx.recv() {
+                    Ok(m) => m,
+                    // Nothing can send any more: the input is over.
+                    Err(_) => return Next::End,
+                },
+            };
+            self.ahead = Some(m);
+        }
+    }
+
+    /// Gives the message taken (or, after a signal, the next one already
+    /// sent): attempts that ended always; chunks and the end of the input
+    /// until a signal has been given; after a signal, the chunks already
+    /// read, then [`Next::Stop`] once.
+    fn next_of_ahead(&mut self) -> Option<Next> {
+        loop {
+            let signal = if self.stop_given {
+                None
+            } else {
+                self.caught.get()
+            };
+            let m = match self.ahead.take() {
+                Some(m) => m,
+                None => match signal {
+                    Some(s) => match self.rx.try_recv() {
+                        Ok(m) => m,
+                        Err(_) => return Some(self.stop(s)),
+                    },
+                    None => return None,
+                },
+            };
+            match m {
+                Msg::Done(f) => return Some(Next::Done(f)),
+                Msg::Wake => continue,
+                _ if self.input_done => continue,
+                Msg::Data(d) => return Some(Next::Chunk(d)),
+                Msg::End => {
+                    // The end and a signal together (Ctrl-C on `producer |
+                    // cep run`): the signal counts, so that time does not
+                    // pass as if the input had ended.
+                    if let Some(s) = signal {
+                        return Some(self.stop(s));
+                    }
+                    self.input_done = true;
+                    return Some(Next::End);
+                }
+                Msg::Error(e) => {
+                    self.input_done = true;
+                    return Some(Next::Error(e));
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self, s: i32) -> Next {
+        self.stop_given = true;
+        self.input_done = true;
+        Next::Stop(s)
     }
 }
 

@@ -1,32 +1,44 @@
-//! `cep run`: rules over an NDJSON event file, complex events out.
+//! `cep run`: rules over an NDJSON event stream; complex events out, steps
+//! run.
 //!
 //! The rules are compiled at start-up (or loaded from a compiled IR). Input
-//! lines are decoded by `cep_runtime::ingest`, fed to the engine in input
-//! order, and the complex events it produces are written by
+//! lines are decoded by `cep_runtime::ingest` and fed, in input order, to
+//! the runner (`cep_runtime::Runner`: the pattern engine and the step
+//! scheduler); the complex events it produces are written by
 //! `cep_runtime::ndjson` in engine order. A line that is not an event (or
 //! an event that comes too late) is a dead letter: written to
 //! `--dead-letter` when given, otherwise counted and the first few shown
-//! on stderr; processing goes on. At the end of the input all time passes
-//! (`Engine::finish`), so pending absences complete and open runs expire.
-//! A summary line goes to stderr. Nothing written to the outputs depends
-//! on the wall clock: the same input gives the same bytes.
+//! on stderr; processing goes on. When the rules have steps, their
+//! attempts run on the executor (`cep_exec`), and what they do is kept in
+//! the durable store (`--store`). At the end of the input the run goes on
+//! until no step work is left; then all time passes (`Engine::finish`),
+//! so pending absences complete and open runs expire. A summary goes to
+//! stderr. Nothing written to the complex-event output depends on the
+//! wall clock: the same input (and step outcomes) give the same bytes.
 //!
 //! Before anything is opened, an output that is an input is refused
 //! (`same_file`). The input is read on a thread (`input`), so the outputs
 //! are flushed whenever the input is idle, and SIGINT/SIGTERM stop the
-//! run cleanly: held events are processed, time passes no further, the
-//! outputs are flushed and the exit code is 128 plus the signal.
+//! run cleanly: held events are processed, time passes no further, nothing
+//! new starts, running attempts get `--grace`, the outputs are flushed and
+//! the exit code is 128 plus the signal.
 
 mod input;
+mod live;
+mod sink;
 
 use crate::same_file::{self, Named};
-use crate::{err, fail, load_program, show_path, warn, EXIT_OK, EXIT_USAGE};
-use cep_runtime::ingest::{self, Decoder, Line, Reason, Rejection};
-use cep_runtime::ndjson::{self, Encoder};
-use cep_runtime::{Config, Engine, Output};
-use input::Input;
+use crate::{err, fail, load_program, show_path, warn, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use cep_exec::{Executor, Store};
+use cep_ir::{Action, Program};
+use cep_runtime::ingest;
+use cep_runtime::ndjson::Encoder;
+use cep_runtime::{Config, Engine, OnFailure, Runner, Scheduler, StepConfig};
+use input::{Feed, Msg};
+use live::{Clock, Ending, Live};
+use sink::{why, Outputs, Sink, StepLog, Stop};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +56,17 @@ pub struct Options {
     pub max_runs: usize,
     pub instance: String,
     pub max_line_bytes: usize,
+    /// The durable store; `None` for the default (`<first rule file's
+    /// stem>.run.db` in the working directory).
+    pub store: Option<PathBuf>,
+    pub max_concurrent: Option<usize>,
+    pub on_failure: OnFailure,
+    pub step_log: Option<PathBuf>,
+    /// After a signal, how long running attempts may go on (ms).
+    pub grace_ms: u64,
+    /// Simulate the steps: every attempt succeeds at once, nothing runs,
+    /// no store; the wall clock jumps to the next deadline.
+    pub dry_run: bool,
 }
 
 /// `--max-delay`: a duration with its unit (`2s`, `500ms`), or `0`.
@@ -55,150 +78,29 @@ pub fn parse_delay(s: &str) -> Result<u64, String> {
         .and_then(|d| u64::try_from(d).map_err(|_| "a delay cannot be negative".to_string()))
 }
 
+/// `--on-failure`: `stop` or `continue`.
+pub fn parse_on_failure(s: &str) -> Result<OnFailure, String> {
+    match s {
+        "stop" => Ok(OnFailure::Stop),
+        "continue" => Ok(OnFailure::Continue),
+        _ => Err("`stop` or `continue`".into()),
+    }
+}
+
 fn is_stdio(p: &Path) -> bool {
     p == Path::new("-")
 }
 
-fn why(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file".into(),
-        io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
-/// An output with its name for messages.
-struct Sink {
-    name: String,
-    w: BufWriter<Box<dyn Write>>,
-    stdout: bool,
-}
-
-/// Why processing stopped early.
-enum Stop {
-    /// Standard output was closed (`cep run ... | head`): stop quietly.
-    Closed,
-    /// An I/O error, as a message.
-    Io(String),
-}
-
-impl Sink {
-    fn open(path: &Path) -> Result<Sink, String> {
-        if is_stdio(path) {
-            return Ok(Sink {
-                name: "standard output".into(),
-                w: BufWriter::with_capacity(1 << 16, Box::new(io::stdout().lock())),
-                stdout: true,
-            });
-        }
-        let f = File::create(path)
-            .map_err(|e| format!("cannot write `{}`: {}", show_path(path), why(&e)))?;
-        Ok(Sink {
-            name: format!("`{}`", show_path(path)),
-            w: BufWriter::with_capacity(1 << 16, Box::new(f)),
-            stdout: false,
-        })
-    }
-
-    fn fail(&self, e: &io::Error) -> Stop {
-        if self.stdout && e.kind() == io::ErrorKind::BrokenPipe {
-            Stop::Closed
-        } else {
-            Stop::Io(format!("cannot write {}: {}", self.name, why(e)))
-        }
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<(), Stop> {
-        self.w.write_all(bytes).map_err(|e| self.fail(&e))
-    }
-
-    fn flush(&mut self) -> Result<(), Stop> {
-        self.w.flush().map_err(|e| self.fail(&e))
-    }
-}
-
-/// Everything the loop writes to.
-struct Outputs {
-    out: Sink,
-    dead: Option<Sink>,
-    encoder: Encoder,
-    line: Vec<u8>,
-    dead_letters: u64,
-}
-
-impl Outputs {
-    fn flush(&mut self) -> Result<(), Stop> {
-        self.out.flush()?;
-        self.dead.as_mut().map_or(Ok(()), Sink::flush)
-    }
-
-    fn dead_letter(&mut self, line: u64, r: &Rejection, text: &[u8]) -> Result<(), Stop> {
-        self.dead_letters += 1;
-        match &mut self.dead {
-            Some(d) => {
-                self.line.clear();
-                ndjson::dead_letter(&mut self.line, line, r, text);
-                d.write(&self.line)
-            }
-            None => {
-                if self.dead_letters <= SHOWN {
-                    err(&format!("cep run: line {line}: {r}\n"));
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Writes what the engine produced. `current` is the line just pushed
-    /// (a late event is always the one just pushed).
-    fn emit(
-        &mut self,
-        engine: &Engine,
-        outs: &mut Vec<Output>,
-        current: (u64, &[u8]),
-        latest: Option<i64>,
-    ) -> Result<(), Stop> {
-        for o in outs.drain(..) {
-            match o {
-                Output::Complex(c) => {
-                    self.line.clear();
-                    self.encoder
-                        .complex(&c, |p, r| engine.run_name(p, r), &mut self.line);
-                    self.out.write(&self.line)?;
-                }
-                Output::Late(e) => {
-                    let line = e.source;
-                    let text = if line == current.0 { current.1 } else { &[] };
-                    let r = late(e.time, latest, engine.config().max_delay_ms);
-                    self.dead_letter(line, &r, text)?;
-                }
-                Output::Run(_) => {}
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Why an event is late: the engine had already processed (or, with
-/// `--max-delay`, let the watermark pass) a time after the event's.
-fn late(time: i64, latest: Option<i64>, delay: u64) -> Rejection {
-    let t = ingest::format_rfc3339(time);
-    let m = match (latest, delay) {
-        (Some(l), 0) => format!(
-            "its time {t} is before the latest event time {}, and events must come in time order \
-             (`--max-delay 2s`, say, allows that much disorder)",
-            ingest::format_rfc3339(l)
-        ),
-        (Some(l), d) => format!(
-            "its time {t} is more than the allowed delay of {d} ms (`--max-delay`) behind the \
-             latest event time {}",
-            ingest::format_rfc3339(l)
-        ),
-        (None, _) => format!(
-            "its time {t} is before the time already reached (`--max-delay` allows more disorder)"
-        ),
-    };
-    Rejection::new(Reason::Late, m)
+/// The store a run of these rules uses when `--store` is not given:
+/// `<stem of the first rule file>.run.db` in the working directory (as
+/// Eventor's run file is made where the program runs).
+pub fn default_store(rules: &[PathBuf]) -> PathBuf {
+    let stem = rules
+        .first()
+        .and_then(|r| r.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cep".into());
+    PathBuf::from(format!("{stem}.run.db"))
 }
 
 /// Runs the command and gives the exit code.
@@ -211,6 +113,10 @@ pub fn run(o: &Options) -> u8 {
         Ok(p) => Arc::new(p),
         Err(code) => return code,
     };
+    if let Err(m) = check_runnable(&program) {
+        fail(&m);
+        return EXIT_USAGE;
+    }
     not_run_yet(&program);
     let source: Box<dyn Read + Send> = if is_stdio(&o.input) {
         Box::new(io::stdin())
@@ -227,19 +133,57 @@ pub fn run(o: &Options) -> u8 {
             }
         }
     };
-    let out = match Sink::open(&o.output) {
-        Ok(s) => s,
-        Err(m) => {
+    let open = |p: &Path| Sink::open(p);
+    let (out, dead, step_log) = match (
+        open(&o.output),
+        o.dead_letter.as_deref().map(open).transpose(),
+        o.step_log.as_deref().map(open).transpose(),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
             fail(&m);
             return EXIT_USAGE;
         }
     };
-    let dead = match o.dead_letter.as_deref().map(Sink::open).transpose() {
-        Ok(d) => d,
-        Err(m) => {
-            fail(&m);
-            return EXIT_USAGE;
+    let input_name = if is_stdio(&o.input) {
+        "standard input".to_string()
+    } else {
+        format!("`{}`", show_path(&o.input))
+    };
+    let has_steps = !program.steps.is_empty();
+    let run_id = format!("run-{}-{}", live::wall_ms(), std::process::id());
+    let store = if has_steps && !o.dry_run {
+        let path = o.store.clone().unwrap_or_else(|| default_store(&o.rules));
+        match Store::open(
+            &path,
+            program.clone(),
+            &input_name,
+            &run_id,
+            live::wall_ms(),
+        ) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                fail(&e.0);
+                return EXIT_USAGE;
+            }
         }
+    } else {
+        None
+    };
+    let mut feed = Feed::start(source);
+    let exec = if has_steps && !o.dry_run {
+        let tx = feed.sender();
+        match Executor::new(move |f| {
+            let _ = tx.send(Msg::Done(f));
+        }) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                fail(&format!("cannot start the step executor: {e}"));
+                return EXIT_USAGE;
+            }
+        }
+    } else {
+        None
     };
     let config = Config {
         instance: o.instance.clone(),
@@ -247,56 +191,96 @@ pub fn run(o: &Options) -> u8 {
         max_runs: o.max_runs,
         track_runs: false,
     };
-    let mut outputs = Outputs {
+    let engine = Engine::new(program.clone(), config);
+    let scheduler = Scheduler::new(
+        program.clone(),
+        StepConfig {
+            max_concurrent: o.max_concurrent,
+            on_failure: o.on_failure,
+        },
+    );
+    let outputs = Outputs {
         out,
         dead,
+        steps: step_log.map(StepLog::new),
         encoder: Encoder::new(&program),
         line: Vec::with_capacity(1024),
         dead_letters: 0,
     };
-    let mut engine = Engine::new(program.clone(), config);
-    let input_name = if is_stdio(&o.input) {
-        "standard input".to_string()
+    let clock = if o.dry_run {
+        Clock::Simulated(live::wall_ms())
     } else {
-        format!("`{}`", show_path(&o.input))
+        Clock::Real
     };
-    let start = Instant::now();
-    let mut input = Input::start(source);
-    let result = process(
-        &mut input,
-        &input_name,
+    let mut live = Live::new(
         o,
-        &program,
-        &mut engine,
-        &mut outputs,
+        program.clone(),
+        Runner::new(engine, scheduler),
+        outputs,
+        store,
+        exec,
+        clock,
+        input_name,
+        run_id,
     );
-    let flushed = result.and_then(|()| outputs.flush());
-    match flushed {
-        Ok(()) => {}
+    let start = Instant::now();
+    let ending = live.run(&mut feed);
+    // Kills asked for are carried out, and nothing an attempt started is
+    // left behind.
+    if let Some(x) = live.exec.as_mut() {
+        x.shutdown();
+    }
+    let ending = ending.and_then(|e| {
+        if let Some(s) = live.store.as_mut() {
+            s.commit().map_err(|e| Stop::Io(e.0))?;
+        }
+        live.outputs.flush().map(|()| e)
+    });
+    let ending = match ending {
+        Ok(e) => e,
         Err(Stop::Closed) => return EXIT_OK,
         Err(Stop::Io(m)) => {
             // Keep what was written so far.
-            let _ = outputs.out.w.flush();
-            if let Some(d) = outputs.dead.as_mut() {
-                let _ = d.w.flush();
-            }
+            live.outputs.flush_quietly();
             fail(&m);
             return EXIT_USAGE;
         }
-    }
-    if let Some(sig) = input.signal() {
+    };
+    if let Ending::Signal(sig) = ending {
         err(&format!(
             "cep run: stopped by {}: the input did not end, so open windows and pending absences \
              were left as they were; everything read before the signal was processed and written\n",
             input::signal_name(sig)
         ));
     }
-    let secs = start.elapsed().as_secs_f64();
-    let stats = engine.stats();
-    if outputs.dead.is_none() && outputs.dead_letters > SHOWN {
+    summary(o, &program, &live, start.elapsed().as_secs_f64());
+    let st = live.runner.steps.stats();
+    let outcome = match ending {
+        Ending::Signal(sig) => format!("stopped by {}", input::signal_name(sig)),
+        Ending::Done if st.unhandled > 0 => "failure".to_string(),
+        Ending::Done => "success".to_string(),
+    };
+    if let Some(s) = live.store.as_mut() {
+        if let Err(e) = s.end_run(&outcome, live::wall_ms()) {
+            fail(&e.0);
+            return EXIT_USAGE;
+        }
+    }
+    match ending {
+        // The shell's convention: 128 plus the signal's number.
+        Ending::Signal(sig) => u8::try_from(128 + sig).unwrap_or(EXIT_USAGE),
+        Ending::Done if st.unhandled > 0 => EXIT_FAIL,
+        Ending::Done => EXIT_OK,
+    }
+}
+
+fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
+    let stats = live.runner.engine.stats();
+    let dead_letters = live.outputs.dead_letters;
+    if live.outputs.dead.is_none() && dead_letters > SHOWN {
         err(&format!(
             "cep run: ... and {} more dead letters (keep them all with --dead-letter FILE)\n",
-            outputs.dead_letters - SHOWN
+            dead_letters - SHOWN
         ));
     }
     let rate = if secs > 0.0 {
@@ -305,10 +289,30 @@ pub fn run(o: &Options) -> u8 {
         0.0
     };
     err(&format!(
-        "cep run: {} events in, {} complex events out, {} dead letters, {secs:.3} s, {rate:.0} events/s\n",
-        stats.events_in, stats.complex_out, outputs.dead_letters
+        "cep run: {} events in, {} complex events out, {dead_letters} dead letters, {secs:.3} s, {rate:.0} events/s\n",
+        stats.events_in, stats.complex_out
     ));
-    for (p, shed) in program.patterns.iter().zip(engine.shed_per_pattern()) {
+    if !program.steps.is_empty() {
+        let st = live.runner.steps.stats();
+        let mut line = format!(
+            "cep run: {} step runs: {} succeeded, {} failed ({} unhandled), {} attempts, {} timed out",
+            st.runs, st.succeeded, st.failed, st.unhandled, st.attempts, st.timed_out
+        );
+        let left = st.runs - st.succeeded - st.failed;
+        if left > 0 {
+            line.push_str(&format!(", {left} not finished"));
+        }
+        if o.dry_run {
+            line.push_str(" (dry run: nothing was started)");
+        }
+        line.push('\n');
+        err(&line);
+    }
+    for (p, shed) in program
+        .patterns
+        .iter()
+        .zip(live.runner.engine.shed_per_pattern())
+    {
         if shed == 0 {
             continue;
         }
@@ -322,14 +326,9 @@ pub fn run(o: &Options) -> u8 {
             p.name, o.max_runs
         ));
     }
-    match input.signal() {
-        // The shell's convention: 128 plus the signal's number.
-        Some(sig) => u8::try_from(128 + sig).unwrap_or(EXIT_USAGE),
-        None => EXIT_OK,
-    }
 }
 
-/// An output that is an input (the rule files, `--input`) or the other
+/// An output that is an input (the rule files, `--input`) or another
 /// output would be truncated before it is read: refuse before anything is
 /// opened.
 fn refuse_overwrite(o: &Options) -> Result<(), String> {
@@ -354,87 +353,55 @@ fn refuse_overwrite(o: &Options) -> Result<(), String> {
             format!("`--output {}`", show_path(&o.output))
         },
     )];
-    if let Some(d) = &o.dead_letter {
-        outputs.push(Named::new(d, format!("`--dead-letter {}`", show_path(d))));
+    for (flag, p) in [
+        ("--dead-letter", &o.dead_letter),
+        ("--step-log", &o.step_log),
+    ] {
+        if let Some(p) = p {
+            outputs.push(Named::new(p, format!("`{flag} {}`", show_path(p))));
+        }
+    }
+    if let Some(s) = o.store.as_ref().filter(|s| s.as_os_str() != ":memory:") {
+        outputs.push(Named::new(s, format!("`--store {}`", show_path(s))));
     }
     same_file::check(&inputs, &outputs)
 }
 
-/// Steps, resources and processes compile, but `cep run` does not run
-/// them yet: say so rather than ignore them silently.
-fn not_run_yet(program: &cep_ir::Program) {
-    let mut parts = Vec::new();
-    let mut count = |n: usize, one: &str, many: &str| {
-        if n > 0 {
-            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+/// What this build cannot do is refused before anything runs.
+fn check_runnable(program: &Program) -> Result<(), String> {
+    for s in &program.steps {
+        if let Action::Post { url, .. } = &s.action {
+            if url.starts_with("https://") && !cep_exec::HTTPS {
+                return Err(format!(
+                    "step `{}` posts to `{url}`, but this build of cep has no TLS; \
+                     build it with `--features https`, or post over http",
+                    s.name
+                ));
+            }
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(format!(
+                    "step `{}` posts to `{url}`, which is not an http:// or https:// URL",
+                    s.name
+                ));
+            }
         }
-    };
-    count(program.steps.len(), "step", "steps");
-    count(program.resources.len(), "resource", "resources");
-    count(program.processes.len(), "process", "processes");
-    if !parts.is_empty() {
+    }
+    Ok(())
+}
+
+/// Processes compile, but `cep run` does not enforce them yet: say so
+/// rather than ignore them silently.
+fn not_run_yet(program: &Program) {
+    let n = program.processes.len();
+    if n > 0 {
         warn(&format!(
-            "cep run does not run steps, resources or processes yet: the rules' {} \
-             are checked and compiled, and ignored here; only patterns run",
-            match parts.split_last() {
-                Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-                _ => parts.join(""),
+            "cep run does not enforce processes yet: the rules' {n} {} checked and compiled, \
+             and ignored here",
+            if n == 1 {
+                "process is"
+            } else {
+                "processes are"
             }
         ));
     }
-}
-
-/// The loop over the input lines. Output is flushed whenever the input is
-/// idle (everything read so far was processed and nothing more has come),
-/// so a live stream's complex events come out as they happen. At the end
-/// of the input all time passes; when a signal stopped the input instead,
-/// only the held events are processed and time stays where it is.
-fn process(
-    input: &mut Input,
-    input_name: &str,
-    o: &Options,
-    program: &cep_ir::Program,
-    engine: &mut Engine,
-    outputs: &mut Outputs,
-) -> Result<(), Stop> {
-    let mut decoder = Decoder::new(program);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut outs: Vec<Output> = Vec::new();
-    let mut line_no: u64 = 0;
-    loop {
-        if input.idle() {
-            outputs.flush()?;
-        }
-        let kind = ingest::read_line(input, &mut buf, o.max_line_bytes)
-            .map_err(|e| Stop::Io(format!("cannot read {input_name}: {}", why(&e))))?;
-        if kind == Line::End || input.torn() {
-            // A line cut short by a signal was not read whole: it is not used.
-            break;
-        }
-        line_no += 1;
-        if kind == Line::Oversized {
-            outputs.dead_letter(line_no, &ingest::oversized(o.max_line_bytes), &buf)?;
-            continue;
-        }
-        let text: &[u8] = match buf.strip_prefix(b"\xEF\xBB\xBF") {
-            Some(rest) if line_no == 1 => rest,
-            _ => &buf,
-        };
-        match decoder.decode(text, line_no) {
-            Ok(None) => {}
-            Ok(Some(event)) => {
-                engine.push(event, &mut outs);
-                if !outs.is_empty() {
-                    outputs.emit(engine, &mut outs, (line_no, text), decoder.latest())?;
-                }
-            }
-            Err(r) => outputs.dead_letter(line_no, &r, text)?,
-        }
-    }
-    if input.signal().is_some() {
-        engine.release_held(&mut outs);
-    } else {
-        engine.finish(&mut outs);
-    }
-    outputs.emit(engine, &mut outs, (0, &[]), decoder.latest())
 }

@@ -28,12 +28,14 @@ use cep_ir::{EventId, Origin, Program, Slot, Type};
 use serde::de::DeserializeSeed;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, BufRead, Read};
+
 use std::sync::Arc;
 
+mod lines;
 mod time;
 mod visit;
 
+pub use lines::{Line, Lines};
 pub use time::{civil_from_days, days_from_civil, format_rfc3339, parse_duration, parse_rfc3339};
 use visit::{State, Top};
 
@@ -339,62 +341,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row.last().copied().unwrap_or(0)
-}
-
-// ---- reading lines -----------------------------------------------------------------
-
-/// What [`read_line`] read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Line {
-    /// The end of the input: nothing was read.
-    End,
-    /// A line, in the buffer without its line break.
-    Full,
-    /// A line longer than the limit: the buffer holds its first
-    /// `limit + 1` bytes; the rest of it was read and dropped.
-    Oversized,
-}
-
-/// Reads one line into `buf` (cleared first), holding at most
-/// `limit + 1` bytes of it however long it is. A `\r` before the `\n` is
-/// kept (JSON takes it as white space).
-pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, limit: usize) -> io::Result<Line> {
-    buf.clear();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    let n = r.by_ref().take(cap).read_until(b'\n', buf)?;
-    if n == 0 {
-        return Ok(Line::End);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        return Ok(Line::Full);
-    }
-    if buf.len() <= limit {
-        // The last line, without a line break.
-        return Ok(Line::Full);
-    }
-    // Too long: drop the rest of the line.
-    loop {
-        let chunk = match r.fill_buf() {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            break;
-        }
-        match chunk.iter().position(|&c| c == b'\n') {
-            Some(i) => {
-                r.consume(i + 1);
-                break;
-            }
-            None => {
-                let n = chunk.len();
-                r.consume(n);
-            }
-        }
-    }
-    Ok(Line::Oversized)
 }
 
 /// Over `limit`: what the dead-letter output says.

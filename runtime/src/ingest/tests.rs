@@ -6,7 +6,6 @@ use super::time::*;
 
 use super::*;
 use cep_ir::{EventType, Field, FORMAT_VERSION};
-use std::io::BufReader;
 
 fn field(name: &str, ty: Type) -> Field {
     Field {
@@ -613,16 +612,22 @@ fn edit_distance_works() {
 // ---- reading lines ----
 
 fn lines(input: &[u8], limit: usize) -> Vec<(Line, Vec<u8>)> {
-    let mut r = BufReader::with_capacity(4, input);
-    let mut buf = Vec::new();
+    let mut l = Lines::new(limit);
     let mut out = Vec::new();
-    loop {
-        let l = read_line(&mut r, &mut buf, limit).unwrap();
-        if l == Line::End {
-            return out;
-        }
-        out.push((l, buf.clone()));
+    // In chunks of 4 bytes, so that lines span chunks.
+    for chunk in input.chunks(4) {
+        l.feed::<()>(chunk, |k, t| {
+            out.push((k, t.to_vec()));
+            Ok(())
+        })
+        .unwrap();
     }
+    l.end::<()>(|k, t| {
+        out.push((k, t.to_vec()));
+        Ok(())
+    })
+    .unwrap();
+    out
 }
 
 #[test]

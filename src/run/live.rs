@@ -1,0 +1,358 @@
+//! The loop of `cep run`: input lines to the runner (engine + step
+//! scheduler), the runner's outputs to the files, the store and the step
+//! executor, and back: attempts that ended, the wall clock's deadlines.
+//!
+//! - Lines are processed as they arrive; the outputs are flushed (and the
+//!   store committed) whenever the loop would wait.
+//! - Every record is written into the store's transaction, and the
+//!   transaction is committed before an attempt starts, so what allows an
+//!   action is durable before the action.
+//! - The wall clock is read here only, and passed into the core. With
+//!   `--dry-run` it is simulated: every attempt succeeds at once, nothing
+//!   is started, and the clock jumps to the next deadline instead of
+//!   waiting for it.
+//! - At the end of the input the loop goes on until no step work is left
+//!   and all time has passed. A signal stops taking input and starts
+//!   nothing new; running attempts get `--grace` to finish, then are
+//!   killed (their runs stay `active` in the store).
+
+use super::input::{Feed, Next};
+use super::sink::{why, Outputs, Stop};
+use super::Options;
+use cep_exec::{Executor, Identity, Store};
+use cep_ir::Program;
+use cep_runtime::ingest::{self, Decoder, Line, Lines};
+use cep_runtime::{Outcome, Resolved, RunOutput, Runner, StepOutput};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The wall clock in epoch milliseconds: real, or simulated (`--dry-run`).
+pub(super) enum Clock {
+    Real,
+    Simulated(i64),
+}
+
+impl Clock {
+    pub(super) fn now(&self) -> i64 {
+        match self {
+            Clock::Real => wall_ms(),
+            Clock::Simulated(t) => *t,
+        }
+    }
+}
+
+/// The system clock, epoch milliseconds.
+pub(super) fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// How the loop ended.
+pub(super) enum Ending {
+    /// The input ended and everything was done.
+    Done,
+    /// A signal stopped it.
+    Signal(i32),
+}
+
+pub(super) struct Live<'a> {
+    pub(super) o: &'a Options,
+    pub(super) program: Arc<Program>,
+    pub(super) runner: Runner,
+    pub(super) outputs: Outputs,
+    pub(super) store: Option<Store>,
+    pub(super) exec: Option<Executor>,
+    pub(super) clock: Clock,
+    pub(super) input_name: String,
+    /// Directory of each source file, for relative program paths.
+    pub(super) dirs: Vec<PathBuf>,
+    pub(super) run_id: String,
+    decoder: Decoder,
+    line_no: u64,
+    outs: Vec<RunOutput>,
+    /// `--dry-run`: attempts started and not yet reported.
+    dry: VecDeque<(u64, u32)>,
+}
+
+impl<'a> Live<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        o: &'a Options,
+        program: Arc<Program>,
+        runner: Runner,
+        outputs: Outputs,
+        store: Option<Store>,
+        exec: Option<Executor>,
+        clock: Clock,
+        input_name: String,
+        run_id: String,
+    ) -> Live<'a> {
+        let dirs = program
+            .sources
+            .iter()
+            .map(|s| {
+                std::path::Path::new(s)
+                    .parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Live {
+            o,
+            decoder: Decoder::new(&program),
+            program,
+            runner,
+            outputs,
+            store,
+            exec,
+            clock,
+            input_name,
+            dirs,
+            run_id,
+            line_no: 0,
+            outs: Vec::new(),
+            dry: VecDeque::new(),
+        }
+    }
+
+    /// Runs until the input ended and nothing is left to do, or a signal.
+    pub(super) fn run(&mut self, feed: &mut Feed) -> Result<Ending, Stop> {
+        let mut lines = Lines::new(self.o.max_line_bytes);
+        let mut stopping: Option<(i32, Instant)> = None;
+        loop {
+            if stopping.is_none() && self.runner.done() {
+                return Ok(Ending::Done);
+            }
+            if let Some((sig, _)) = stopping {
+                if !self.runner.steps.busy() {
+                    return Ok(Ending::Signal(sig));
+                }
+            }
+            let next = match feed.poll() {
+                Some(n) => n,
+                None => {
+                    self.idle()?;
+                    if let Some((run, attempt)) = self.dry.pop_front() {
+                        self.ended(run, attempt, Outcome::Success)?;
+                        continue;
+                    }
+                    let wake = self.runner.steps.next_wake();
+                    if let (Clock::Simulated(t), Some(w)) = (&mut self.clock, wake) {
+                        *t = (*t).max(w);
+                        self.time()?;
+                        continue;
+                    }
+                    let mut deadline = wake.map(|w| {
+                        let ms = u64::try_from(w.saturating_sub(self.clock.now())).unwrap_or(0);
+                        Instant::now() + Duration::from_millis(ms)
+                    });
+                    if let Some((_, grace)) = stopping {
+                        deadline = Some(deadline.map_or(grace, |d| d.min(grace)));
+                    }
+                    feed.wait(deadline)
+                }
+            };
+            match next {
+                Next::Chunk(c) => {
+                    lines.feed(&c, |kind, text| self.line(kind, text))?;
+                    if let Some(s) = self.store.as_mut() {
+                        s.input_lines(self.line_no).map_err(|e| Stop::Io(e.0))?;
+                    }
+                }
+                Next::End => {
+                    lines.end(|kind, text| self.line(kind, text))?;
+                    let now = self.clock.now();
+                    self.runner.end_input(now, &mut self.outs);
+                    self.act((0, &[]))?;
+                }
+                Next::Error(e) => {
+                    return Err(Stop::Io(format!(
+                        "cannot read {}: {}",
+                        self.input_name,
+                        why(&e)
+                    )))
+                }
+                Next::Done(f) => {
+                    if !f.stderr.is_empty() || !f.stdout.is_empty() {
+                        self.attempt_output(&f);
+                    }
+                    self.ended(f.run, f.attempt, f.outcome)?;
+                }
+                Next::Timeout => {
+                    if let Some((sig, grace)) = stopping {
+                        if Instant::now() >= grace {
+                            if let Some(x) = &self.exec {
+                                x.kill_all();
+                            }
+                            return Ok(Ending::Signal(sig));
+                        }
+                    }
+                    self.time()?;
+                }
+                Next::Stop(sig) => {
+                    // A line cut short by the signal was not read whole: it
+                    // is dropped with `lines`.
+                    let now = self.clock.now();
+                    self.runner.stop(now, &mut self.outs);
+                    self.act((0, &[]))?;
+                    let grace = Instant::now() + Duration::from_millis(self.o.grace_ms);
+                    stopping = Some((sig, grace));
+                }
+            }
+        }
+    }
+
+    /// The loop is about to wait: everything written so far goes out, and
+    /// the store is committed.
+    fn idle(&mut self) -> Result<(), Stop> {
+        if let Some(s) = self.store.as_mut() {
+            s.commit().map_err(|e| Stop::Io(e.0))?;
+        }
+        self.outputs.flush()
+    }
+
+    fn time(&mut self) -> Result<(), Stop> {
+        let now = self.clock.now();
+        self.runner.time(now, &mut self.outs);
+        self.act((0, &[]))
+    }
+
+    fn ended(&mut self, run: u64, attempt: u32, outcome: Outcome) -> Result<(), Stop> {
+        let now = self.clock.now();
+        self.runner
+            .ended(run, attempt, outcome, now, &mut self.outs);
+        self.act((0, &[]))
+    }
+
+    /// One input line.
+    fn line(&mut self, kind: Line, text: &[u8]) -> Result<(), Stop> {
+        self.line_no += 1;
+        if kind == Line::Oversized {
+            return self.outputs.dead_letter(
+                self.line_no,
+                &ingest::oversized(self.o.max_line_bytes),
+                text,
+            );
+        }
+        let text: &[u8] = match text.strip_prefix(b"\xEF\xBB\xBF") {
+            Some(rest) if self.line_no == 1 => rest,
+            _ => text,
+        };
+        match self.decoder.decode(text, self.line_no) {
+            Ok(None) => Ok(()),
+            Ok(Some(event)) => {
+                let sequence = self.decoder.take_sequence();
+                // Only steps read the wall clock.
+                let now = if self.program.steps.is_empty() {
+                    0
+                } else {
+                    self.clock.now()
+                };
+                self.runner.input(event, sequence, now, &mut self.outs);
+                if self.outs.is_empty() {
+                    return Ok(());
+                }
+                self.act((self.line_no, text))
+            }
+            Err(r) => self.outputs.dead_letter(self.line_no, &r, text),
+        }
+    }
+
+    /// Acts on what the runner produced, in order.
+    fn act(&mut self, current: (u64, &[u8])) -> Result<(), Stop> {
+        let mut outs = std::mem::take(&mut self.outs);
+        let latest = self.decoder.latest();
+        let mut result = Ok(());
+        for o in outs.drain(..) {
+            result = match o {
+                RunOutput::Engine(e) => {
+                    self.outputs
+                        .engine(&self.runner.engine, &e, current, latest)
+                }
+                RunOutput::Step(s) => self.step(s),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        self.outs = outs;
+        self.outs.clear();
+        result
+    }
+
+    fn step(&mut self, s: StepOutput) -> Result<(), Stop> {
+        match s {
+            StepOutput::Record(r) => {
+                if let Some(st) = self.store.as_mut() {
+                    st.apply(&r).map_err(|e| Stop::Io(e.0))?;
+                }
+                if let Some(log) = self.outputs.steps.as_mut() {
+                    log.record(&self.program, &r)?;
+                }
+                Ok(())
+            }
+            StepOutput::Start {
+                run,
+                attempt,
+                action,
+            } => {
+                // What allows the attempt is durable before it starts.
+                if let Some(st) = self.store.as_mut() {
+                    st.commit().map_err(|e| Stop::Io(e.0))?;
+                }
+                match &self.exec {
+                    Some(x) => {
+                        let who = self.identity(run, attempt, &action);
+                        x.start(run, attempt, action, who);
+                    }
+                    None => self.dry.push_back((run, attempt)),
+                }
+                Ok(())
+            }
+            StepOutput::Kill { run, attempt } => {
+                if let Some(x) = &self.exec {
+                    x.kill(run, attempt);
+                }
+                Ok(())
+            }
+            StepOutput::Emit { .. } => Ok(()),
+        }
+    }
+
+    fn identity(&self, run: u64, attempt: u32, _action: &Resolved) -> Identity {
+        let r = self.runner.steps.run(run);
+        let step = r.and_then(|r| self.program.steps.get(r.step as usize));
+        Identity {
+            step: step.map(|s| s.name.clone()).unwrap_or_default(),
+            sequence: r.map(|r| r.sequence.to_string()).unwrap_or_default(),
+            attempt,
+            run_id: self.run_id.clone(),
+            recovery: 0,
+            rules_dir: step
+                .and_then(|s| self.dirs.get(s.source as usize).cloned())
+                .unwrap_or_default(),
+            timeout_ms: step.and_then(|s| s.timeout_ms),
+        }
+    }
+
+    /// What an attempt wrote, on stderr (its last 4 KiB).
+    fn attempt_output(&self, f: &cep_exec::Finished) {
+        let r = self.runner.steps.run(f.run);
+        let step = r
+            .and_then(|r| self.program.steps.get(r.step as usize))
+            .map_or("?", |s| s.name.as_str());
+        let seq = r.map_or(String::new(), |r| r.sequence.to_string());
+        for (what, text) in [("stdout", &f.stdout), ("stderr", &f.stderr)] {
+            for l in text.lines() {
+                crate::err(&format!(
+                    "cep run: step {step} [{seq}] attempt {} {what}: {l}\n",
+                    f.attempt
+                ));
+            }
+        }
+    }
+}
