@@ -841,3 +841,51 @@ fn statuses_come_in_order() {
         }
     }
 }
+
+/// Status triggers for `ready` and `active`: a step waiting for its delay
+/// emits on `ready` at once, and on `active` when its attempt starts;
+/// those events trigger other steps in the same sequence.
+#[test]
+fn ready_and_active_status_triggers() {
+    let text = r#"
+event Go { n: int }
+event Queued { n: int }
+event Started { n: int }
+
+step slow {
+    on Go
+    after 500ms
+    run "slow"
+    on ready emit Queued { n: Go.n }
+    on active emit Started { n: Go.n }
+}
+
+step tell_queued {
+    on Queued
+    run "tell"
+}
+
+step tell_started {
+    on Started
+    run "tell"
+}
+"#;
+    let mut sim = Sim::new(text, StepConfig::default(), ok_after(10));
+    sim.run(vec![ev(0, "Go", vec![Value::Int(1)])]);
+    assert_eq!(
+        sim.lines("ready"),
+        vec![
+            "0: ready slow in line-1 due 500",
+            "0: ready tell_queued in line-1 due 0",
+            "500: ready tell_started in line-1 due 500"
+        ]
+    );
+    assert_eq!(
+        sim.lines(": start "),
+        vec![
+            "0: start tell_queued #1",
+            "500: start slow #1",
+            "500: start tell_started #1"
+        ]
+    );
+}
