@@ -484,12 +484,9 @@ step page {{
                 .contains("content-type: application/json"),
             "{req}"
         );
+        // The members in the order the rule wrote them.
         let body = &req[req.find("\r\n\r\n").unwrap() + 4..];
-        let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"who": "ops", "level": 2, "note": "disk full"})
-        );
+        assert_eq!(body, r#"{"who":"ops","level":2,"note":"disk full"}"#);
         let log = std::fs::read_to_string(d.path("steps.ndjson")).unwrap();
         if ok {
             assert!(log.contains(r#""status":"success""#), "{log}");
@@ -589,4 +586,73 @@ fn the_default_store_is_made_only_when_there_are_steps() {
         dbs.is_empty(),
         "a store was made for a program without steps"
     );
+}
+
+/// SIGINT while an attempt runs: nothing new starts, the attempt gets
+/// `--grace`, then it is killed with all it started; its run stays
+/// `active` in the store (a recovery would rerun it); exit 130. A second
+/// SIGINT kills at once, without waiting for the grace.
+#[test]
+fn a_signal_gives_running_attempts_their_grace_then_kills_them() {
+    for (grace, second) in [("300ms", false), ("1h", true)] {
+        let d = Dir::new();
+        d.file(
+            "rules.cep",
+            r#"
+event Go { n: int }
+step long {
+    on Go
+    run "bin/long"
+}
+"#,
+        );
+        d.script("long", r#"echo "pid $$" >> "$ACTIONS"; exec sleep 60"#);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cep"))
+            .current_dir(&d.0)
+            .args(["run", "rules.cep", "--store", "store.db", "--grace", grace])
+            .env("ACTIONS", d.path("actions.log"))
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"{\"type\":\"Go\",\"n\":1}\n").unwrap();
+        input.flush().unwrap();
+        // Wait until the program runs.
+        let mut waited = 0;
+        while d.actions().is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += 1;
+            assert!(waited < 3000, "the step never started");
+        }
+        let pid: String = d.actions()[0].split(' ').nth(1).unwrap().to_string();
+        let kill = |sig: &str| {
+            Command::new("sh")
+                .args(["-c", &format!("kill -{sig} {}", child.id())])
+                .status()
+                .unwrap();
+        };
+        kill("INT");
+        if second {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            kill("INT");
+        }
+        let o = child.wait_with_output().unwrap();
+        drop(input);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{err}");
+        assert!(err.contains("cep run: stopped by SIGINT"), "{err}");
+        let alive = Command::new("sh")
+            .args(["-c", &format!("sleep 0.2; kill -0 {pid} 2>/dev/null")])
+            .status()
+            .unwrap()
+            .success();
+        assert!(!alive, "the attempt's program outlived cep");
+        let store = d.store("store.db");
+        assert_eq!(
+            store,
+            vec![("long".into(), "line-1".into(), "active".into(), 1)]
+        );
+    }
 }

@@ -19,6 +19,9 @@ use tokio::sync::mpsc;
 /// 4 KiB of each.
 pub const TAIL_BYTES: usize = 4096;
 
+/// How long a shutdown waits for a killed attempt's program to be reaped.
+const REAP_WAIT: Duration = Duration::from_secs(5);
+
 /// Connect time-out of a POST.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The whole-request time-out of a POST whose step has no `timeout`.
@@ -98,6 +101,9 @@ impl Executor {
                         .connect_timeout(CONNECT_TIMEOUT)
                         .build()
                         .ok();
+                    // Every attempt's task, so that a shutdown can wait for
+                    // the killed ones to be reaped (no zombie is left).
+                    let mut handles: Vec<tokio::task::JoinHandle<()>> = Vec::new();
                     while let Some(cmd) = rx.recv().await {
                         match cmd {
                             Cmd::Start {
@@ -123,11 +129,16 @@ impl Executor {
                                 if let Some(mut l) = lock(&live) {
                                     l.tasks.insert((run, attempt), task.abort_handle());
                                 }
+                                handles.retain(|h| !h.is_finished());
+                                handles.push(task);
                             }
                             Cmd::Kill { run, attempt } => kill(&live, run, attempt),
                             Cmd::KillAll => kill_all(&live),
                             Cmd::Shutdown => {
                                 kill_all(&live);
+                                for h in handles.drain(..) {
+                                    let _ = tokio::time::timeout(REAP_WAIT, h).await;
+                                }
                                 break;
                             }
                         }
@@ -195,15 +206,23 @@ fn kill(live: &Mutex<Live>, run: u64, attempt: u32) {
     let Some(mut l) = lock(live) else {
         return;
     };
-    if let Some(pgid) = l.groups.remove(&(run, attempt)) {
-        // The whole group: the program and everything it started.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pgid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-    if let Some(t) = l.tasks.remove(&(run, attempt)) {
-        t.abort();
+    match l.groups.remove(&(run, attempt)) {
+        Some(pgid) => {
+            // The whole group: the program and everything it started. Its
+            // task goes on until the program has exited (and is reaped),
+            // then, seeing it was killed, reports nothing.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            l.tasks.remove(&(run, attempt));
+        }
+        None => {
+            // A POST (or a program not started yet): drop the task.
+            if let Some(t) = l.tasks.remove(&(run, attempt)) {
+                t.abort();
+            }
+        }
     }
 }
 
@@ -344,9 +363,25 @@ async fn tail<R: tokio::io::AsyncRead + Unpin>(r: Option<R>) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
+/// The body of a POST: a JSON object with its members in the order the
+/// rule wrote them.
+pub fn body_text(body: &[(String, serde_json::Value)]) -> String {
+    let mut s = String::from("{");
+    for (i, (k, v)) in body.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&serde_json::Value::from(k.as_str()).to_string());
+        s.push(':');
+        s.push_str(&v.to_string());
+    }
+    s.push('}');
+    s
+}
+
 async fn post(
     url: &str,
-    body: &serde_json::Value,
+    body: &[(String, serde_json::Value)],
     who: &Identity,
     client: Option<reqwest::Client>,
 ) -> Outcome {
@@ -362,7 +397,12 @@ async fn post(
         .timeout_ms
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_POST_TIMEOUT);
-    match client.post(url).json(body).timeout(timeout).send().await {
+    let request = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body_text(body))
+        .timeout(timeout);
+    match request.send().await {
         Ok(r) if r.status().is_success() => Outcome::Success,
         Ok(r) => failure(
             Some(r.status().as_u16()),

@@ -85,10 +85,10 @@ pub enum Resolved {
         args: Vec<String>,
         env: Vec<(String, String)>,
     },
-    /// A POST of this JSON object.
+    /// A POST of this JSON object: its members in the order written.
     Post {
         url: String,
-        body: serde_json::Value,
+        body: Vec<(String, serde_json::Value)>,
     },
 }
 
@@ -621,14 +621,11 @@ impl Scheduler {
             }
             Action::Post { url, body } => {
                 let scope = scope(&triggers);
-                let mut map = serde_json::Map::new();
-                for (k, e) in &body {
-                    map.insert(k.clone(), json(&eval(e, &scope.get())));
-                }
-                let action = Resolved::Post {
-                    url,
-                    body: serde_json::Value::Object(map),
-                };
+                let body = body
+                    .iter()
+                    .map(|(k, e)| (k.clone(), json(&eval(e, &scope.get()))))
+                    .collect();
+                let action = Resolved::Post { url, body };
                 self.launch(run, attempt, action, timeout, out);
             }
         }

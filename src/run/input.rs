@@ -9,9 +9,9 @@
 //! (signal-hook) set a flag in the handler and wake the loop: the reader
 //! stops reading, the loop takes the chunks already read (they have left
 //! the source, so they are not dropped), then [`Next::Stop`] comes. A
-//! second signal of either kind terminates the process at once, as without
-//! the handler. Only the first `cep run` of a process installs the
-//! handlers.
+//! second signal gives [`Next::StopNow`] (running attempts are killed); a
+//! third terminates the process at once, as without the handler. Only the
+//! first `cep run` of a process installs the handlers.
 
 use cep_exec::Finished;
 use std::io::{self, Read};
@@ -47,6 +47,8 @@ pub enum Next {
     /// A signal: stop taking input. Comes once, after the chunks already
     /// read.
     Stop(i32),
+    /// A second signal: stop now. Comes once, after `Stop`.
+    StopNow,
 }
 
 pub struct Feed {
@@ -56,6 +58,7 @@ pub struct Feed {
     /// A message taken by [`Feed::poll`] and not yet given.
     ahead: Option<Msg>,
     stop_given: bool,
+    now_given: bool,
     input_done: bool,
 }
 
@@ -92,6 +95,7 @@ impl Feed {
             caught,
             ahead: None,
             stop_given: false,
+            now_given: false,
             input_done: false,
         }
     }
@@ -144,6 +148,10 @@ impl Feed {
     /// until a signal has been given; after a signal, the chunks already
     /// read, then [`Next::Stop`] once.
     fn next_of_ahead(&mut self) -> Option<Next> {
+        if self.stop_given && !self.now_given && self.caught.again.load(Ordering::SeqCst) {
+            self.now_given = true;
+            return Some(Next::StopNow);
+        }
         loop {
             let signal = if self.stop_given {
                 None
@@ -196,6 +204,10 @@ impl Feed {
 struct Caught {
     int: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
+    /// A second signal came: stop now (kill running attempts).
+    again: Arc<AtomicBool>,
+    /// Set with `again`: a third signal takes the default action.
+    armed: Arc<AtomicBool>,
 }
 
 impl Caught {
@@ -215,7 +227,9 @@ impl Caught {
 }
 
 /// SIGINT and SIGTERM: the first sets its flag in `caught` and wakes the
-/// loop; a second one takes the default action (the process ends).
+/// loop (a graceful stop); a second one sets `again` (stop now: running
+/// attempts are killed); a third takes the default action (the process
+/// ends at once, as if there were no handler).
 #[cfg(unix)]
 fn watch_signals(tx: &SyncSender<Msg>, caught: &Caught) {
     use signal_hook::consts::{SIGINT, SIGTERM};
@@ -226,13 +240,10 @@ fn watch_signals(tx: &SyncSender<Msg>, caught: &Caught) {
     if INSTALLED.set(()).is_err() {
         return;
     }
-    let seen = Arc::new(AtomicBool::new(false));
     for (s, own) in [(SIGINT, &caught.int), (SIGTERM, &caught.term)] {
-        // In order: the default action if a signal came before, then the
-        // flags.
-        if flag::register_conditional_default(s, Arc::clone(&seen)).is_err()
+        // In order: the default action once armed, then the flag.
+        if flag::register_conditional_default(s, Arc::clone(&caught.armed)).is_err()
             || flag::register(s, Arc::clone(own)).is_err()
-            || flag::register(s, Arc::clone(&seen)).is_err()
         {
             return;
         }
@@ -241,8 +252,16 @@ fn watch_signals(tx: &SyncSender<Msg>, caught: &Caught) {
         return;
     };
     let tx = tx.clone();
+    let again = Arc::clone(&caught.again);
+    let armed = Arc::clone(&caught.armed);
     std::thread::spawn(move || {
+        let mut n = 0u32;
         for _ in signals.forever() {
+            n += 1;
+            if n >= 2 {
+                again.store(true, Ordering::SeqCst);
+                armed.store(true, Ordering::SeqCst);
+            }
             // The loop is either taking chunks (and sees the flags) or
             // waiting on an empty channel (and this wakes it).
             let _ = tx.try_send(Msg::Wake);

@@ -55,8 +55,9 @@ pub(super) fn wall_ms() -> i64 {
 pub(super) enum Ending {
     /// The input ended and everything was done.
     Done,
-    /// A signal stopped it.
-    Signal(i32),
+    /// A signal stopped it; `input_ended` when the input had ended before
+    /// (only step work was left).
+    Signal { sig: i32, input_ended: bool },
 }
 
 pub(super) struct Live<'a> {
@@ -76,6 +77,7 @@ pub(super) struct Live<'a> {
     outs: Vec<RunOutput>,
     /// `--dry-run`: attempts started and not yet reported.
     dry: VecDeque<(u64, u32)>,
+    input_ended: bool,
 }
 
 impl<'a> Live<'a> {
@@ -116,6 +118,7 @@ impl<'a> Live<'a> {
             line_no: 0,
             outs: Vec::new(),
             dry: VecDeque::new(),
+            input_ended: false,
         }
     }
 
@@ -129,7 +132,7 @@ impl<'a> Live<'a> {
             }
             if let Some((sig, _)) = stopping {
                 if !self.runner.steps.busy() {
-                    return Ok(Ending::Signal(sig));
+                    return Ok(self.signalled(sig));
                 }
             }
             let next = match feed.poll() {
@@ -164,6 +167,7 @@ impl<'a> Live<'a> {
                     }
                 }
                 Next::End => {
+                    self.input_ended = true;
                     lines.end(|kind, text| self.line(kind, text))?;
                     let now = self.clock.now();
                     self.runner.end_input(now, &mut self.outs);
@@ -188,10 +192,18 @@ impl<'a> Live<'a> {
                             if let Some(x) = &self.exec {
                                 x.kill_all();
                             }
-                            return Ok(Ending::Signal(sig));
+                            return Ok(self.signalled(sig));
                         }
                     }
                     self.time()?;
+                }
+                Next::StopNow => {
+                    if let Some((sig, _)) = stopping {
+                        if let Some(x) = &self.exec {
+                            x.kill_all();
+                        }
+                        return Ok(self.signalled(sig));
+                    }
                 }
                 Next::Stop(sig) => {
                     // A line cut short by the signal was not read whole: it
@@ -203,6 +215,13 @@ impl<'a> Live<'a> {
                     stopping = Some((sig, grace));
                 }
             }
+        }
+    }
+
+    fn signalled(&self, sig: i32) -> Ending {
+        Ending::Signal {
+            sig,
+            input_ended: self.input_ended,
         }
     }
 

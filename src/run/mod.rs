@@ -246,17 +246,25 @@ pub fn run(o: &Options) -> u8 {
             return EXIT_USAGE;
         }
     };
-    if let Ending::Signal(sig) = ending {
+    if let Ending::Signal { sig, input_ended } = ending {
+        let st = live.runner.steps.stats();
+        let left = st.runs - st.succeeded - st.failed;
+        let what = if input_ended {
+            format!("the input had ended; {left} step runs were not finished (they stay in the store as they were)")
+        } else {
+            "the input did not end, so open windows and pending absences were left as they were; \
+             everything read before the signal was processed and written"
+                .to_string()
+        };
         err(&format!(
-            "cep run: stopped by {}: the input did not end, so open windows and pending absences \
-             were left as they were; everything read before the signal was processed and written\n",
+            "cep run: stopped by {}: {what}\n",
             input::signal_name(sig)
         ));
     }
     summary(o, &program, &live, start.elapsed().as_secs_f64());
     let st = live.runner.steps.stats();
     let outcome = match ending {
-        Ending::Signal(sig) => format!("stopped by {}", input::signal_name(sig)),
+        Ending::Signal { sig, .. } => format!("stopped by {}", input::signal_name(sig)),
         Ending::Done if st.unhandled > 0 => "failure".to_string(),
         Ending::Done => "success".to_string(),
     };
@@ -268,7 +276,7 @@ pub fn run(o: &Options) -> u8 {
     }
     match ending {
         // The shell's convention: 128 plus the signal's number.
-        Ending::Signal(sig) => u8::try_from(128 + sig).unwrap_or(EXIT_USAGE),
+        Ending::Signal { sig, .. } => u8::try_from(128 + sig).unwrap_or(EXIT_USAGE),
         Ending::Done if st.unhandled > 0 => EXIT_FAIL,
         Ending::Done => EXIT_OK,
     }
@@ -374,7 +382,7 @@ fn check_runnable(program: &Program) -> Result<(), String> {
             if url.starts_with("https://") && !cep_exec::HTTPS {
                 return Err(format!(
                     "step `{}` posts to `{url}`, but this build of cep has no TLS; \
-                     build it with `--features https`, or post over http",
+                     build it with `--features cep-exec/https`, or post over http",
                     s.name
                 ));
             }
