@@ -122,6 +122,7 @@ impl Store {
             .map_err(|e| err("cannot set synchronous mode", &e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| err("cannot turn on foreign keys", &e))?;
+        conn.set_prepared_statement_cache_capacity(32);
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| err("cannot bring its schema up to date", &e))?;
@@ -150,9 +151,7 @@ impl Store {
 
     fn begin(&mut self) -> Result<(), StoreError> {
         if !self.open {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(|e| self.err(e))?;
+            exec(&self.conn, "BEGIN IMMEDIATE", []).map_err(|e| self.err(e))?;
             self.open = true;
         }
         Ok(())
@@ -161,7 +160,7 @@ impl Store {
     /// Makes everything applied so far durable.
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if self.open {
-            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+            exec(&self.conn, "COMMIT", []).map_err(|e| self.err(e))?;
             self.open = false;
         }
         Ok(())
@@ -171,12 +170,12 @@ impl Store {
     pub fn input_lines(&mut self, lines: u64) -> Result<(), StoreError> {
         self.begin()?;
         let lines = i64::try_from(lines).unwrap_or(i64::MAX);
-        self.conn
-            .execute(
-                "UPDATE runs SET input_lines = ?2 WHERE id = ?1",
-                params![self.run_id, lines],
-            )
-            .map_err(|e| self.err(e))?;
+        exec(
+            &self.conn,
+            "UPDATE runs SET input_lines = ?2 WHERE id = ?1",
+            params![self.run_id, lines],
+        )
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -202,7 +201,8 @@ impl Store {
                 sequence,
                 event,
                 time,
-            } => c.execute(
+            } => exec(
+                c,
                 "INSERT OR IGNORE INTO seen (run_id, sequence, event, fields, time_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -236,7 +236,8 @@ impl Store {
                         })
                     })
                     .collect();
-                c.execute(
+                exec(
+                    c,
                     "INSERT INTO step_runs (run_id, id, step, sequence, status, created_ms, due_ms,
                                             updated_ms, triggers)
                      VALUES (?1, ?2, ?3, ?4, 'ready', ?5, ?6, ?5, ?7)",
@@ -253,7 +254,8 @@ impl Store {
             }
             Record::Granted { run, time } => {
                 let step = self.steps.get(run).copied();
-                let mut res = c.execute(
+                let mut res = exec(
+                    c,
                     "UPDATE step_runs SET status = 'active', due_ms = NULL, updated_ms = ?3
                      WHERE run_id = ?1 AND id = ?2",
                     params![run_id, id(*run), time],
@@ -267,7 +269,8 @@ impl Store {
                             .map_or("?", |r| r.name.as_str());
                         let units = i64::try_from(a.units).unwrap_or(i64::MAX);
                         if res.is_ok() {
-                            res = c.execute(
+                            res = exec(
+                                c,
                                 "INSERT INTO holdings (run_id, step_run, resource, units)
                                  VALUES (?1, ?2, ?3, ?4)",
                                 params![run_id, id(*run), name, units],
@@ -277,19 +280,20 @@ impl Store {
                 }
                 res
             }
-            Record::Attempt { run, attempt, time } => c
-                .execute(
-                    "UPDATE step_runs SET attempt = ?3, due_ms = NULL, updated_ms = ?4
-                     WHERE run_id = ?1 AND id = ?2",
+            Record::Attempt { run, attempt, time } => exec(
+                c,
+                "UPDATE step_runs SET attempt = ?3, due_ms = NULL, updated_ms = ?4
+                 WHERE run_id = ?1 AND id = ?2",
+                params![run_id, id(*run), attempt, time],
+            )
+            .and_then(|_| {
+                exec(
+                    c,
+                    "INSERT INTO attempts (run_id, step_run, attempt, started_ms)
+                         VALUES (?1, ?2, ?3, ?4)",
                     params![run_id, id(*run), attempt, time],
                 )
-                .and_then(|_| {
-                    c.execute(
-                        "INSERT INTO attempts (run_id, step_run, attempt, started_ms)
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params![run_id, id(*run), attempt, time],
-                    )
-                }),
+            }),
             Record::AttemptEnded {
                 run,
                 attempt,
@@ -304,7 +308,8 @@ impl Store {
                         ("failure", *exit, http.map(i64::from), Some(detail.as_str()))
                     }
                 };
-                c.execute(
+                exec(
+                    c,
                     "UPDATE attempts SET ended_ms = ?4, outcome = ?5, exit_code = ?6,
                         http_status = ?7, detail = ?8, timed_out = ?9
                      WHERE run_id = ?1 AND step_run = ?2 AND attempt = ?3",
@@ -321,7 +326,8 @@ impl Store {
                     ],
                 )
                 .and_then(|_| {
-                    c.execute(
+                    exec(
+                        c,
                         "UPDATE step_runs SET due_ms = ?3, updated_ms = ?4
                          WHERE run_id = ?1 AND id = ?2",
                         params![run_id, id(*run), retry_at, time],
@@ -333,18 +339,19 @@ impl Store {
                 status,
                 time,
                 unhandled: _,
-            } => c
-                .execute(
-                    "UPDATE step_runs SET status = ?3, due_ms = NULL, updated_ms = ?4
-                     WHERE run_id = ?1 AND id = ?2",
-                    params![run_id, id(*run), status_word(*status), time],
+            } => exec(
+                c,
+                "UPDATE step_runs SET status = ?3, due_ms = NULL, updated_ms = ?4
+                 WHERE run_id = ?1 AND id = ?2",
+                params![run_id, id(*run), status_word(*status), time],
+            )
+            .and_then(|_| {
+                exec(
+                    c,
+                    "DELETE FROM holdings WHERE run_id = ?1 AND step_run = ?2",
+                    params![run_id, id(*run)],
                 )
-                .and_then(|_| {
-                    c.execute(
-                        "DELETE FROM holdings WHERE run_id = ?1 AND step_run = ?2",
-                        params![run_id, id(*run)],
-                    )
-                }),
+            }),
         };
         res.map(|_| ()).map_err(|e| self.err(e))
     }
@@ -372,6 +379,11 @@ impl Store {
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
+}
+
+/// A statement through the connection's cache of prepared statements.
+fn exec(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
 }
 
 fn id(run: u64) -> i64 {

@@ -220,12 +220,16 @@ pub struct Scheduler {
     /// Steps whose trigger names each event type.
     by_event: Vec<Vec<u32>>,
     sequences: HashMap<Arc<str>, SeqState>,
+    /// Runs that have not ended (an ended run is forgotten; its sequence
+    /// remembers that the step ran).
     runs: HashMap<u64, StepRun>,
     next_run: u64,
     free: Vec<u64>,
     waiting: VecDeque<u64>,
     holding: usize,
     timers: BTreeSet<(i64, u64, Wake)>,
+    /// Runs with an attempt running.
+    running: usize,
     now: i64,
     stopped: bool,
     stats: StepStats,
@@ -253,6 +257,7 @@ impl Scheduler {
             waiting: VecDeque::new(),
             holding: 0,
             timers: BTreeSet::new(),
+            running: 0,
             now: i64::MIN,
             stopped: false,
             stats: StepStats::default(),
@@ -270,7 +275,7 @@ impl Scheduler {
             .is_some_and(|v| !v.is_empty())
     }
 
-    /// The run, if it is known.
+    /// The run, while it has not ended.
     pub fn run(&self, id: u64) -> Option<&StepRun> {
         self.runs.get(&id)
     }
@@ -284,11 +289,20 @@ impl Scheduler {
     /// off. After an unhandled failure under [`OnFailure::Stop`], only
     /// running attempts count (nothing else will start).
     pub fn busy(&self) -> bool {
-        self.runs.values().any(|r| match r.phase {
-            Phase::Done => false,
-            Phase::Running => true,
-            _ => !self.stopped,
-        })
+        self.running > 0 || (!self.stopped && !self.runs.is_empty())
+    }
+
+    /// Moves a run to `phase`, keeping the count of running attempts.
+    fn set_phase(&mut self, run: u64, phase: Phase) {
+        if let Some(r) = self.runs.get_mut(&run) {
+            if r.phase == Phase::Running {
+                self.running -= 1;
+            }
+            if phase == Phase::Running {
+                self.running += 1;
+            }
+            r.phase = phase;
+        }
     }
 
     /// Nothing new starts from now on (the process was asked to stop):
@@ -569,8 +583,8 @@ impl Scheduler {
             return;
         };
         r.attempt += 1;
-        r.phase = Phase::Running;
         let attempt = r.attempt;
+        self.set_phase(run, Phase::Running);
         self.stats.attempts += 1;
         out.push(StepOutput::Record(Record::Attempt {
             run,
@@ -684,8 +698,8 @@ impl Scheduler {
         match retry_at {
             Some(at) if at <= self.now => self.start_attempt(run, out),
             Some(at) => {
+                self.set_phase(run, Phase::Backoff);
                 if let Some(r) = self.runs.get_mut(&run) {
-                    r.phase = Phase::Backoff;
                     r.wake = Some((at, Wake::Retry));
                 }
                 self.timers.insert((at, run, Wake::Retry));
@@ -710,11 +724,12 @@ impl Scheduler {
             return;
         }
         let held = !matches!(r.phase, Phase::Delayed | Phase::Waiting);
-        r.phase = Phase::Done;
         let step = r.step;
-        for (due, w) in [r.wake.take(), r.timeout.take()].into_iter().flatten() {
+        let timers = [r.wake.take(), r.timeout.take()];
+        for (due, w) in timers.into_iter().flatten() {
             self.timers.remove(&(due, run, w));
         }
+        self.set_phase(run, Phase::Done);
         if held {
             self.holding = self.holding.saturating_sub(1);
             if let Some(s) = self.program.steps.get(step as usize) {
@@ -749,6 +764,7 @@ impl Scheduler {
         }));
         self.status_emits(run, status, out);
         self.status_emits(run, Status::Complete, out);
+        self.runs.remove(&run);
     }
 
     /// The `on <status> emit` events of the run's step, for `status`.
