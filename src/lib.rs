@@ -159,6 +159,21 @@ pub enum Command {
         /// pass at once, and there is no store.
         #[arg(long)]
         dry_run: bool,
+        /// `restart`: a new run in the store; `recover`: take up the
+        /// latest run (or `--run-id`), rerunning or skipping its step runs
+        /// by their steps' `recover` policies; `continue`: take it up
+        /// where it stopped (pending delays, unfinished work). Recover and
+        /// continue skip the input lines the run had already read.
+        #[arg(long, value_name = "MODE", default_value = "restart", value_parser = run::parse_mode)]
+        mode: run::Mode,
+        /// The run to recover or continue (default: the latest).
+        #[arg(long, value_name = "ID")]
+        run_id: Option<String>,
+        /// Stop as soon as no step run can start without waiting: delays
+        /// and back-offs not yet due stay in the store for a later
+        /// `--mode continue`.
+        #[arg(long)]
+        once: bool,
     },
 }
 
@@ -216,6 +231,9 @@ where
             step_log,
             grace,
             dry_run,
+            mode,
+            run_id,
+            once,
         } => run::run(&run::Options {
             rules,
             input,
@@ -231,6 +249,9 @@ where
             step_log,
             grace_ms: grace,
             dry_run,
+            mode,
+            run_id,
+            once,
         }),
     }
 }

@@ -618,8 +618,8 @@ fn fmt_blank_lines_and_header() {
 
 /// `cep run` runs steps: a step whose action emits `B` feeds the pattern
 /// over `B`. It does not enforce processes: `C` before its condition `A`
-/// is not refused. Where the docs describe processes, recovery, run modes
-/// and run changes, they say that `cep run` does not do them.
+/// is not refused. Where the docs describe processes and run changes,
+/// they say that `cep run` does not do them.
 #[test]
 fn what_cep_run_does_not_run_is_said_to_be_not_run() {
     let rules = r#"
@@ -665,7 +665,7 @@ process Order by id {
         ],
         "cep run runs steps, and enforces no process"
     );
-    // No option of `cep run` turns run changes on, or chooses a run mode.
+    // No option of `cep run` turns run changes on.
     let cli = cep::Cli::command();
     let run = cli
         .get_subcommands()
@@ -675,8 +675,8 @@ process Order by id {
     assert!(
         longs
             .iter()
-            .all(|l| !l.contains("track") && !l.contains("change") && *l != "mode"),
-        "a run-changes or run-mode option exists now: {longs:?}; update the docs"
+            .all(|l| !l.contains("track") && !l.contains("change")),
+        "a run-changes option exists now: {longs:?}; update the docs"
     );
 
     let lang = read("docs/language.md");
@@ -684,11 +684,6 @@ process Order by id {
     assert!(
         s.contains("> **Not enforced yet.**") && s.contains("`cep run`"),
         "docs/language.md section 9 says that cep run does not enforce processes"
-    );
-    let recovery = section(&lang, "### 8.5");
-    assert!(
-        recovery.contains("`cep run` has no run modes yet"),
-        "section 8.5 says that there are no run modes yet"
     );
     let runtime = read("docs/runtime.md");
     assert!(

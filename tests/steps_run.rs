@@ -656,3 +656,206 @@ step long {
         );
     }
 }
+
+const RECOVERABLE: &str = r#"
+event Go { job: str }
+event S1Done { job: str }
+event S2Done { job: str }
+
+step s1 {
+    on Go
+    run "bin/s1"
+    on success emit S1Done { job: Go.job }
+}
+
+step s2 {
+    on S1Done
+    run "bin/s2"
+    on success emit S2Done { job: S1Done.job }
+}
+
+step s3 {
+    on S2Done
+    run "bin/s3"
+}
+"#;
+
+fn recover_scripts(d: &Dir) {
+    d.script("s1", &logs("s1"));
+    // s2 fails until the file `fixed` exists (Eventor's square root of -9).
+    d.script(
+        "s2",
+        &format!(
+            r#"{}; echo "recovery $CEP_RECOVERY run $CEP_RUN_ID" >> "$ACTIONS"; [ -f fixed ]"#,
+            logs("s2")
+        ),
+    );
+    d.script("s3", &logs("s3"));
+}
+
+/// Eventor's recovery example: the failed step reruns (with
+/// `CEP_RECOVERY` 1, the same `CEP_RUN_ID`, from attempt 1), the succeeded
+/// one does not, the flow goes on past it; a second recovery runs nothing;
+/// the input lines the run had read are not read again.
+#[test]
+fn recovery_reruns_the_failed_step_and_not_the_succeeded_one() {
+    let d = Dir::new();
+    d.file("rules.cep", RECOVERABLE);
+    d.file("events.ndjson", "{\"type\":\"Go\",\"job\":\"j\"}\n");
+    recover_scripts(&d);
+    let o = d.run(&["--store", "store.db"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let first = d.actions();
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert_eq!(first[0], "s1 line-1 1 ");
+    assert_eq!(first[1], "s2 line-1 1 ");
+    let run_id = first[2].split(' ').nth(3).unwrap().to_string();
+    assert_eq!(first[2], format!("recovery 0 run {run_id}"));
+
+    d.file("fixed", "");
+    let o = d.run(&["--store", "store.db", "--mode", "recover"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        d.actions()[3..].to_vec(),
+        vec![
+            "s2 line-1 1 ".to_string(),
+            format!("recovery 1 run {run_id}"),
+            "s3 line-1 1 ".to_string()
+        ]
+    );
+    let mut store = d.store("store.db");
+    store.sort();
+    assert_eq!(
+        store,
+        vec![
+            ("s1".into(), "line-1".into(), "success".into(), 1),
+            ("s2".into(), "line-1".into(), "success".into(), 1),
+            ("s3".into(), "line-1".into(), "success".into(), 1),
+        ]
+    );
+
+    let o = d.run(&["--store", "store.db", "--mode", "recover"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(d.actions().len(), 6, "a second recovery ran something");
+}
+
+/// `recover { failure: skip }`: the failed run is not run again, and the
+/// flow goes on past it as if it had succeeded (its `on success` event
+/// fires, so `s3` runs).
+#[test]
+fn a_skip_policy_goes_on_past_the_failed_step() {
+    let d = Dir::new();
+    d.file(
+        "rules.cep",
+        &RECOVERABLE.replace(
+            "    run \"bin/s2\"\n",
+            "    run \"bin/s2\"\n    recover { failure: skip }\n",
+        ),
+    );
+    d.file("events.ndjson", "{\"type\":\"Go\",\"job\":\"j\"}\n");
+    recover_scripts(&d);
+    let o = d.run(&["--store", "store.db"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = d.run(&["--store", "store.db", "--mode", "recover"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let actions = d.actions();
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    assert_eq!(actions[3], "s3 line-1 1 ");
+    let mut store = d.store("store.db");
+    store.sort();
+    assert_eq!(
+        store[1],
+        ("s2".into(), "line-1".into(), "skipped".into(), 1)
+    );
+    let log = std::fs::read_to_string(d.path("steps.ndjson")).unwrap();
+    assert!(
+        log.contains(r#""step":"s2","sequence":"line-1","status":"skipped""#),
+        "{log}"
+    );
+}
+
+/// A delay and `--once` (Eventor's `max_loops=1`, for a cron job): the
+/// first run exits at once, leaving the delayed run ready in the store; a
+/// `--mode continue --once` before it is due runs nothing; one after it is
+/// due runs it, at its original due time or later.
+#[test]
+fn once_and_continue_drive_a_delay() {
+    let d = Dir::new();
+    d.file(
+        "rules.cep",
+        r#"
+event Go { n: int }
+step later {
+    on Go
+    after 1s
+    run "bin/later"
+}
+"#,
+    );
+    d.file("events.ndjson", "{\"type\":\"Go\",\"n\":1}\n");
+    d.script(
+        "later",
+        &format!(r#"{}; date +%s%3N >> "$ACTIONS""#, logs("later")),
+    );
+    let t0 = std::time::Instant::now();
+    let o = d.run(&["--store", "store.db", "--once"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_millis(900),
+        "--once waited for the delay"
+    );
+    assert!(d.actions().is_empty());
+    assert_eq!(
+        d.store("store.db"),
+        vec![("later".into(), "line-1".into(), "ready".into(), 0)]
+    );
+    let o = d.run(&["--store", "store.db", "--mode", "continue", "--once"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        d.actions().is_empty(),
+        "ran before it was due: {:?}",
+        d.actions()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let o = d.run(&["--store", "store.db", "--mode", "continue", "--once"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(d.actions()[0], "later line-1 1 ");
+    assert_eq!(
+        d.store("store.db"),
+        vec![("later".into(), "line-1".into(), "success".into(), 1)]
+    );
+}
+
+/// A store whose run was made by other rules is refused by recover (exit
+/// 2, a clear message); `restart` starts a new run in it.
+#[test]
+fn a_run_of_another_program_is_not_taken_up() {
+    let d = Dir::new();
+    d.file("rules.cep", RECOVERABLE);
+    d.file("events.ndjson", "{\"type\":\"Go\",\"job\":\"j\"}\n");
+    recover_scripts(&d);
+    let o = d.run(&["--store", "store.db"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // A comment and another layout do not change the program...
+    d.file(
+        "rules.cep",
+        &format!("// a comment\n{}", RECOVERABLE.replace("    ", "  ")),
+    );
+    d.file("fixed", "");
+    let o = d.run(&["--store", "store.db", "--mode", "recover"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // ...another step does.
+    d.file(
+        "rules.cep",
+        &format!("{RECOVERABLE}\nstep s4 {{\n    on S2Done\n    run \"bin/s3\"\n}}\n"),
+    );
+    let o = d.run(&["--store", "store.db", "--mode", "recover"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("was made by another program"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.run(&["--store", "store.db", "--mode", "restart"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -13,7 +13,7 @@ pub mod actions;
 pub mod store;
 
 pub use actions::{Executor, Finished, Identity};
-pub use store::{Store, StoreError};
+pub use store::{Opened, Resumed, Store, StoreError};
 
 /// This build can `post` to https:// URLs (the `https` feature).
 pub const HTTPS: bool = cfg!(feature = "https");

@@ -12,7 +12,8 @@
 //! was decided.
 
 use cep_ir::{Program, Status};
-use cep_runtime::{Event, Outcome, Record};
+use cep_runtime::steps::Stored;
+use cep_runtime::{Event, Outcome, Record, Value};
 use rusqlite::{params, Connection};
 use rusqlite_migration::{Migrations, M};
 use std::path::Path;
@@ -26,6 +27,7 @@ fn migrations() -> Migrations<'static> {
             started_ms INTEGER NOT NULL,
             input TEXT NOT NULL,
             input_lines INTEGER NOT NULL DEFAULT 0,
+            recoveries INTEGER NOT NULL DEFAULT 0,
             ended_ms INTEGER,
             outcome TEXT
         );
@@ -46,6 +48,7 @@ fn migrations() -> Migrations<'static> {
         CREATE TABLE attempts (
             run_id TEXT NOT NULL,
             step_run INTEGER NOT NULL,
+            recovery INTEGER NOT NULL,
             attempt INTEGER NOT NULL,
             started_ms INTEGER NOT NULL,
             ended_ms INTEGER,
@@ -54,7 +57,7 @@ fn migrations() -> Migrations<'static> {
             http_status INTEGER,
             detail TEXT,
             timed_out INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (run_id, step_run, attempt)
+            PRIMARY KEY (run_id, step_run, recovery, attempt)
         );
         CREATE TABLE seen (
             run_id TEXT NOT NULL,
@@ -84,6 +87,22 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+/// A store opened for a run.
+pub struct Opened {
+    pub store: Store,
+    /// What an earlier run left, when one was taken up.
+    pub resumed: Option<Resumed>,
+}
+
+/// An earlier run, as the store kept it.
+pub struct Resumed {
+    /// Input lines it had read: a recovery skips them.
+    pub input_lines: u64,
+    /// What each sequence had seen.
+    pub seen: Vec<(std::sync::Arc<str>, std::sync::Arc<Event>)>,
+    pub runs: Vec<Stored>,
+}
+
 pub struct Store {
     conn: Connection,
     name: String,
@@ -93,19 +112,25 @@ pub struct Store {
     open: bool,
     /// The step of each step run, by run id.
     steps: std::collections::HashMap<u64, usize>,
+    /// How many times this run was recovered (0 in its first life).
+    recovery: u32,
 }
 
 impl Store {
     /// Opens (or creates) the store at `path` (`:memory:` for one that
     /// lives only as long as the process), brings its schema up to date,
-    /// and starts a new run of `program` in it.
+    /// and starts a new run of `program` in it (`resume: None`), or takes
+    /// up an earlier one (`Some(run id)`, `Some("")` for the latest):
+    /// refused when that run was made by another program. With nothing to
+    /// take up, a new run is started and `Opened::resumed` is `None`.
     pub fn open(
         path: &Path,
         program: std::sync::Arc<Program>,
         input: &str,
         run_id: &str,
+        resume: Option<&str>,
         now_ms: i64,
-    ) -> Result<Store, StoreError> {
+    ) -> Result<Opened, StoreError> {
         let name = path.display().to_string();
         let err = |what: &str, e: &dyn std::fmt::Display| {
             StoreError(format!("store `{name}`: {what}: {e}"))
@@ -126,18 +151,164 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .map_err(|e| err("cannot bring its schema up to date", &e))?;
-        conn.execute(
-            "INSERT INTO runs (id, program_hash, started_ms, input) VALUES (?1, ?2, ?3, ?4)",
-            params![run_id, program.program_hash(), now_ms, input],
-        )
-        .map_err(|e| err("cannot start a run", &e))?;
-        Ok(Store {
+        let hash = program.program_hash();
+        let found: Option<(String, String, i64, u32)> = match resume {
+            None => None,
+            Some(want) => conn
+                .query_row(
+                    "SELECT id, program_hash, input_lines, recoveries FROM runs
+                     WHERE ?1 = '' OR id = ?1 ORDER BY started_ms DESC, rowid DESC LIMIT 1",
+                    params![want],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .ok(),
+        };
+        if let (Some(want), None) = (resume, &found) {
+            if !want.is_empty() {
+                return Err(StoreError(format!(
+                    "store `{name}` has no run `{want}` (`cep runs --store {name}` lists them)"
+                )));
+            }
+        }
+        let mut store = Store {
             conn,
-            name,
+            name: name.clone(),
             run_id: run_id.to_string(),
             program,
             open: false,
             steps: std::collections::HashMap::new(),
+            recovery: 0,
+        };
+        let Some((old_id, old_hash, lines, recoveries)) = found else {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO runs (id, program_hash, started_ms, input) VALUES (?1, ?2, ?3, ?4)",
+                    params![run_id, hash, now_ms, input],
+                )
+                .map_err(|e| err("cannot start a run", &e))?;
+            return Ok(Opened {
+                store,
+                resumed: None,
+            });
+        };
+        if old_hash != hash {
+            return Err(StoreError(format!(
+                "store `{name}`: run `{old_id}` was made by another program ({old_hash}; these \
+                 rules are {hash}): it cannot be taken up by them; `--mode restart` starts a new run"
+            )));
+        }
+        store.run_id = old_id;
+        store.recovery = recoveries + 1;
+        store
+            .conn
+            .execute(
+                "UPDATE runs SET recoveries = ?2, ended_ms = NULL, outcome = NULL WHERE id = ?1",
+                params![store.run_id, store.recovery],
+            )
+            .map_err(|e| err("cannot take up the run", &e))?;
+        let resumed = store.load(u64::try_from(lines).unwrap_or(0))?;
+        Ok(Opened {
+            store,
+            resumed: Some(resumed),
+        })
+    }
+
+    /// How many times this run was recovered (`CEP_RECOVERY`).
+    pub fn recovery(&self) -> u32 {
+        self.recovery
+    }
+
+    /// What the run had: its step runs and what each sequence had seen.
+    fn load(&mut self, input_lines: u64) -> Result<Resumed, StoreError> {
+        let p = self.program.clone();
+        let ty_of = |name: &str| p.event_by_name(name);
+        let mut seen = Vec::new();
+        {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT sequence, event, fields FROM seen WHERE run_id = ?1 ORDER BY rowid",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map(params![self.run_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (sequence, event, fields) = row.map_err(|e| self.err(e))?;
+                if let Some(ev) = ty_of(&event).and_then(|ty| event_of(&p, ty, &fields)) {
+                    seen.push((std::sync::Arc::from(sequence), std::sync::Arc::new(ev)));
+                }
+            }
+        }
+        let mut runs = Vec::new();
+        {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT id, step, sequence, status, attempt, due_ms, triggers FROM step_runs
+                     WHERE run_id = ?1 ORDER BY id",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map(params![self.run_id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, u32>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (id, step, sequence, status, attempt, due, triggers) =
+                    row.map_err(|e| self.err(e))?;
+                let Some(si) = p.steps.iter().position(|s| s.name == step) else {
+                    continue;
+                };
+                let status = match status.as_str() {
+                    "ready" => Status::Ready,
+                    "active" => Status::Active,
+                    "failure" => Status::Failure,
+                    // A skipped run counts as a success.
+                    _ => Status::Success,
+                };
+                let triggers: Vec<std::sync::Arc<Event>> =
+                    serde_json::from_str::<Vec<serde_json::Value>>(&triggers)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|t| {
+                            let ty = ty_of(t["type"].as_str()?)?;
+                            event_of(&p, ty, &t["fields"].to_string())
+                        })
+                        .map(std::sync::Arc::new)
+                        .collect();
+                let id = u64::try_from(id).unwrap_or(0);
+                self.steps.insert(id, si);
+                runs.push(Stored {
+                    id,
+                    step: u32::try_from(si).unwrap_or(u32::MAX),
+                    sequence: std::sync::Arc::from(sequence),
+                    status,
+                    attempt,
+                    due,
+                    triggers,
+                });
+            }
+        }
+        Ok(Resumed {
+            input_lines,
+            seen,
+            runs,
         })
     }
 
@@ -195,8 +366,35 @@ impl Store {
     pub fn apply(&mut self, r: &Record) -> Result<(), StoreError> {
         self.begin()?;
         let run_id = self.run_id.clone();
+        let recovery = self.recovery;
         let c = &self.conn;
         let res = match r {
+            Record::Requeued { run, time, due, .. } => exec(
+                c,
+                "UPDATE step_runs SET status = 'ready', attempt = 0, due_ms = ?3, updated_ms = ?4
+                 WHERE run_id = ?1 AND id = ?2",
+                params![run_id, id(*run), due, time],
+            )
+            .and_then(|_| {
+                exec(
+                    c,
+                    "DELETE FROM holdings WHERE run_id = ?1 AND step_run = ?2",
+                    params![run_id, id(*run)],
+                )
+            }),
+            Record::Skipped { run, time, .. } => exec(
+                c,
+                "UPDATE step_runs SET status = 'skipped', due_ms = NULL, updated_ms = ?3
+                 WHERE run_id = ?1 AND id = ?2",
+                params![run_id, id(*run), time],
+            )
+            .and_then(|_| {
+                exec(
+                    c,
+                    "DELETE FROM holdings WHERE run_id = ?1 AND step_run = ?2",
+                    params![run_id, id(*run)],
+                )
+            }),
             Record::Seen {
                 sequence,
                 event,
@@ -289,9 +487,9 @@ impl Store {
             .and_then(|_| {
                 exec(
                     c,
-                    "INSERT INTO attempts (run_id, step_run, attempt, started_ms)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    params![run_id, id(*run), attempt, time],
+                    "INSERT INTO attempts (run_id, step_run, recovery, attempt, started_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![run_id, id(*run), recovery, attempt, time],
                 )
             }),
             Record::AttemptEnded {
@@ -312,7 +510,7 @@ impl Store {
                     c,
                     "UPDATE attempts SET ended_ms = ?4, outcome = ?5, exit_code = ?6,
                         http_status = ?7, detail = ?8, timed_out = ?9
-                     WHERE run_id = ?1 AND step_run = ?2 AND attempt = ?3",
+                     WHERE run_id = ?1 AND step_run = ?2 AND attempt = ?3 AND recovery = ?10",
                     params![
                         run_id,
                         id(*run),
@@ -322,7 +520,8 @@ impl Store {
                         exit,
                         http,
                         detail,
-                        timed_out
+                        timed_out,
+                        recovery
                     ],
                 )
                 .and_then(|_| {
@@ -400,4 +599,39 @@ fn fields_value(e: &Event) -> serde_json::Value {
 
 fn fields_json(e: &Event) -> String {
     fields_value(e).to_string()
+}
+
+/// An event of type `ty` from its fields as the store wrote them (a JSON
+/// array in slot order, durations and times in milliseconds).
+fn event_of(p: &Program, ty: u32, fields: &str) -> Option<Event> {
+    let schema = p.events.get(ty as usize)?;
+    let values: Vec<serde_json::Value> = serde_json::from_str(fields).ok()?;
+    let fields: Vec<Value> = schema
+        .fields
+        .iter()
+        .zip(
+            values
+                .iter()
+                .chain(std::iter::repeat(&serde_json::Value::Null)),
+        )
+        .map(|(f, v)| match (f.ty, v) {
+            (_, serde_json::Value::Null) => Value::Null,
+            (cep_ir::Type::Int, v) => v.as_i64().map_or(Value::Null, Value::Int),
+            (cep_ir::Type::Float, v) => v.as_f64().map_or(Value::Null, Value::Float),
+            (cep_ir::Type::Str, v) => v
+                .as_str()
+                .map_or(Value::Null, |s| Value::Str(std::sync::Arc::from(s))),
+            (cep_ir::Type::Bool, v) => v.as_bool().map_or(Value::Null, Value::Bool),
+            (cep_ir::Type::Duration, v) => v.as_i64().map_or(Value::Null, Value::Duration),
+            (cep_ir::Type::Time, v) => v.as_i64().map_or(Value::Null, Value::Time),
+        })
+        .collect();
+    let time = schema
+        .time_field
+        .and_then(|s| match fields.get(usize::from(s)) {
+            Some(Value::Time(t)) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Some(Event::new(ty, time, 0, fields))
 }

@@ -111,6 +111,20 @@ impl Runner {
         self.flow(now, out);
     }
 
+    /// Takes up an earlier run's step runs (a recovery): see
+    /// [`Scheduler::restore`]. Call before any input.
+    pub fn restore(
+        &mut self,
+        mode: crate::steps::Resume,
+        seen: Vec<(Arc<str>, Arc<Event>)>,
+        runs: Vec<crate::steps::Stored>,
+        now: i64,
+        out: &mut Vec<RunOutput>,
+    ) {
+        self.steps.restore(mode, seen, runs, now, &mut self.souts);
+        self.flow(now, out);
+    }
+
     /// The input stops before its end (a signal): held events are
     /// processed but time passes no further ([`Engine::release_held`]),
     /// and no new attempt starts; running attempts may still report.

@@ -145,6 +145,23 @@ pub enum Record {
         timed_out: bool,
         retry_at: Option<i64>,
     },
+    /// A recovery runs the run again: it is `ready`, from attempt 1, and
+    /// requests its resources at `due`.
+    Requeued {
+        run: u64,
+        step: u32,
+        sequence: Arc<str>,
+        time: i64,
+        due: i64,
+    },
+    /// A recovery skips the run: it is not run again, and the flow goes on
+    /// as if it had succeeded.
+    Skipped {
+        run: u64,
+        step: u32,
+        sequence: Arc<str>,
+        time: i64,
+    },
     /// The run ended with this status and gave back what it held.
     Ended {
         run: u64,
@@ -212,6 +229,34 @@ pub struct StepStats {
     pub unhandled: u64,
     pub attempts: u64,
     pub timed_out: u64,
+}
+
+/// How a restarted runtime takes up the step runs of an earlier run
+/// (Eventor's run modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Each step run found is rerun or skipped by its step's `recover`
+    /// policy for the status it was found in.
+    Recover,
+    /// The run picks up where it stopped: what was ready waits for its
+    /// due time, what was running runs again, what was backing off retries
+    /// at its time; ended runs stay as they are.
+    Continue,
+}
+
+/// A step run as a durable store kept it.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub id: u64,
+    pub step: u32,
+    pub sequence: Arc<str>,
+    /// `Ready`, `Active`, `Success` or `Failure` (`Complete` is not a
+    /// stored status); a skipped run is given as `Success`.
+    pub status: Status,
+    pub attempt: u32,
+    /// When it was to request its resources (ready) or retry (active).
+    pub due: Option<i64>,
+    pub triggers: Vec<Arc<Event>>,
 }
 
 pub struct Scheduler {
@@ -305,6 +350,12 @@ impl Scheduler {
         }
     }
 
+    /// No attempt is running and no run waits for resources: all that is
+    /// left (if anything) waits for a delay or a back-off.
+    pub fn only_timers(&self) -> bool {
+        self.running == 0 && (self.waiting.is_empty() || self.stopped)
+    }
+
     /// Nothing new starts from now on (the process was asked to stop):
     /// running attempts may still end.
     pub fn halt(&mut self) {
@@ -367,6 +418,126 @@ impl Scheduler {
             self.create(si, sequence.clone(), triggers, delay, out);
         }
         self.grant(out);
+    }
+
+    /// Takes up an earlier run (a recovery): `seen` are the events each
+    /// sequence had seen, `runs` its step runs. Runs rerun keep their id
+    /// (their records update the same rows) and start again at attempt 1
+    /// with their whole retry budget; a run that was ready keeps its due
+    /// time, one rerun after a failure does not wait for its `after` again.
+    /// A skipped run fires its `on success` and `on complete` events unless
+    /// the sequence has already seen them. Call before any other input.
+    pub fn restore(
+        &mut self,
+        mode: Resume,
+        seen: Vec<(Arc<str>, Arc<Event>)>,
+        runs: Vec<Stored>,
+        now: i64,
+        out: &mut Vec<StepOutput>,
+    ) {
+        self.tick(now);
+        for (sequence, ev) in seen {
+            self.sequences
+                .entry(sequence)
+                .or_default()
+                .seen
+                .insert(ev.ty, ev);
+        }
+        for r in &runs {
+            self.sequences
+                .entry(r.sequence.clone())
+                .or_default()
+                .started
+                .insert(r.step);
+            self.next_run = self.next_run.max(r.id);
+        }
+        for r in runs {
+            let Some(step) = self.program.steps.get(r.step as usize) else {
+                continue;
+            };
+            let policy = step.recover;
+            let what = match (mode, r.status) {
+                (Resume::Recover, Status::Ready) => policy.ready,
+                (Resume::Recover, Status::Active) => policy.active,
+                (Resume::Recover, Status::Success) => policy.success,
+                (Resume::Recover, _) => policy.failure,
+                (Resume::Continue, Status::Ready | Status::Active) => cep_ir::Recovery::Rerun,
+                (Resume::Continue, _) => continue,
+            };
+            match what {
+                cep_ir::Recovery::Skip if r.status == Status::Success => {}
+                cep_ir::Recovery::Skip => self.skip(r, out),
+                cep_ir::Recovery::Rerun => self.requeue(r, mode, out),
+            }
+        }
+        self.grant(out);
+    }
+
+    fn requeue(&mut self, r: Stored, mode: Resume, out: &mut Vec<StepOutput>) {
+        // A ready run keeps its due time; under `continue` a run that was
+        // backing off retries at its time; everything else starts now.
+        let due = match (r.status, mode) {
+            (Status::Ready, _) | (Status::Active, Resume::Continue) => {
+                r.due.unwrap_or(self.now).max(self.now)
+            }
+            _ => self.now,
+        };
+        let id = r.id;
+        self.stats.runs += 1;
+        out.push(StepOutput::Record(Record::Requeued {
+            run: id,
+            step: r.step,
+            sequence: r.sequence.clone(),
+            time: self.now,
+            due,
+        }));
+        let (phase, wake) = if due > self.now {
+            self.timers.insert((due, id, Wake::Start));
+            (Phase::Delayed, Some((due, Wake::Start)))
+        } else {
+            self.waiting.push_back(id);
+            (Phase::Waiting, None)
+        };
+        self.runs.insert(
+            id,
+            StepRun {
+                id,
+                step: r.step,
+                sequence: r.sequence,
+                triggers: r.triggers,
+                attempt: 0,
+                phase,
+                wake,
+                timeout: None,
+            },
+        );
+    }
+
+    fn skip(&mut self, r: Stored, out: &mut Vec<StepOutput>) {
+        out.push(StepOutput::Record(Record::Skipped {
+            run: r.id,
+            step: r.step,
+            sequence: r.sequence.clone(),
+            time: self.now,
+        }));
+        let Some(step) = self.program.steps.get(r.step as usize) else {
+            return;
+        };
+        let seen = self.sequences.get(&r.sequence);
+        let emits: Vec<(EventId, Vec<cep_ir::Expr>)> = step
+            .on_status
+            .iter()
+            .filter(|e| matches!(e.status, Status::Success | Status::Complete))
+            .filter(|e| seen.is_none_or(|s| !s.seen.contains_key(&e.event)))
+            .map(|e| (e.event, e.fields.clone()))
+            .collect();
+        for (ty, fields) in emits {
+            let ev = self.make_event(ty, &fields, &r.triggers);
+            out.push(StepOutput::Emit {
+                event: ev,
+                sequence: r.sequence.clone(),
+            });
+        }
     }
 
     /// The wall clock is now `now`: delays and back-offs that are due

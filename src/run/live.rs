@@ -78,6 +78,8 @@ pub(super) struct Live<'a> {
     /// `--dry-run`: attempts started and not yet reported.
     dry: VecDeque<(u64, u32)>,
     input_ended: bool,
+    /// A recovery skips the input lines the run had already read.
+    pub(super) skip_lines: u64,
 }
 
 impl<'a> Live<'a> {
@@ -119,7 +121,14 @@ impl<'a> Live<'a> {
             outs: Vec::new(),
             dry: VecDeque::new(),
             input_ended: false,
+            skip_lines: 0,
         }
+    }
+
+    /// Acts on what a recovery produced before the first input.
+    pub(super) fn begin(&mut self, restored: Vec<RunOutput>) -> Result<(), Stop> {
+        self.outs = restored;
+        self.act((0, &[]))
     }
 
     /// Runs until the input ended and nothing is left to do, or a signal.
@@ -128,6 +137,16 @@ impl<'a> Live<'a> {
         let mut stopping: Option<(i32, Instant)> = None;
         loop {
             if stopping.is_none() && self.runner.done() {
+                return Ok(Ending::Done);
+            }
+            // `--once`: nothing can start without waiting for a delay or
+            // a back-off; what waits stays in the store.
+            if self.o.once
+                && stopping.is_none()
+                && self.input_ended
+                && self.dry.is_empty()
+                && self.runner.steps.only_timers()
+            {
                 return Ok(Ending::Done);
             }
             if let Some((sig, _)) = stopping {
@@ -250,6 +269,9 @@ impl<'a> Live<'a> {
     /// One input line.
     fn line(&mut self, kind: Line, text: &[u8]) -> Result<(), Stop> {
         self.line_no += 1;
+        if self.line_no <= self.skip_lines {
+            return Ok(());
+        }
         if kind == Line::Oversized {
             return self.outputs.dead_letter(
                 self.line_no,
@@ -350,7 +372,7 @@ impl<'a> Live<'a> {
             sequence: r.map(|r| r.sequence.to_string()).unwrap_or_default(),
             attempt,
             run_id: self.run_id.clone(),
-            recovery: 0,
+            recovery: self.store.as_ref().map_or(0, Store::recovery),
             rules_dir: step
                 .and_then(|s| self.dirs.get(s.source as usize).cloned())
                 .unwrap_or_default(),

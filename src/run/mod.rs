@@ -67,6 +67,29 @@ pub struct Options {
     /// Simulate the steps: every attempt succeeds at once, nothing runs,
     /// no store; the wall clock jumps to the next deadline.
     pub dry_run: bool,
+    pub mode: Mode,
+    /// The run to recover or continue; `None` for the latest.
+    pub run_id: Option<String>,
+    /// Stop when no step run can start without waiting.
+    pub once: bool,
+}
+
+/// Eventor's run modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Restart,
+    Recover,
+    Continue,
+}
+
+/// `--mode`: `restart`, `recover` or `continue`.
+pub fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "restart" => Ok(Mode::Restart),
+        "recover" => Ok(Mode::Recover),
+        "continue" => Ok(Mode::Continue),
+        _ => Err("`restart`, `recover` or `continue`".into()),
+    }
 }
 
 /// `--max-delay`: a duration with its unit (`2s`, `500ms`), or `0`.
@@ -152,24 +175,56 @@ pub fn run(o: &Options) -> u8 {
     };
     let has_steps = !program.steps.is_empty();
     let run_id = format!("run-{}-{}", live::wall_ms(), std::process::id());
-    let store = if has_steps && !o.dry_run {
+    if o.mode != Mode::Restart && (!has_steps || o.dry_run) {
+        fail(&format!(
+            "`--mode {}` takes up the step runs of an earlier run, but {}",
+            if o.mode == Mode::Recover {
+                "recover"
+            } else {
+                "continue"
+            },
+            if o.dry_run {
+                "a dry run has no store"
+            } else {
+                "these rules have no steps"
+            }
+        ));
+        return EXIT_USAGE;
+    }
+    let resume = match o.mode {
+        Mode::Restart => None,
+        _ => Some(o.run_id.as_deref().unwrap_or("")),
+    };
+    let (store, resumed) = if has_steps && !o.dry_run {
         let path = o.store.clone().unwrap_or_else(|| default_store(&o.rules));
         match Store::open(
             &path,
             program.clone(),
             &input_name,
             &run_id,
+            resume,
             live::wall_ms(),
         ) {
-            Ok(s) => Some(s),
+            Ok(opened) => {
+                if resume.is_some() && opened.resumed.is_none() {
+                    err(&format!(
+                        "cep run: store `{}` has no run to take up; a new run starts\n",
+                        show_path(&path)
+                    ));
+                }
+                (Some(opened.store), opened.resumed)
+            }
             Err(e) => {
                 fail(&e.0);
                 return EXIT_USAGE;
             }
         }
     } else {
-        None
+        (None, None)
     };
+    let run_id = store
+        .as_ref()
+        .map_or(run_id, |s: &Store| s.run_id().to_string());
     let mut feed = Feed::start(source);
     let exec = if has_steps && !o.dry_run {
         let tx = feed.sender();
@@ -212,10 +267,22 @@ pub fn run(o: &Options) -> u8 {
     } else {
         Clock::Real
     };
+    let mut runner = Runner::new(engine, scheduler);
+    let mut skip_lines = 0;
+    let mut restored = Vec::new();
+    if let Some(r) = resumed {
+        skip_lines = r.input_lines;
+        let how = if o.mode == Mode::Continue {
+            cep_runtime::steps::Resume::Continue
+        } else {
+            cep_runtime::steps::Resume::Recover
+        };
+        runner.restore(how, r.seen, r.runs, live::wall_ms(), &mut restored);
+    }
     let mut live = Live::new(
         o,
         program.clone(),
-        Runner::new(engine, scheduler),
+        runner,
         outputs,
         store,
         exec,
@@ -224,7 +291,8 @@ pub fn run(o: &Options) -> u8 {
         run_id,
     );
     let start = Instant::now();
-    let ending = live.run(&mut feed);
+    live.skip_lines = skip_lines;
+    let ending = live.begin(restored).and_then(|()| live.run(&mut feed));
     // Kills asked for are carried out, and nothing an attempt started is
     // left behind.
     if let Some(x) = live.exec.as_mut() {

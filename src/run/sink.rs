@@ -196,6 +196,32 @@ impl StepLog {
                     .insert(*run, (name.to_string(), sequence.to_string(), 0));
                 (*run, "ready", 0, *time, None)
             }
+            Record::Requeued {
+                run,
+                step,
+                sequence,
+                time,
+                ..
+            }
+            | Record::Skipped {
+                run,
+                step,
+                sequence,
+                time,
+            } => {
+                let name = program
+                    .steps
+                    .get(*step as usize)
+                    .map_or("?", |s| s.name.as_str());
+                self.runs
+                    .insert(*run, (name.to_string(), sequence.to_string(), 0));
+                let status = if matches!(r, Record::Skipped { .. }) {
+                    "skipped"
+                } else {
+                    "ready"
+                };
+                (*run, status, 0, *time, None)
+            }
             Record::Attempt { run, attempt, time } => {
                 if let Some(r) = self.runs.get_mut(run) {
                     r.2 = *attempt;
@@ -272,7 +298,7 @@ impl StepLog {
             }
         }
         self.line.extend_from_slice(b"}\n");
-        if matches!(status, "success" | "failure") {
+        if matches!(status, "success" | "failure" | "skipped") {
             self.runs.remove(&run);
         }
         self.sink.write(&self.line)
