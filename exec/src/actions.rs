@@ -86,12 +86,16 @@ pub struct Executor {
 impl Executor {
     /// Starts the runtime; `done` is called (from its thread) when an
     /// attempt ends, never for a killed one.
-    pub fn new(done: impl Fn(Finished) + Send + Sync + 'static) -> std::io::Result<Executor> {
+    pub fn new(
+        done: impl Fn(Finished) + Send + Sync + 'static,
+        started: impl Fn(u64, u32, i32) + Send + Sync + 'static,
+    ) -> std::io::Result<Executor> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let done = Arc::new(done);
+        let started = Arc::new(started);
         let thread = std::thread::Builder::new()
             .name("cep-exec".into())
             .spawn(move || {
@@ -113,11 +117,14 @@ impl Executor {
                                 who,
                             } => {
                                 let done = done.clone();
+                                let started = started.clone();
                                 let live2 = live.clone();
                                 let client = client.clone();
                                 let task = tokio::spawn(async move {
-                                    let f = attempt_once(run, attempt, action, who, client, &live2)
-                                        .await;
+                                    let f = attempt_once(
+                                        run, attempt, action, who, client, &live2, &*started,
+                                    )
+                                    .await;
                                     if let Some(mut l) = lock(&live2) {
                                         l.tasks.remove(&(run, attempt));
                                         l.groups.remove(&(run, attempt));
@@ -234,10 +241,11 @@ async fn attempt_once(
     who: Identity,
     client: Option<reqwest::Client>,
     live: &Mutex<Live>,
+    started: &(dyn Fn(u64, u32, i32) + Send + Sync),
 ) -> Option<Finished> {
     let (outcome, stdout, stderr) = match action {
         Resolved::Run { program, args, env } => {
-            match run_program(run, attempt, &program, &args, &env, &who, live).await {
+            match run_program(run, attempt, &program, &args, &env, &who, live, started).await {
                 Some(r) => r,
                 None => return None,
             }
@@ -270,6 +278,7 @@ pub fn resolve_program(program: &str, rules_dir: &Path) -> PathBuf {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_program(
     run: u64,
     attempt: u32,
@@ -278,6 +287,7 @@ async fn run_program(
     env: &[(String, String)],
     who: &Identity,
     live: &Mutex<Live>,
+    started: &(dyn Fn(u64, u32, i32) + Send + Sync),
 ) -> Option<(Outcome, String, String)> {
     let path = resolve_program(program, &who.rules_dir);
     let mut cmd = tokio::process::Command::new(&path);
@@ -309,10 +319,13 @@ async fn run_program(
             ));
         }
     };
-    if let (Some(pid), Some(mut l)) = (child.id(), lock(live)) {
-        if let Ok(pid) = i32::try_from(pid) {
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        if let Some(mut l) = lock(live) {
             l.groups.insert((run, attempt), pid);
         }
+        // The process group, so that a recovery can end what a killed
+        // `cep` left running.
+        started(run, attempt, pid);
     }
     let out = child.stdout.take();
     let err = child.stderr.take();
@@ -410,4 +423,65 @@ async fn post(
         ),
         Err(e) => failure(None, format!("POST {url}: {e}")),
     }
+}
+
+/// Ends what an earlier `cep` of run `run_id`, killed, left running: every
+/// process whose environment has this run's `CEP_RUN_ID` (read from
+/// `/proc/<pid>/environ`; an attempt's program and all it started inherit
+/// it) is killed with its process group, and this waits up to two seconds
+/// for them to be gone, so that a recovery never runs an attempt beside
+/// the one it replaces. Call before the recovery starts anything. `hint`
+/// are the process groups the store recorded, ended too if still ours.
+pub fn end_orphans(run_id: &str, hint: &[i32]) {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    let mark = format!("CEP_RUN_ID={run_id}");
+    let ours = |pid: i32| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .map(|env| env.split(|&b| b == 0).any(|v| v == mark.as_bytes()))
+            .unwrap_or(false)
+    };
+    let mut groups: Vec<i32> = hint.iter().copied().filter(|&g| ours(g)).collect();
+    for (pid, _, pgrp) in processes() {
+        if ours(pid) && !groups.contains(&pgrp) {
+            groups.push(pgrp);
+        }
+    }
+    for &g in &groups {
+        let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
+    }
+    for _ in 0..200 {
+        if !groups.iter().any(|&g| group_alive(g)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The processes there are: (pid, state, process group), from
+/// `/proc/*/stat` (the fields after the command's closing parenthesis are
+/// state, ppid, pgrp).
+fn processes() -> Vec<(i32, String, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let rest = stat.get(stat.rfind(')')? + 1..)?;
+            let mut f = rest.split_whitespace();
+            let state = f.next()?.to_string();
+            let _ppid = f.next()?;
+            let pgrp = f.next()?.parse().ok()?;
+            Some((pid, state, pgrp))
+        })
+        .collect()
+}
+
+/// Some process of group `g` is alive (not a zombie).
+fn group_alive(g: i32) -> bool {
+    processes()
+        .iter()
+        .any(|(_, state, pgrp)| *pgrp == g && state != "Z")
 }

@@ -12,7 +12,7 @@
 pub mod actions;
 pub mod store;
 
-pub use actions::{Executor, Finished, Identity};
+pub use actions::{end_orphans, Executor, Finished, Identity};
 pub use store::{Opened, Resumed, Store, StoreError};
 
 /// This build can `post` to https:// URLs (the `https` feature).

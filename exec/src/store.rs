@@ -57,6 +57,7 @@ fn migrations() -> Migrations<'static> {
             http_status INTEGER,
             detail TEXT,
             timed_out INTEGER NOT NULL DEFAULT 0,
+            process_group INTEGER,
             PRIMARY KEY (run_id, step_run, recovery, attempt)
         );
         CREATE TABLE seen (
@@ -101,6 +102,9 @@ pub struct Resumed {
     /// What each sequence had seen.
     pub seen: Vec<(std::sync::Arc<str>, std::sync::Arc<Event>)>,
     pub runs: Vec<Stored>,
+    /// Process groups of attempts that had started and not ended: a killed
+    /// `cep` may have left them running.
+    pub orphans: Vec<i32>,
 }
 
 pub struct Store {
@@ -305,10 +309,25 @@ impl Store {
                 });
             }
         }
+        let orphans = {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT process_group FROM attempts
+                     WHERE run_id = ?1 AND ended_ms IS NULL AND process_group IS NOT NULL",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map(params![self.run_id], |r| r.get::<_, i32>(0))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.err(e))?
+        };
         Ok(Resumed {
             input_lines,
             seen,
             runs,
+            orphans,
         })
     }
 
@@ -334,6 +353,19 @@ impl Store {
             exec(&self.conn, "COMMIT", []).map_err(|e| self.err(e))?;
             self.open = false;
         }
+        Ok(())
+    }
+
+    /// Attempt `attempt` of `run` runs as process group `pgid`.
+    pub fn attempt_group(&mut self, run: u64, attempt: u32, pgid: i32) -> Result<(), StoreError> {
+        self.begin()?;
+        exec(
+            &self.conn,
+            "UPDATE attempts SET process_group = ?5
+             WHERE run_id = ?1 AND step_run = ?2 AND recovery = ?3 AND attempt = ?4",
+            params![self.run_id, id(run), self.recovery, attempt, pgid],
+        )
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 

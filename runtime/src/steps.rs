@@ -426,7 +426,9 @@ impl Scheduler {
     /// with their whole retry budget; a run that was ready keeps its due
     /// time, one rerun after a failure does not wait for its `after` again.
     /// A skipped run fires its `on success` and `on complete` events unless
-    /// the sequence has already seen them. Call before any other input.
+    /// the sequence has already seen them; so does a run found ended (for
+    /// its own status), since a crash can fall between a status record and
+    /// the events it emits. Call before any other input.
     pub fn restore(
         &mut self,
         mode: Resume,
@@ -462,12 +464,32 @@ impl Scheduler {
                 (Resume::Recover, Status::Success) => policy.success,
                 (Resume::Recover, _) => policy.failure,
                 (Resume::Continue, Status::Ready | Status::Active) => cep_ir::Recovery::Rerun,
-                (Resume::Continue, _) => continue,
+                (Resume::Continue, _) => cep_ir::Recovery::Skip,
             };
-            match what {
-                cep_ir::Recovery::Skip if r.status == Status::Success => {}
-                cep_ir::Recovery::Skip => self.skip(r, out),
-                cep_ir::Recovery::Rerun => self.requeue(r, mode, out),
+            // A crash can fall between a status and the events it emits
+            // (they are fed on after the record): those the sequence has
+            // not seen are emitted now, so no flow stops there.
+            match (what, r.status) {
+                (cep_ir::Recovery::Skip, Status::Success | Status::Failure)
+                    if mode == Resume::Continue || r.status == Status::Success =>
+                {
+                    self.refire(&r, &[r.status, Status::Complete], out);
+                }
+                (cep_ir::Recovery::Skip, _) => {
+                    out.push(StepOutput::Record(Record::Skipped {
+                        run: r.id,
+                        step: r.step,
+                        sequence: r.sequence.clone(),
+                        time: self.now,
+                    }));
+                    self.refire(&r, &[Status::Success, Status::Complete], out);
+                }
+                (cep_ir::Recovery::Rerun, _) => {
+                    if r.status == Status::Ready {
+                        self.refire(&r, &[Status::Ready], out);
+                    }
+                    self.requeue(r, mode, out);
+                }
             }
         }
         self.grant(out);
@@ -513,13 +535,9 @@ impl Scheduler {
         );
     }
 
-    fn skip(&mut self, r: Stored, out: &mut Vec<StepOutput>) {
-        out.push(StepOutput::Record(Record::Skipped {
-            run: r.id,
-            step: r.step,
-            sequence: r.sequence.clone(),
-            time: self.now,
-        }));
+    /// Emits the `on <status> emit` events of `r`'s step for `statuses`
+    /// whose types its sequence has not seen.
+    fn refire(&mut self, r: &Stored, statuses: &[Status], out: &mut Vec<StepOutput>) {
         let Some(step) = self.program.steps.get(r.step as usize) else {
             return;
         };
@@ -527,7 +545,7 @@ impl Scheduler {
         let emits: Vec<(EventId, Vec<cep_ir::Expr>)> = step
             .on_status
             .iter()
-            .filter(|e| matches!(e.status, Status::Success | Status::Complete))
+            .filter(|e| statuses.contains(&e.status))
             .filter(|e| seen.is_none_or(|s| !s.seen.contains_key(&e.event)))
             .map(|e| (e.event, e.fields.clone()))
             .collect();

@@ -33,6 +33,8 @@ pub enum Msg {
     Wake,
     /// An attempt ended.
     Done(Finished),
+    /// An attempt's program runs as this process group.
+    Started(u64, u32, i32),
 }
 
 /// What comes next for the loop.
@@ -42,6 +44,7 @@ pub enum Next {
     End,
     Error(io::Error),
     Done(Finished),
+    Started(u64, u32, i32),
     /// The deadline passed with nothing else to do.
     Timeout,
     /// A signal: stop taking input. Comes once, after the chunks already
@@ -170,6 +173,7 @@ impl Feed {
             };
             match m {
                 Msg::Done(f) => return Some(Next::Done(f)),
+                Msg::Started(r, a, g) => return Some(Next::Started(r, a, g)),
                 Msg::Wake => continue,
                 _ if self.input_done => continue,
                 Msg::Data(d) => return Some(Next::Chunk(d)),

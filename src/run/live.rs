@@ -205,6 +205,12 @@ impl<'a> Live<'a> {
                     }
                     self.ended(f.run, f.attempt, f.outcome)?;
                 }
+                Next::Started(run, attempt, group) => {
+                    if let Some(st) = self.store.as_mut() {
+                        st.attempt_group(run, attempt, group)
+                            .map_err(|e| Stop::Io(e.0))?;
+                    }
+                }
                 Next::Timeout => {
                     if let Some((sig, grace)) = stopping {
                         if Instant::now() >= grace {

@@ -228,9 +228,15 @@ pub fn run(o: &Options) -> u8 {
     let mut feed = Feed::start(source);
     let exec = if has_steps && !o.dry_run {
         let tx = feed.sender();
-        match Executor::new(move |f| {
-            let _ = tx.send(Msg::Done(f));
-        }) {
+        let tx2 = feed.sender();
+        match Executor::new(
+            move |f| {
+                let _ = tx.send(Msg::Done(f));
+            },
+            move |run, attempt, group| {
+                let _ = tx2.send(Msg::Started(run, attempt, group));
+            },
+        ) {
             Ok(x) => Some(x),
             Err(e) => {
                 fail(&format!("cannot start the step executor: {e}"));
@@ -271,6 +277,8 @@ pub fn run(o: &Options) -> u8 {
     let mut skip_lines = 0;
     let mut restored = Vec::new();
     if let Some(r) = resumed {
+        // What a killed `cep` left running ends before anything reruns.
+        cep_exec::end_orphans(&run_id, &r.orphans);
         skip_lines = r.input_lines;
         let how = if o.mode == Mode::Continue {
             cep_runtime::steps::Resume::Continue
