@@ -6,6 +6,7 @@
 
 pub mod render;
 pub mod run;
+pub mod runs;
 mod same_file;
 
 use cep_grammar::{Diagnostic, SourceMap};
@@ -175,6 +176,19 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// The runs a step store holds (`cep run --store`), or the step runs of
+    /// one run by sequence.
+    Runs {
+        /// The store to read (SQLite); it is only read.
+        #[arg(long, value_name = "PATH")]
+        store: PathBuf,
+        /// Show this run's step runs instead of the list of runs.
+        #[arg(long, value_name = "ID")]
+        run_id: Option<String>,
+        /// JSON for tools instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -216,6 +230,11 @@ where
             dot,
         } => explain(&files, pattern.as_deref(), dot),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Runs {
+            store,
+            run_id,
+            json,
+        } => runs::runs(&store, run_id.as_deref(), json),
         Command::Run {
             rules,
             input,

@@ -859,3 +859,61 @@ fn a_run_of_another_program_is_not_taken_up() {
     let o = d.run(&["--store", "store.db", "--mode", "restart"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// `cep runs` lists the runs in a store (the latest first, with their
+/// outcome, recoveries and step runs by status), and one run's step runs
+/// by sequence; `--json` gives the same for tools; an unknown run or store
+/// is exit 2.
+#[test]
+fn cep_runs_shows_the_runs_and_their_step_runs() {
+    let d = Dir::new();
+    d.file("rules.cep", RECOVERABLE);
+    d.file("events.ndjson", "{\"type\":\"Go\",\"job\":\"j\"}\n");
+    recover_scripts(&d);
+    let o = d.run(&["--store", "store.db"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let runs = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cep"))
+            .current_dir(&d.0)
+            .args(["runs", "--store", "store.db"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = runs(&["--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["outcome"], "failure");
+    assert_eq!(v[0]["recoveries"], 0);
+    assert_eq!(
+        v[0]["step_runs"],
+        serde_json::json!({"failure": 1, "success": 1})
+    );
+    let id = v[0]["run"].as_str().unwrap().to_string();
+    let o = runs(&["--run-id", &id, "--json"]);
+    let steps: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(steps[1]["step"], "s2");
+    assert_eq!(steps[1]["status"], "failure");
+    assert_eq!(steps[1]["detail"], "exit status 1");
+    let o = runs(&[]);
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(table.lines().next().unwrap().starts_with("run "), "{table}");
+    assert!(
+        table.contains(&id) && table.contains("1 failure, 1 success"),
+        "{table}"
+    );
+    let o = runs(&["--run-id", &id]);
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        table.contains("line-1") && table.contains("exit status 1"),
+        "{table}"
+    );
+    assert_eq!(runs(&["--run-id", "nope"]).status.code(), Some(2));
+    let o = Command::new(env!("CARGO_BIN_EXE_cep"))
+        .args(["runs", "--store", d.path("none.db").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
+}

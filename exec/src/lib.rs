@@ -13,7 +13,7 @@ pub mod actions;
 pub mod store;
 
 pub use actions::{end_orphans, Executor, Finished, Identity};
-pub use store::{Opened, Resumed, Store, StoreError};
+pub use store::{Opened, Reader, Resumed, RunRow, StepRow, Store, StoreError};
 
 /// This build can `post` to https:// URLs (the `https` feature).
 pub const HTTPS: bool = cfg!(feature = "https");
