@@ -917,3 +917,99 @@ fn cep_runs_shows_the_runs_and_their_step_runs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
 }
+
+/// The shipped pipeline example runs its steps for real (a copy with its
+/// durations shortened, posting to a real HTTP receiver on 127.0.0.1):
+/// `run_c` runs the shipped `rules/jobs/run-c` for each pipeline whose two
+/// jobs succeeded, `page_on_failure` posts for each flaky job, and every
+/// step run goes through the statuses of the dry run's expected step log.
+#[test]
+fn the_pipeline_example_runs_its_steps_for_real() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if req.len() >= h + 4 + len {
+                        bodies.push(text[h + 4..].to_string());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+        }
+        bodies
+    });
+    let d = Dir::new();
+    let rules = std::fs::read_to_string(root.join("rules/pipeline.cep"))
+        .unwrap()
+        .replace("after 30s", "after 30ms")
+        .replace("backoff 1m", "backoff 10ms")
+        .replace("127.0.0.1:9000", &format!("127.0.0.1:{port}"));
+    d.file("rules.cep", &rules);
+    std::fs::create_dir_all(d.path("jobs")).unwrap();
+    std::fs::copy(root.join("rules/jobs/run-c"), d.path("jobs/run-c")).unwrap();
+    std::fs::copy(
+        root.join("rules/pipeline.events.ndjson"),
+        d.path("events.ndjson"),
+    )
+    .unwrap();
+    let o = d.run(&["--store", ":memory:", "--output", "out.ndjson"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.path("out.ndjson")).unwrap(),
+        std::fs::read_to_string(root.join("rules/pipeline.expected.ndjson")).unwrap()
+    );
+    let err = stderr(&o);
+    for p in ["etl-0714", "reports-0714"] {
+        assert!(
+            err.contains(&format!(
+                "running stage C of pipeline {p} (sequence cep-ReadyForC-"
+            )),
+            "{err}"
+        );
+    }
+    let bodies = server.join().unwrap();
+    assert_eq!(bodies, vec![r#"{"text":"pipeline stage failed"}"#; 2]);
+    let per_run = |log: &str| {
+        let mut m: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+        for l in log.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            m.entry((v["step"].to_string(), v["sequence"].to_string()))
+                .or_default()
+                .push(format!("{} {}", v["status"], v["attempt"]));
+        }
+        m
+    };
+    let want = std::fs::read_to_string(root.join("rules/pipeline.steps.expected.ndjson")).unwrap();
+    assert_eq!(
+        per_run(&std::fs::read_to_string(d.path("steps.ndjson")).unwrap()),
+        per_run(&want)
+    );
+}
