@@ -199,7 +199,11 @@ impl Sim {
                     self.now
                 ));
             }
-            Record::Attempt { .. } | Record::AttemptEnded { .. } | Record::Seen { .. } => {}
+            Record::Attempt { .. }
+            | Record::AttemptEnded { .. }
+            | Record::Seen { .. }
+            | Record::Requeued { .. }
+            | Record::Skipped { .. } => {}
         }
     }
 
@@ -836,7 +840,10 @@ fn statuses_come_in_order() {
                     let before = state.insert(*run, 2);
                     assert!(matches!(before, Some(1) | Some(0)), "seed {seed}");
                 }
-                Record::AttemptEnded { .. } | Record::Seen { .. } => {}
+                Record::AttemptEnded { .. }
+                | Record::Seen { .. }
+                | Record::Requeued { .. }
+                | Record::Skipped { .. } => {}
             }
         }
     }

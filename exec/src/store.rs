@@ -118,6 +118,39 @@ pub struct Store {
     steps: std::collections::HashMap<u64, usize>,
     /// How many times this run was recovered (0 in its first life).
     recovery: u32,
+    /// Step runs created in the open transaction: their rows are written
+    /// once, in their last state, when it commits (a run created and ended
+    /// in one transaction costs one insert, not one statement a record).
+    pending_runs: std::collections::BTreeMap<u64, PendingRun>,
+    /// Attempts started in the open transaction, likewise.
+    pending_attempts: std::collections::BTreeMap<(u64, u32), PendingAttempt>,
+}
+
+/// A step run's row, not yet written.
+struct PendingRun {
+    step: String,
+    sequence: String,
+    status: &'static str,
+    attempt: u32,
+    created: i64,
+    due: Option<i64>,
+    updated: i64,
+    triggers: String,
+    /// It holds its resources (written to `holdings`).
+    holds: bool,
+}
+
+/// An attempt's row, not yet written.
+#[derive(Default)]
+struct PendingAttempt {
+    started: i64,
+    ended: Option<i64>,
+    outcome: Option<&'static str>,
+    exit: Option<i32>,
+    http: Option<i64>,
+    detail: Option<String>,
+    timed_out: bool,
+    group: Option<i32>,
 }
 
 impl Store {
@@ -182,6 +215,8 @@ impl Store {
             open: false,
             steps: std::collections::HashMap::new(),
             recovery: 0,
+            pending_runs: Default::default(),
+            pending_attempts: Default::default(),
         };
         let Some((old_id, old_hash, lines, recoveries)) = found else {
             store
@@ -350,14 +385,223 @@ impl Store {
     /// Makes everything applied so far durable.
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if self.open {
+            self.flush().map_err(|e| self.err(e))?;
             exec(&self.conn, "COMMIT", []).map_err(|e| self.err(e))?;
             self.open = false;
         }
         Ok(())
     }
 
+    /// Writes the rows of the step runs and attempts made in the open
+    /// transaction, in their last state.
+    fn flush(&mut self) -> rusqlite::Result<()> {
+        let runs = std::mem::take(&mut self.pending_runs);
+        let attempts = std::mem::take(&mut self.pending_attempts);
+        let c = &self.conn;
+        for (run, r) in runs {
+            exec(
+                c,
+                "INSERT INTO step_runs (run_id, id, step, sequence, status, attempt, created_ms,
+                                        due_ms, updated_ms, triggers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    self.run_id,
+                    id(run),
+                    r.step,
+                    r.sequence,
+                    r.status,
+                    r.attempt,
+                    r.created,
+                    r.due,
+                    r.updated,
+                    r.triggers
+                ],
+            )?;
+            if r.holds {
+                self.insert_holdings(run)?;
+            }
+        }
+        for ((run, attempt), a) in attempts {
+            exec(
+                c,
+                "INSERT INTO attempts (run_id, step_run, recovery, attempt, started_ms, ended_ms,
+                                       outcome, exit_code, http_status, detail, timed_out,
+                                       process_group)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    self.run_id,
+                    id(run),
+                    self.recovery,
+                    attempt,
+                    a.started,
+                    a.ended,
+                    a.outcome,
+                    a.exit,
+                    a.http,
+                    a.detail,
+                    a.timed_out,
+                    a.group
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The units run `run` holds, as its step acquires them.
+    fn insert_holdings(&self, run: u64) -> rusqlite::Result<()> {
+        let Some(s) = self
+            .steps
+            .get(&run)
+            .and_then(|s| self.program.steps.get(*s))
+        else {
+            return Ok(());
+        };
+        for a in &s.acquire {
+            let name = self
+                .program
+                .resources
+                .get(a.resource as usize)
+                .map_or("?", |r| r.name.as_str());
+            let units = i64::try_from(a.units).unwrap_or(i64::MAX);
+            exec(
+                &self.conn,
+                "INSERT INTO holdings (run_id, step_run, resource, units) VALUES (?1, ?2, ?3, ?4)",
+                params![self.run_id, id(run), name, units],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Applies a record to a step run or attempt made in the open
+    /// transaction; `false` when the record is not about one.
+    fn apply_pending(&mut self, r: &Record) -> bool {
+        let acquires = |st: &Self, run: u64| {
+            st.steps
+                .get(&run)
+                .and_then(|s| st.program.steps.get(*s))
+                .is_some_and(|s| !s.acquire.is_empty())
+        };
+        match r {
+            Record::Created {
+                run,
+                step,
+                sequence,
+                time,
+                triggers,
+                due,
+            } => {
+                self.steps.insert(*run, *step as usize);
+                let name = self
+                    .program
+                    .steps
+                    .get(*step as usize)
+                    .map_or("?", |s| s.name.as_str())
+                    .to_string();
+                let triggers: Vec<serde_json::Value> = triggers
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "type": self.event_name(e.ty),
+                            "fields": fields_value(e),
+                        })
+                    })
+                    .collect();
+                self.pending_runs.insert(
+                    *run,
+                    PendingRun {
+                        step: name,
+                        sequence: sequence.to_string(),
+                        status: "ready",
+                        attempt: 0,
+                        created: *time,
+                        due: Some(*due),
+                        updated: *time,
+                        triggers: serde_json::Value::Array(triggers).to_string(),
+                        holds: false,
+                    },
+                );
+                true
+            }
+            Record::Granted { run, time } if self.pending_runs.contains_key(run) => {
+                let holds = acquires(self, *run);
+                if let Some(p) = self.pending_runs.get_mut(run) {
+                    p.status = "active";
+                    p.due = None;
+                    p.updated = *time;
+                    p.holds = holds;
+                }
+                true
+            }
+            Record::Attempt { run, attempt, time } => {
+                self.pending_attempts.insert(
+                    (*run, *attempt),
+                    PendingAttempt {
+                        started: *time,
+                        ..PendingAttempt::default()
+                    },
+                );
+                match self.pending_runs.get_mut(run) {
+                    Some(p) => {
+                        p.attempt = *attempt;
+                        p.due = None;
+                        p.updated = *time;
+                        true
+                    }
+                    // The run's row is written already: update it.
+                    None => false,
+                }
+            }
+            Record::AttemptEnded {
+                run,
+                attempt,
+                time,
+                outcome,
+                timed_out,
+                retry_at,
+            } if self.pending_attempts.contains_key(&(*run, *attempt)) => {
+                if let Some(a) = self.pending_attempts.get_mut(&(*run, *attempt)) {
+                    a.ended = Some(*time);
+                    a.timed_out = *timed_out;
+                    match outcome {
+                        Outcome::Success => a.outcome = Some("success"),
+                        Outcome::Failure { exit, http, detail } => {
+                            a.outcome = Some("failure");
+                            a.exit = *exit;
+                            a.http = http.map(i64::from);
+                            a.detail = Some(detail.clone());
+                        }
+                    }
+                }
+                match self.pending_runs.get_mut(run) {
+                    Some(p) => {
+                        p.due = *retry_at;
+                        p.updated = *time;
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Record::Ended {
+                run, status, time, ..
+            } if self.pending_runs.contains_key(run) => {
+                if let Some(p) = self.pending_runs.get_mut(run) {
+                    p.status = status.name();
+                    p.due = None;
+                    p.updated = *time;
+                    p.holds = false;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Attempt `attempt` of `run` runs as process group `pgid`.
     pub fn attempt_group(&mut self, run: u64, attempt: u32, pgid: i32) -> Result<(), StoreError> {
+        if let Some(a) = self.pending_attempts.get_mut(&(run, attempt)) {
+            a.group = Some(pgid);
+            return Ok(());
+        }
         self.begin()?;
         exec(
             &self.conn,
@@ -397,6 +641,9 @@ impl Store {
     /// Writes one record of the scheduler into the open transaction.
     pub fn apply(&mut self, r: &Record) -> Result<(), StoreError> {
         self.begin()?;
+        if self.apply_pending(r) {
+            return Ok(());
+        }
         let run_id = self.run_id.clone();
         let recovery = self.recovery;
         let c = &self.conn;
@@ -443,45 +690,8 @@ impl Store {
                     time
                 ],
             ),
-            Record::Created {
-                run,
-                step,
-                sequence,
-                time,
-                triggers,
-                due,
-            } => {
-                self.steps.insert(*run, *step as usize);
-                let name = self
-                    .program
-                    .steps
-                    .get(*step as usize)
-                    .map_or("?", |s| s.name.as_str());
-                let triggers: Vec<serde_json::Value> = triggers
-                    .iter()
-                    .map(|e| {
-                        serde_json::json!({
-                            "type": self.event_name(e.ty),
-                            "fields": fields_value(e),
-                        })
-                    })
-                    .collect();
-                exec(
-                    c,
-                    "INSERT INTO step_runs (run_id, id, step, sequence, status, created_ms, due_ms,
-                                            updated_ms, triggers)
-                     VALUES (?1, ?2, ?3, ?4, 'ready', ?5, ?6, ?5, ?7)",
-                    params![
-                        run_id,
-                        id(*run),
-                        name,
-                        &**sequence,
-                        time,
-                        due,
-                        serde_json::Value::Array(triggers).to_string()
-                    ],
-                )
-            }
+            // Written when the transaction commits (see `apply_pending`).
+            Record::Created { .. } => Ok(0),
             Record::Granted { run, time } => {
                 let step = self.steps.get(run).copied();
                 let mut res = exec(
@@ -510,20 +720,13 @@ impl Store {
                 }
                 res
             }
+            // The attempt's row is written when the transaction commits.
             Record::Attempt { run, attempt, time } => exec(
                 c,
                 "UPDATE step_runs SET attempt = ?3, due_ms = NULL, updated_ms = ?4
                  WHERE run_id = ?1 AND id = ?2",
                 params![run_id, id(*run), attempt, time],
-            )
-            .and_then(|_| {
-                exec(
-                    c,
-                    "INSERT INTO attempts (run_id, step_run, recovery, attempt, started_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![run_id, id(*run), recovery, attempt, time],
-                )
-            }),
+            ),
             Record::AttemptEnded {
                 run,
                 attempt,
