@@ -103,6 +103,58 @@ impl Drop for Dir {
     }
 }
 
+/// A one-thread HTTP receiver on 127.0.0.1: answers `n` requests with
+/// `answer` (`"200 OK"`), and gives each whole request (head and body).
+fn http_receiver(n: usize, answer: &'static str) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        for _ in 0..n {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then the body (by Content-Length).
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if req.len() >= h + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            write!(
+                s,
+                "HTTP/1.1 {answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            requests.push(String::from_utf8_lossy(&req).to_string());
+        }
+        requests
+    });
+    (port, server)
+}
+
+/// The body of a request the receiver got.
+fn body(req: &str) -> &str {
+    &req[req.find("\r\n\r\n").unwrap() + 4..]
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -418,43 +470,7 @@ fn post_sends_json_and_a_non_2xx_fails() {
         ("204 No Content", true),
         ("500 Internal Server Error", false),
     ] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-                .unwrap();
-            let mut req = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Read the head and then the body (by Content-Length).
-            loop {
-                let n = s.read(&mut buf).unwrap();
-                req.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&req).to_string();
-                if let Some(h) = text.find("\r\n\r\n") {
-                    let len: usize = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if req.len() >= h + 4 + len {
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            write!(
-                s,
-                "HTTP/1.1 {answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            String::from_utf8_lossy(&req).to_string()
-        });
+        let (port, server) = http_receiver(1, answer);
         let d = Dir::new();
         d.file(
             "rules.cep",
@@ -477,7 +493,7 @@ step page {{
         );
         let o = d.run(&["--store", ":memory:"]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let req = server.join().unwrap();
+        let req = server.join().unwrap().remove(0);
         assert!(req.starts_with("POST /page HTTP/1.1\r\n"), "{req}");
         assert!(
             req.to_ascii_lowercase()
@@ -485,8 +501,7 @@ step page {{
             "{req}"
         );
         // The members in the order the rule wrote them.
-        let body = &req[req.find("\r\n\r\n").unwrap() + 4..];
-        assert_eq!(body, r#"{"who":"ops","level":2,"note":"disk full"}"#);
+        assert_eq!(body(&req), r#"{"who":"ops","level":2,"note":"disk full"}"#);
         let log = std::fs::read_to_string(d.path("steps.ndjson")).unwrap();
         if ok {
             assert!(log.contains(r#""status":"success""#), "{log}");
@@ -926,46 +941,7 @@ fn cep_runs_shows_the_runs_and_their_step_runs() {
 #[test]
 fn the_pipeline_example_runs_its_steps_for_real() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let mut bodies = Vec::new();
-        for _ in 0..2 {
-            let (mut s, _) = listener.accept().unwrap();
-            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-                .unwrap();
-            let mut req = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = s.read(&mut buf).unwrap();
-                req.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&req).to_string();
-                if let Some(h) = text.find("\r\n\r\n") {
-                    let len: usize = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if req.len() >= h + 4 + len {
-                        bodies.push(text[h + 4..].to_string());
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-        }
-        bodies
-    });
+    let (port, server) = http_receiver(2, "200 OK");
     let d = Dir::new();
     let rules = std::fs::read_to_string(root.join("rules/pipeline.cep"))
         .unwrap()
@@ -995,7 +971,12 @@ fn the_pipeline_example_runs_its_steps_for_real() {
             "{err}"
         );
     }
-    let bodies = server.join().unwrap();
+    let bodies: Vec<String> = server
+        .join()
+        .unwrap()
+        .iter()
+        .map(|r| body(r).to_string())
+        .collect();
     assert_eq!(bodies, vec![r#"{"text":"pipeline stage failed"}"#; 2]);
     let per_run = |log: &str| {
         let mut m: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();

@@ -10,10 +10,12 @@
 //! core as an input.
 
 pub mod actions;
+pub mod reader;
 pub mod store;
 
 pub use actions::{end_orphans, Executor, Finished, Identity};
-pub use store::{Opened, Reader, Resumed, RunRow, StepRow, Store, StoreError};
+pub use reader::{Reader, RunRow, StepRow};
+pub use store::{Opened, Resumed, Store, StoreError};
 
 /// This build can `post` to https:// URLs (the `https` feature).
 pub const HTTPS: bool = cfg!(feature = "https");
