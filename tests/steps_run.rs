@@ -994,3 +994,62 @@ fn the_pipeline_example_runs_its_steps_for_real() {
         per_run(&want)
     );
 }
+
+/// Recorded intervals of real programs: a pool of 2 never has more than
+/// two holders at once (and does have two), and `--max-concurrent 1`
+/// never lets two step runs overlap, over all steps.
+#[test]
+fn a_pool_of_two_and_max_concurrent_one_from_recorded_intervals() {
+    let rows = |d: &Dir| -> Vec<(i128, i128)> {
+        d.actions()
+            .iter()
+            .map(|l| {
+                let p: Vec<&str> = l.split(' ').collect();
+                (p[1].parse().unwrap(), p[2].parse().unwrap())
+            })
+            .collect()
+    };
+    let most_at_once = |iv: &[(i128, i128)]| {
+        let mut points: Vec<(i128, i32)> =
+            iv.iter().flat_map(|(b, e)| [(*b, 1), (*e, -1)]).collect();
+        points.sort();
+        let (mut now, mut most) = (0, 0);
+        for (_, d) in points {
+            now += d;
+            most = most.max(now);
+        }
+        most
+    };
+    let timed = r#"s=$(date +%s%N); sleep 0.1; e=$(date +%s%N); echo "$1 $s $e" >> "$ACTIONS""#;
+
+    let d = Dir::new();
+    d.file(
+        "rules.cep",
+        "event Go { n: int }\nresource two capacity 2\nstep work {\n    on Go\n    acquire two 1\n    run \"bin/work\" args [Go.n]\n}\n",
+    );
+    d.file(
+        "events.ndjson",
+        &(1..=5)
+            .map(|n| format!("{{\"type\":\"Go\",\"n\":{n}}}\n"))
+            .collect::<String>(),
+    );
+    d.script("work", timed);
+    let o = d.run(&["--store", ":memory:"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(most_at_once(&rows(&d)), 2, "{:?}", d.actions());
+
+    let d = Dir::new();
+    d.file(
+        "rules.cep",
+        "event Go { n: int }\nstep a {\n    on Go\n    run \"bin/work\" args [Go.n]\n}\nstep b {\n    on Go\n    run \"bin/work\" args [Go.n]\n}\n",
+    );
+    d.file(
+        "events.ndjson",
+        "{\"type\":\"Go\",\"n\":1}\n{\"type\":\"Go\",\"n\":2}\n",
+    );
+    d.script("work", timed);
+    let o = d.run(&["--store", ":memory:", "--max-concurrent", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows(&d).len(), 4);
+    assert_eq!(most_at_once(&rows(&d)), 1, "{:?}", d.actions());
+}
