@@ -294,15 +294,6 @@ fn stderr_color() -> bool {
     render::use_color(std::io::stderr().is_terminal())
 }
 
-/// `warning: <message>` on stderr.
-fn warn(message: &str) {
-    if stderr_color() {
-        err(&format!("\x1b[1;33mwarning\x1b[0m: {message}\n"));
-    } else {
-        err(&format!("warning: {message}\n"));
-    }
-}
-
 /// `error: <message>` on stderr.
 fn fail(message: &str) {
     if stderr_color() {

@@ -258,12 +258,16 @@ fn killed_at_random_instants_and_recovered_every_step_runs_once() {
                 let t: u128 = f[1].parse().unwrap();
                 orphans.extend(std::mem::take(&mut open));
                 pending_start = Some(t);
+                first_begin_after.push((t, u128::MAX));
             }
             "begin" => {
                 let t: u128 = f[5].parse().unwrap();
-                if let Some(s) = pending_start.take() {
-                    first_begin_after.push((s, t));
+                // The earliest begin of this `cep`'s life (lines of
+                // concurrent attempts may be written out of time order).
+                if let Some(last) = first_begin_after.last_mut() {
+                    last.1 = last.1.min(t);
                 }
+                let _ = pending_start.take();
                 if f[1] == "work" {
                     open.insert((f[2].into(), f[3].into(), f[4].into()), t);
                 }
@@ -289,11 +293,11 @@ fn killed_at_random_instants_and_recovered_every_step_runs_once() {
         .map(|(k, (b, e))| (b, e, format!("{k:?}")))
         .collect();
     for (k, b) in orphans {
-        // Killed by the recovery that followed: over by that recovery's
-        // first begin.
+        // Killed by the first recovery after it that started anything
+        // (before it started anything): over by that recovery's first begin.
         let end = first_begin_after
             .iter()
-            .find(|(s, _)| *s > b)
+            .find(|(s, t)| *s > b && *t != u128::MAX)
             .map_or(u128::MAX, |(_, t)| *t);
         intervals.push((b, end, format!("{k:?} (killed)")));
     }

@@ -28,6 +28,7 @@ fn changes(out: &[Output]) -> Vec<String> {
             Output::Run(r) => format!("{} {:?}", r.run, r.change),
             Output::Complex(c) => format!("{} match", c.run),
             Output::Late(e) => format!("late {}", e.source),
+            other => format!("{other:?}"),
         })
         .collect()
 }

@@ -501,7 +501,10 @@ fn pipeline(
                     }
                 }
                 Output::Late(_) => c.late += 1,
-                Output::Run(_) => {}
+                Output::Run(_)
+                | Output::Refused { .. }
+                | Output::Admitted(_)
+                | Output::NotAccepting(_) => {}
             }
         }
     };
@@ -558,9 +561,9 @@ fn pipeline(
     handle(&engine, &mut outs, &mut c);
     let stats = engine.stats();
     assert_eq!(
-        stats.events_in + stats.late,
+        stats.events_in + stats.late + stats.refused,
         c.accepted,
-        "every event is processed or late"
+        "every event is processed, late or refused by a process"
     );
     assert_eq!(stats.late, c.late, "late events are reported");
     assert_eq!(stats.complex_out, c.complex, "complex events are counted");

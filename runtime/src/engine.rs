@@ -52,6 +52,17 @@ pub enum Output {
     Late(Event),
     /// A run changed (only with `track_runs`).
     Run(RunChange),
+    /// An activity event a process refused (`crate::process`): no pattern
+    /// or step saw it. For an input event `event.source` is its line; a
+    /// complex event has `event.run`.
+    Refused { event: Arc<Event>, reason: String },
+    /// An event of a type asked for with [`Engine::forward`], as it is
+    /// processed (in time order, after the process check): how the
+    /// runner gives input events to the step scheduler.
+    Admitted(Arc<Event>),
+    /// An instance of a process that is not accepting
+    /// ([`Engine::acceptance`]).
+    NotAccepting(crate::process::NotAccepting),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -96,7 +107,12 @@ pub struct Footprint {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Events given to the patterns (input events, and complex and
+    /// step-emitted events fed back), refused ones not counted.
     pub events_in: u64,
+    /// Input activity events a process refused (a refused complex event
+    /// is reported, not counted here).
+    pub refused: u64,
     pub complex_out: u64,
     pub late: u64,
     pub shed: u64,
@@ -169,10 +185,14 @@ pub struct Engine {
     /// Reused for every step of every pattern.
     fx: Effects,
     stats: Stats,
+    procs: crate::process::Processes,
+    /// Input event types to report as [`Output::Admitted`].
+    forward: Vec<bool>,
 }
 
 impl Engine {
     pub fn new(program: Arc<Program>, config: Config) -> Engine {
+        let procs = crate::process::Processes::new(&program).unwrap_or_default();
         let track = config.track_runs;
         let events = program.events.len();
         let matchers: Vec<Matcher> = program
@@ -207,7 +227,39 @@ impl Engine {
                 ..Effects::default()
             },
             stats: Stats::default(),
+            // More activities than a marking holds is refused when the
+            // rules are loaded (`cep run`); a library user gets no
+            // enforcement for such a program.
+            procs,
+            forward: Vec::new(),
         }
+    }
+
+    /// Report input events of these types as [`Output::Admitted`] when
+    /// they are processed (after the process check).
+    pub fn forward(&mut self, types: impl IntoIterator<Item = EventId>) {
+        self.forward = vec![false; self.program.events.len()];
+        for t in types {
+            if let Some(f) = self.forward.get_mut(t as usize) {
+                *f = true;
+            }
+        }
+    }
+
+    /// The processes and their instances.
+    pub fn processes(&self) -> &crate::process::Processes {
+        &self.procs
+    }
+
+    /// Reports every process instance that is not accepting (at the end of
+    /// the input, or on demand).
+    pub fn acceptance(&self, out: &mut Vec<Output>) {
+        out.extend(
+            self.procs
+                .not_accepting()
+                .into_iter()
+                .map(Output::NotAccepting),
+        );
     }
 
     pub fn program(&self) -> &Program {
@@ -345,7 +397,19 @@ impl Engine {
         self.clock = Some(self.clock.map_or(event.time, |c| c.max(event.time)));
         self.seq += 1;
         event.seq = self.seq;
-        self.queue.push_back(Arc::new(event));
+        let ev = Arc::new(event);
+        if self.procs.enforces(ev.ty) {
+            if let Err(reason) = self.procs.admit(&ev) {
+                self.stats.events_in = self.stats.events_in.saturating_sub(1);
+                self.stats.refused += 1;
+                out.push(Output::Refused { event: ev, reason });
+                return;
+            }
+        }
+        if self.forward.get(ev.ty as usize).copied().unwrap_or(false) {
+            out.push(Output::Admitted(ev.clone()));
+        }
+        self.queue.push_back(ev);
         self.drain(out);
     }
 
@@ -490,6 +554,12 @@ impl Engine {
                 run: Some(mat.run),
                 fields: fields.into_boxed_slice(),
             });
+            if self.procs.enforces(output) {
+                if let Err(reason) = self.procs.admit(&event) {
+                    out.push(Output::Refused { event, reason });
+                    continue;
+                }
+            }
             if self.config.track_runs {
                 out.push(Output::Run(RunChange {
                     pattern,

@@ -11,6 +11,7 @@ pub mod fxhash;
 pub mod ingest;
 pub mod matcher;
 pub mod ndjson;
+pub mod process;
 pub mod run;
 pub mod runner;
 pub mod steps;

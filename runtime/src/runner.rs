@@ -41,19 +41,29 @@ pub struct Runner {
     outs: Vec<Output>,
     souts: Vec<StepOutput>,
     emitted: VecDeque<(Event, Arc<str>)>,
+    /// The sequences input events named, by line, until they are processed.
+    sequences: std::collections::HashMap<u64, Arc<str>>,
     input_ended: bool,
     /// The engine has let all time pass and nothing came after.
     finished: bool,
 }
 
 impl Runner {
-    pub fn new(engine: Engine, steps: Scheduler) -> Runner {
+    pub fn new(mut engine: Engine, steps: Scheduler) -> Runner {
+        // Input events reach the scheduler as the engine processes them:
+        // in time order, and only when no process refused them.
+        let wanted: Vec<u32> = (0..engine.program().events.len())
+            .filter_map(|t| u32::try_from(t).ok())
+            .filter(|t| steps.wants(*t))
+            .collect();
+        engine.forward(wanted);
         Runner {
             engine,
             steps,
             outs: Vec::new(),
             souts: Vec::new(),
             emitted: VecDeque::new(),
+            sequences: std::collections::HashMap::new(),
             input_ended: false,
             finished: false,
         }
@@ -69,19 +79,10 @@ impl Runner {
         out: &mut Vec<RunOutput>,
     ) {
         self.finished = false;
-        let for_steps = self.steps.wants(event.ty).then(|| event.clone());
-        self.engine.push(event, &mut self.outs);
-        if let Some(ev) = for_steps {
-            let late = self
-                .outs
-                .iter()
-                .any(|o| matches!(o, Output::Late(l) if l.source == ev.source));
-            if !late {
-                let sequence = sequence.unwrap_or_else(|| Arc::from(format!("line-{}", ev.source)));
-                self.steps
-                    .event(&Arc::new(ev), &sequence, now, &mut self.souts);
-            }
+        if let Some(q) = sequence.filter(|_| self.steps.wants(event.ty)) {
+            self.sequences.insert(event.source, q);
         }
+        self.engine.push(event, &mut self.outs);
         self.flow(now, out);
     }
 
@@ -154,9 +155,16 @@ impl Runner {
             if let Some((mut ev, sequence)) = self.emitted.pop_front() {
                 self.finished = false;
                 ev.time = self.engine.now().unwrap_or(0);
+                // An event a step emitted (source 0) goes to the scheduler
+                // at once, unless a process refused it.
                 let for_steps = self.steps.wants(ev.ty).then(|| ev.clone());
+                let before = self.outs.len();
                 self.engine.push(ev, &mut self.outs);
-                if let Some(ev) = for_steps {
+                let refused = self
+                    .outs
+                    .get(before..)
+                    .is_some_and(|o| o.iter().any(|o| matches!(o, Output::Refused { event, .. } if event.source == 0 && event.run.is_none())));
+                if let (Some(ev), false) = (for_steps, refused) {
                     self.steps
                         .event(&Arc::new(ev), &sequence, now, &mut self.souts);
                 }
@@ -173,11 +181,27 @@ impl Runner {
 
     fn engine_outputs(&mut self, now: i64, out: &mut Vec<RunOutput>) {
         for o in std::mem::take(&mut self.outs) {
-            if let Output::Complex(c) = &o {
-                if self.steps.wants(c.event.ty) {
+            match &o {
+                Output::Complex(c) if self.steps.wants(c.event.ty) => {
                     let sequence: Arc<str> = Arc::from(self.engine.run_name(c.pattern, c.run));
                     self.steps.event(&c.event, &sequence, now, &mut self.souts);
                 }
+                Output::Admitted(ev) if ev.source != 0 => {
+                    let sequence = self
+                        .sequences
+                        .remove(&ev.source)
+                        .unwrap_or_else(|| Arc::from(format!("line-{}", ev.source)));
+                    self.steps.event(ev, &sequence, now, &mut self.souts);
+                    continue;
+                }
+                Output::Admitted(_) => continue,
+                _ => {}
+            }
+            if let Output::Late(e) = &o {
+                self.sequences.remove(&e.source);
+            }
+            if let Output::Refused { event, .. } = &o {
+                self.sequences.remove(&event.source);
             }
             out.push(RunOutput::Engine(o));
         }

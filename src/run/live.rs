@@ -137,6 +137,11 @@ impl<'a> Live<'a> {
         let mut stopping: Option<(i32, Instant)> = None;
         loop {
             if stopping.is_none() && self.runner.done() {
+                // Every process instance that is not accepting, once.
+                let mut outs = Vec::new();
+                self.runner.engine.acceptance(&mut outs);
+                self.outs = outs.into_iter().map(RunOutput::Engine).collect();
+                self.act((0, &[]))?;
                 return Ok(Ending::Done);
             }
             // `--once`: nothing can start without waiting for a delay or

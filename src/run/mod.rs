@@ -28,7 +28,7 @@ mod live;
 mod sink;
 
 use crate::same_file::{self, Named};
-use crate::{err, fail, load_program, show_path, warn, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use crate::{err, fail, load_program, show_path, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use cep_exec::{Executor, Store};
 use cep_ir::{Action, Program};
 use cep_runtime::ingest;
@@ -140,7 +140,6 @@ pub fn run(o: &Options) -> u8 {
         fail(&m);
         return EXIT_USAGE;
     }
-    not_run_yet(&program);
     let source: Box<dyn Read + Send> = if is_stdio(&o.input) {
         Box::new(io::stdin())
     } else {
@@ -267,6 +266,8 @@ pub fn run(o: &Options) -> u8 {
         encoder: Encoder::new(&program),
         line: Vec::with_capacity(1024),
         dead_letters: 0,
+        refused: 0,
+        not_accepting: 0,
     };
     let clock = if o.dry_run {
         Clock::Simulated(live::wall_ms())
@@ -376,6 +377,14 @@ fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
         "cep run: {} events in, {} complex events out, {dead_letters} dead letters, {secs:.3} s, {rate:.0} events/s\n",
         stats.events_in, stats.complex_out
     ));
+    if !program.processes.is_empty() {
+        err(&format!(
+            "cep run: {} process instances, {} not accepting at the end; {} activity events refused\n",
+            live.runner.engine.processes().instances(),
+            live.outputs.not_accepting,
+            live.outputs.refused
+        ));
+    }
     if !program.steps.is_empty() {
         let st = live.runner.steps.stats();
         let mut line = format!(
@@ -453,6 +462,7 @@ fn refuse_overwrite(o: &Options) -> Result<(), String> {
 
 /// What this build cannot do is refused before anything runs.
 fn check_runnable(program: &Program) -> Result<(), String> {
+    cep_runtime::process::Processes::new(program)?;
     for s in &program.steps {
         if let Action::Post { url, .. } = &s.action {
             if url.starts_with("https://") && !cep_exec::HTTPS {
@@ -471,21 +481,4 @@ fn check_runnable(program: &Program) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Processes compile, but `cep run` does not enforce them yet: say so
-/// rather than ignore them silently.
-fn not_run_yet(program: &Program) {
-    let n = program.processes.len();
-    if n > 0 {
-        warn(&format!(
-            "cep run does not enforce processes yet: the rules' {n} {} checked and compiled, \
-             and ignored here",
-            if n == 1 {
-                "process is"
-            } else {
-                "processes are"
-            }
-        ));
-    }
 }

@@ -82,6 +82,10 @@ pub(super) struct Outputs {
     pub(super) encoder: Encoder,
     pub(super) line: Vec<u8>,
     pub(super) dead_letters: u64,
+    /// Activity events refused by a process (among the dead letters).
+    pub(super) refused: u64,
+    /// Process instances reported as not accepting.
+    pub(super) not_accepting: u64,
 }
 
 impl Outputs {
@@ -148,7 +152,44 @@ impl Outputs {
                 let r = late(e.time, latest, engine.config().max_delay_ms);
                 self.dead_letter(line, &r, text)
             }
-            Output::Run(_) => Ok(()),
+            Output::Refused { event, reason } => {
+                let (line, text): (u64, &[u8]) = match event.run {
+                    Some(_) => (0, &[]),
+                    None if event.source == current.0 => (event.source, current.1),
+                    None => (event.source, &[]),
+                };
+                let detail = match event.run {
+                    Some(run) => {
+                        let pattern = engine
+                            .program()
+                            .patterns
+                            .iter()
+                            .position(|p| p.output == event.ty)
+                            .and_then(|p| u32::try_from(p).ok());
+                        let name = pattern.map_or(String::new(), |p| engine.run_name(p, run));
+                        format!("{reason} (the complex event of run `{name}`)")
+                    }
+                    None => reason.clone(),
+                };
+                self.refused += 1;
+                self.dead_letter(line, &Rejection::new(Reason::Refused, detail), text)
+            }
+            Output::NotAccepting(n) => {
+                self.not_accepting += 1;
+                self.line.clear();
+                let mut m = String::from("{");
+                m.push_str(&format!(
+                    "\"type\":{},{}:{},\"pending\":{}",
+                    serde_json::Value::from(format!("{}.NotAccepting", n.process)),
+                    serde_json::Value::from(n.key_field.as_str()),
+                    cep_runtime::steps::json(&n.key),
+                    serde_json::Value::from(n.pending.clone())
+                ));
+                m.push_str("}\n");
+                self.line.extend_from_slice(m.as_bytes());
+                self.out.write(&self.line)
+            }
+            Output::Run(_) | Output::Admitted(_) => Ok(()),
         }
     }
 }

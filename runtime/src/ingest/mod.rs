@@ -52,6 +52,8 @@ pub enum Reason {
     BadTime,
     /// Decoded, but older than what the engine had already processed.
     Late,
+    /// An activity event a process did not allow (`crate::process`).
+    Refused,
     OversizedLine,
     InvalidUtf8,
 }
@@ -67,6 +69,7 @@ impl Reason {
             Reason::WrongType => "wrong type",
             Reason::BadTime => "bad time",
             Reason::Late => "late",
+            Reason::Refused => "refused",
             Reason::OversizedLine => "oversized line",
             Reason::InvalidUtf8 => "invalid utf-8",
         }

@@ -1,0 +1,396 @@
+//! Processes enforced: behaviour through the binary (refusals with their
+//! reasons, acceptance records), and a differential property test of the
+//! engine's enforcement against a small executor written here from the
+//! definitions (Hildebrandt & Mukkamala; docs/runtime.md, "Processes").
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::Rng;
+
+use cep_runtime::{Config, Engine, Event, Output, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::process::Command;
+use std::sync::Arc;
+
+fn run_cep(rules: &str, events: &[&str]) -> (Vec<String>, Vec<serde_json::Value>, String) {
+    let dir =
+        std::env::temp_dir().join(format!("cep-proc-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("rules.cep"), rules).unwrap();
+    std::fs::write(dir.join("events.ndjson"), events.join("\n") + "\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_cep"))
+        .current_dir(&dir)
+        .args([
+            "run",
+            "rules.cep",
+            "--input",
+            "events.ndjson",
+            "--dead-letter",
+            "dead.ndjson",
+        ])
+        .output()
+        .unwrap();
+    let dead = std::fs::read_to_string(dir.join("dead.ndjson")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        dead.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+const CLAIM: &str = r#"
+event Submit  { claim_id: str, at: time }
+event Review  { claim_id: str, at: time }
+event Approve { claim_id: str, at: time }
+event Reject  { claim_id: str, at: time }
+event Pay     { claim_id: str, at: time }
+
+process Claim by claim_id {
+    activities Submit, Review, Approve, Reject, Pay
+    excluded Pay
+    Submit  -->*  Review
+    Submit  *-->  Review
+    Review  -->*  Approve
+    Review  -->*  Reject
+    Approve -->%  Reject
+    Reject  -->%  Approve
+    Approve -->+  Pay
+    Approve *-->  Pay
+    Pay     --<>  Approve
+}
+
+pattern Paid partition by claim_id within 1h {
+    _a: Approve
+    then _p: Pay
+    emit { claim_id: _a.claim_id }
+}
+"#;
+
+fn ev(ty: &str, id: &str, at: i64) -> String {
+    format!(r#"{{"type":"{ty}","claim_id":"{id}","at":{at}}}"#)
+}
+
+/// Each relation kind refuses with its reason (condition, excluded,
+/// milestone), a refused event reaches no pattern, the response makes an
+/// activity required, and an instance not accepting at the end is
+/// reported; one made by a refused event only is accepting.
+#[test]
+fn claims_are_enforced_with_reasons_and_acceptance() {
+    let events = [
+        ev("Submit", "c1", 1000),
+        ev("Approve", "c1", 2000), // condition Review not yet
+        ev("Review", "c1", 3000),
+        ev("Approve", "c1", 4000),
+        ev("Reject", "c1", 5000), // excluded by Approve
+        ev("Submit", "c2", 6000), // Review now pending
+        ev("Pay", "c1", 7000),
+        ev("Review", "c3", 8000), // condition Submit not yet
+        ev("Submit", "c4", 9000),
+        ev("Review", "c4", 9100),
+        ev("Approve", "c4", 9200), // Pay included and pending: milestone
+        ev("Approve", "c4", 9300),
+    ];
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    let (out, dead, err) = run_cep(CLAIM, &refs);
+    assert_eq!(
+        out,
+        vec![
+            r#"{"type":"Paid","claim_id":"c1","@cep":{"time":7000,"run":"cep-Paid-1","pattern":"Paid","events":[{"binding":"_a","line":4},{"binding":"_p","line":7}]}}"#,
+            r#"{"type":"Claim.NotAccepting","claim_id":"c2","pending":["Review"]}"#,
+            r#"{"type":"Claim.NotAccepting","claim_id":"c4","pending":["Pay"]}"#,
+        ]
+    );
+    let got: Vec<(i64, String)> = dead
+        .iter()
+        .map(|d| {
+            assert_eq!(d["reason"], "refused");
+            (
+                d["line"].as_i64().unwrap(),
+                d["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, r#"`Approve` refused by process `Claim` (claim_id = "c1"): its condition `Review` has not happened"#.to_string()),
+            (5, r#"`Reject` refused by process `Claim` (claim_id = "c1"): it is excluded"#.to_string()),
+            (8, r#"`Review` refused by process `Claim` (claim_id = "c3"): its condition `Submit` has not happened"#.to_string()),
+            (12, r#"`Approve` refused by process `Claim` (claim_id = "c4"): its milestone `Pay` is pending"#.to_string()),
+        ]
+    );
+    assert!(
+        err.contains(
+            "cep run: 4 process instances, 2 not accepting at the end; 4 activity events refused"
+        ),
+        "{err}"
+    );
+}
+
+/// An event that is an activity of two processes is executed only if it is
+/// enabled in both, and then in both; include wins over exclude of the
+/// same target; a self-response stays pending; a late activity event is
+/// `late` and never reaches the process.
+#[test]
+fn several_processes_include_wins_self_response_and_late() {
+    let rules = r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+event C { k: str, at: time }
+
+process P by k {
+    activities A, B
+    B -->* A
+}
+
+process Q by k {
+    activities A, C
+    A -->+ C
+    A -->% C
+    excluded C
+    C *--> C
+}
+"#;
+    let e = |ty: &str, at: i64| format!(r#"{{"type":"{ty}","k":"x","at":{at}}}"#);
+    let events = [
+        e("A", 1000),
+        e("B", 2000),
+        e("A", 3000),
+        e("C", 4000),
+        e("B", 500),
+    ];
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    let (out, dead, _) = run_cep(rules, &refs);
+    // Line 1: A refused by P (B not yet), so not executed in Q either (C
+    // stays excluded); line 3: A passes both, includes C (include wins);
+    // line 4: C runs and stays pending (self-response); line 5 is late.
+    let reasons: Vec<(i64, String, String)> = dead
+        .iter()
+        .map(|d| {
+            (
+                d["line"].as_i64().unwrap(),
+                d["reason"].as_str().unwrap().to_string(),
+                d["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, 1);
+    assert!(reasons[0].2.contains("process `P`") && reasons[0].2.contains("condition `B`"));
+    assert_eq!((reasons[1].0, reasons[1].1.as_str()), (5, "late"));
+    assert_eq!(
+        out,
+        vec![r#"{"type":"Q.NotAccepting","k":"x","pending":["C"]}"#]
+    );
+}
+
+// ---- differential property test --------------------------------------------------------
+
+const KINDS: [(&str, u8); 5] = [
+    ("-->*", 0),
+    ("*-->", 1),
+    ("-->+", 2),
+    ("-->%", 3),
+    ("--<>", 4),
+];
+
+/// A graph as the test's own executor sees it.
+#[derive(Clone, Debug)]
+struct Graph {
+    n: usize,
+    rel: Vec<(usize, u8, usize)>,
+    pending: BTreeSet<usize>,
+    excluded: BTreeSet<usize>,
+    executed: BTreeSet<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Mark {
+    executed: BTreeSet<usize>,
+    pending: BTreeSet<usize>,
+    included: BTreeSet<usize>,
+}
+
+impl Graph {
+    fn random(rng: &mut Rng) -> Graph {
+        let n = 5 + rng.below(4);
+        let mut rel = Vec::new();
+        for _ in 0..rng.below(2 * n + 1) {
+            rel.push((rng.below(n), KINDS[rng.below(5)].1, rng.below(n)));
+        }
+        // Include and exclude of one target by one activity, and a
+        // self-relation, often.
+        if rng.chance(50) {
+            let (a, b) = (rng.below(n), rng.below(n));
+            rel.push((a, 2, b));
+            rel.push((a, 3, b));
+        }
+        if rng.chance(50) {
+            let a = rng.below(n);
+            rel.push((a, KINDS[rng.below(5)].1, a));
+        }
+        let pick = |rng: &mut Rng| (0..n).filter(|_| rng.chance(20)).collect::<BTreeSet<_>>();
+        Graph {
+            n,
+            rel,
+            pending: pick(rng),
+            excluded: pick(rng),
+            executed: pick(rng),
+        }
+    }
+
+    fn cep(&self) -> String {
+        let mut s = String::new();
+        for i in 0..self.n {
+            let _ = writeln!(s, "event E{i} {{ k: int }}");
+        }
+        let names = |set: &BTreeSet<usize>| {
+            set.iter()
+                .map(|i| format!("E{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(s, "process P by k {{");
+        let _ = writeln!(s, "    activities {}", names(&(0..self.n).collect()));
+        for (kw, set) in [
+            ("pending", &self.pending),
+            ("excluded", &self.excluded),
+            ("executed", &self.executed),
+        ] {
+            if !set.is_empty() {
+                let _ = writeln!(s, "    {kw} {}", names(set));
+            }
+        }
+        for (a, k, b) in &self.rel {
+            let arrow = KINDS.iter().find(|x| x.1 == *k).unwrap().0;
+            let _ = writeln!(s, "    E{a} {arrow} E{b}");
+        }
+        let _ = writeln!(s, "}}");
+        s
+    }
+
+    fn initial(&self) -> Mark {
+        Mark {
+            executed: self.executed.clone(),
+            pending: self.pending.clone(),
+            included: (0..self.n).filter(|i| !self.excluded.contains(i)).collect(),
+        }
+    }
+
+    /// The definition, literally.
+    fn enabled(&self, m: &Mark, a: usize) -> bool {
+        m.included.contains(&a)
+            && self.rel.iter().all(|&(f, k, t)| {
+                !(t == a && k == 0 && m.included.contains(&f) && !m.executed.contains(&f))
+                    && !(t == a && k == 4 && m.included.contains(&f) && m.pending.contains(&f))
+            })
+    }
+
+    fn execute(&self, m: &mut Mark, a: usize) {
+        m.executed.insert(a);
+        m.pending.remove(&a);
+        for &(f, k, t) in &self.rel {
+            if f == a && k == 1 {
+                m.pending.insert(t);
+            }
+        }
+        for &(f, k, t) in &self.rel {
+            if f == a && k == 3 {
+                m.included.remove(&t);
+            }
+        }
+        for &(f, k, t) in &self.rel {
+            if f == a && k == 2 {
+                m.included.insert(t);
+            }
+        }
+    }
+}
+
+#[test]
+fn enforcement_agrees_with_the_definition_on_random_graphs() {
+    let cases = std::env::var("CEP_PROC_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400u64);
+    for seed in 0..cases {
+        let mut rng = Rng::new(0xdc4 ^ seed);
+        let g = Graph::random(&mut rng);
+        let text = g.cep();
+        let c = cep_compiler::compile_str("p.cep", &text);
+        let program = c
+            .program
+            .unwrap_or_else(|| panic!("seed {seed}: {:#?}\n{text}", c.diagnostics));
+        let program = Arc::new(program);
+        let mut engine = Engine::new(program.clone(), Config::default());
+        let keys = 1 + rng.below(3);
+        let mut want: BTreeMap<i64, Mark> = BTreeMap::new();
+        let mut refused_want = Vec::new();
+        let mut out = Vec::new();
+        for line in 1..=(5 + rng.below(25)) as u64 {
+            let a = rng.below(g.n);
+            let k = rng.below(keys) as i64;
+            let m = want.entry(k).or_insert_with(|| g.initial());
+            if g.enabled(m, a) {
+                g.execute(m, a);
+            } else {
+                refused_want.push(line);
+            }
+            let ty = program.event_by_name(&format!("E{a}")).unwrap();
+            engine.push(
+                Event::new(ty, line as i64, line, vec![Value::Int(k)]),
+                &mut out,
+            );
+        }
+        engine.finish(&mut out);
+        let refused_got: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Refused { event, .. } => Some(event.source),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            refused_got, refused_want,
+            "seed {seed} (CEP_PROC_CASES): refusals\n{text}"
+        );
+        for (k, m) in &want {
+            let got = engine.processes().marking("P", &Value::Int(*k)).unwrap();
+            let bits = |s: &BTreeSet<usize>| s.iter().fold(0u64, |b, i| b | (1 << i));
+            assert_eq!(
+                (got.executed, got.pending, got.included),
+                (bits(&m.executed), bits(&m.pending), bits(&m.included)),
+                "seed {seed}: marking of key {k}\n{text}"
+            );
+            let accepting = m.pending.intersection(&m.included).next().is_none();
+            assert_eq!(got.accepting(), accepting, "seed {seed}: acceptance");
+        }
+        let mut acc = Vec::new();
+        engine.acceptance(&mut acc);
+        let not_accepting = want
+            .values()
+            .filter(|m| m.pending.intersection(&m.included).next().is_some())
+            .count();
+        assert_eq!(
+            acc.len(),
+            not_accepting,
+            "seed {seed}: not-accepting records"
+        );
+    }
+}
