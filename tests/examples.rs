@@ -203,7 +203,9 @@ fn examples_give_the_expected_output_every_time() {
         // (`rules/X.dead.expected.ndjson`: activity events its processes
         // refuse).
         let want_dead = std::fs::read_to_string(
-            root().join("rules").join(format!("{stem}.dead.expected.ndjson")),
+            root()
+                .join("rules")
+                .join(format!("{stem}.dead.expected.ndjson")),
         )
         .unwrap_or_default();
         if dead != want_dead {

@@ -79,8 +79,8 @@ fn summary(out: &[serde_json::Value]) -> Vec<String> {
 /// At the top of the range: a window that opens 5 ms before the last valid
 /// instant admits an event at that instant (`within 10ms`), and an absence
 /// that starts there is broken by an event at that instant; an absence
-/// that nothing breaks completes at last + D, past the range, at the end of
-/// the input.
+/// that nothing breaks, whose last + D is past the range, completes at the
+/// latest valid time, at the end of the input.
 #[test]
 fn windows_and_absences_are_exact_at_the_latest_valid_time() {
     let (out, dead) = run(&[
@@ -95,7 +95,9 @@ fn windows_and_absences_are_exact_at_the_latest_valid_time() {
         summary(&out),
         vec![
             format!("\"Pair\" \"w\" {MAX}"),
-            format!("\"Quiet\" \"y\" {}", MAX - 1 + 10),
+            // Its deadline, MAX - 1 + 10ms, is past the range: it completes
+            // at the latest valid time.
+            format!("\"Quiet\" \"y\" {MAX}"),
         ]
     );
     assert_eq!(out[0]["first"], MAX - 5);

@@ -69,6 +69,7 @@ codes! {
     UnusedBinding = "CEP024", Warning, "a binding that nothing uses";
     Unbounded = "CEP025", Warning, "a pattern whose live runs have no bound";
     PatternCycle = "CEP026", Error, "patterns that consume each other's complex events in a cycle";
+    IncludeAndExclude = "CEP027", Warning, "an activity that both includes and excludes the same activity";
 }
 
 impl Serialize for Code {

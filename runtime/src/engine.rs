@@ -548,7 +548,10 @@ impl Engine {
             self.seq += 1;
             let event = Arc::new(Event {
                 ty: output,
-                time: mat.time,
+                // An absence whose deadline is past the latest valid time
+                // completes at it (no valid event could have broken it
+                // later), so that every complex event has a valid time.
+                time: mat.time.min(cep_ir::MAX_TIME_MS),
                 seq: self.seq,
                 source: 0,
                 run: Some(mat.run),

@@ -146,6 +146,31 @@ pub(super) fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir:
                             ast::RelationKind::Exclude => ir::RelationKind::Exclude,
                             ast::RelationKind::Milestone => ir::RelationKind::Milestone,
                         };
+                        let other = match kind {
+                            ir::RelationKind::Include => Some(ir::RelationKind::Exclude),
+                            ir::RelationKind::Exclude => Some(ir::RelationKind::Include),
+                            _ => None,
+                        };
+                        if let Some(o) = other {
+                            if relations
+                                .iter()
+                                .any(|r: &ir::Relation| r.from == from && r.to == to && r.kind == o)
+                            {
+                                diags.push(
+                                    Diagnostic::new(
+                                        Code::IncludeAndExclude,
+                                        it.span,
+                                        format!(
+                                            "`{}` both includes and excludes `{}`",
+                                            from_name(&acts, from),
+                                            from_name(&acts, to)
+                                        ),
+                                    )
+                                    .label("the second of the two")
+                                    .help("when both apply, include wins (the exclude is applied first): remove one of the two"),
+                                );
+                            }
+                        }
                         relations.push(ir::Relation { from, kind, to });
                     }
                 }
@@ -161,4 +186,9 @@ pub(super) fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir:
         }
     }
     out
+}
+
+/// The name of activity `i`.
+fn from_name(acts: &[(String, Span, Option<usize>)], i: u16) -> &str {
+    acts.get(usize::from(i)).map_or("?", |a| a.0.as_str())
 }
