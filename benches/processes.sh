@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Processes benchmark: N activity events over K keys through a 15-activity
+# DCR graph (generated here: responses, includes, excludes, a condition
+# and a milestone, so that events are both executed and refused), beside
+# the same events with the process removed: the cost of enforcement.
+# Reported, never asserted. Median of REPEAT runs.
+#
+# Usage: benches/processes.sh   Environment: N=1000000 K=2000 REPEAT=3 CEP=<target>/release/cep
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${N:-1000000}"
+K="${K:-2000}"
+REPEAT="${REPEAT:-3}"
+echo "building (cargo build --release -p cep) ..." >&2
+cargo build --release --quiet -p cep
+target_dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+target_dir="${target_dir:-target}"
+CEP="${CEP:-$target_dir/release/cep}"
+OUT="$target_dir/bench-processes"
+mkdir -p "$OUT"
+
+{
+  for i in $(seq 0 14); do echo "event A$i { k: int, at: time }"; done
+  echo
+  echo "process P by k {"
+  printf '    activities A0'; for i in $(seq 1 14); do printf ', A%d' "$i"; done; echo
+  for i in $(seq 0 13); do echo "    A$i *--> A$((i + 1))"; done
+  for i in $(seq 0 12); do echo "    A$i -->+ A$((i + 2))"; done
+  for i in $(seq 3 14); do echo "    A$i -->% A$((i - 3))"; done
+  echo "    A0 -->* A14"
+  echo "    A7 --<> A8"
+  echo "}"
+} >"$OUT/with.cep"
+for i in $(seq 0 14); do echo "event A$i { k: int, at: time }"; done >"$OUT/without.cep"
+awk -v n="$N" -v k="$K" 'BEGIN { srand(42); for (i = 1; i <= n; i++) printf "{\"type\":\"A%d\",\"k\":%d,\"at\":%d}\n", int(rand() * 15), int(rand() * k), i }' >"$OUT/events.ndjson"
+
+now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+div() { awk -v a="$1" -v b="$2" -v d="${3:-0}" 'BEGIN {if (b == 0) print 0; else printf "%.*f\n", d, a / b}'; }
+measure() {
+  local name="$1" t0 t1 ts=()
+  shift
+  for _ in $(seq "$REPEAT"); do
+    t0="$(now)"
+    "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || { cat "$OUT/$name.err" >&2; exit 1; }
+    t1="$(now)"
+    ts+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
+  done
+  median "${ts[@]}"
+}
+echo "without the process, $REPEAT time(s) ..." >&2
+t_without="$(measure without "$CEP" run "$OUT/without.cep" --input "$OUT/events.ndjson" --dead-letter /dev/null)"
+echo "with the process, $REPEAT time(s) ..." >&2
+t_with="$(measure with "$CEP" run "$OUT/with.cep" --input "$OUT/events.ndjson" --dead-letter /dev/null)"
+summary="$(grep 'process instances' "$OUT/with.err" || true)"
+
+printf '\nCepheid processes benchmark: %d activity events, %d keys, 15 activities; median of %d; %s CPUs\n' "$N" "$K" "$REPEAT" "$(nproc)"
+printf '%-48s %12s %10s\n' "measurement" "events/s" "time (s)"
+printf '%-48s %12s %10.3f\n' "cep run, the process removed" "$(div "$N" "$t_without")" "$t_without"
+printf '%-48s %12s %10.3f\n' "cep run, the process enforced" "$(div "$N" "$t_with")" "$t_with"
+printf '%-48s %11s%%\n' "cost of enforcement (wall time)" "$(awk -v a="$t_with" -v b="$t_without" 'BEGIN {printf "%.1f", (a / b - 1) * 100}')"
+printf '%s\n' "${summary#cep run: }"
