@@ -715,7 +715,7 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
             }
             Output::Late(ev) => return Err(format!("late event {ev:?}")),
             Output::Run(_) | Output::Admitted(_) | Output::NotAccepting(_) => {}
-            Output::Refused { reason, .. } => return Err(format!("refused: {reason}")),
+            Output::Refused { reason, .. } => return Err(format!("refused: {reason:?}")),
         }
     }
     Ok(ms)

@@ -55,7 +55,10 @@ pub enum Output {
     /// An activity event a process refused (`crate::process`): no pattern
     /// or step saw it. For an input event `event.source` is its line; a
     /// complex event has `event.run`.
-    Refused { event: Arc<Event>, reason: String },
+    Refused {
+        event: Arc<Event>,
+        reason: crate::process::Refusal,
+    },
     /// An event of a type asked for with [`Engine::forward`], as it is
     /// processed (in time order, after the process check): how the
     /// runner gives input events to the step scheduler.

@@ -23,6 +23,7 @@
 //! Markings are bit sets (at most 64 activities a process; the loader
 //! refuses more), so checking and executing allocate nothing.
 
+use crate::fxhash::FxBuild;
 use crate::value::{Event, Value};
 use cep_ir::{EventId, Program, RelationKind};
 use std::collections::HashMap;
@@ -59,7 +60,7 @@ struct Proc {
     includes: Vec<u64>,
     excludes: Vec<u64>,
     /// Instances by key value, in the order they were made.
-    instances: HashMap<Value, (u64, Marking)>,
+    instances: HashMap<Value, (u64, Marking), FxBuild>,
     made: u64,
 }
 
@@ -71,6 +72,27 @@ pub struct Processes {
     by_event: Vec<Vec<(usize, usize, u16)>>,
     /// Reused: the instances an event is an activity in.
     hits: Vec<(usize, usize, Value)>,
+}
+
+/// Why an activity event was refused, as data (worded by
+/// [`Processes::describe`] only when someone reads it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub process: usize,
+    pub activity: usize,
+    pub key: Value,
+    pub why: Blocked,
+}
+
+/// The first relation that blocks an activity, in the order checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// The activity is excluded.
+    Excluded,
+    /// This included condition has not been executed.
+    Condition(usize),
+    /// This included milestone is pending.
+    Milestone(usize),
 }
 
 /// An instance that is not accepting at the end.
@@ -133,7 +155,7 @@ impl Processes {
                 responses: vec![0; n],
                 includes: vec![0; n],
                 excludes: vec![0; n],
-                instances: HashMap::new(),
+                instances: HashMap::with_hasher(FxBuild),
                 made: 0,
             };
             for r in &p.relations {
@@ -169,15 +191,43 @@ impl Processes {
     /// it is an activity of (and then it is executed in all of them), or
     /// the reason it is refused (and nothing changes, but the instances
     /// are made).
-    pub fn admit(&mut self, ev: &Event) -> Result<(), String> {
+    pub fn admit(&mut self, ev: &Event) -> Result<(), Refusal> {
         let Some(acts) = self.by_event.get(ev.ty as usize) else {
             return Ok(());
         };
         if acts.is_empty() {
             return Ok(());
         }
+        // One process (the usual case): one lookup, checked and executed
+        // in place.
+        if let [(pi, a, slot)] = acts[..] {
+            let Some(p) = self.procs.get_mut(pi) else {
+                return Ok(());
+            };
+            let key = ev.field(slot);
+            if !p.instances.contains_key(key) {
+                p.instances.insert(key.clone(), (p.made, p.init));
+                p.made += 1;
+            }
+            let Some((_, m)) = p.instances.get(key) else {
+                return Ok(());
+            };
+            if let Some(why) = p.why_not(a, m) {
+                return Err(Refusal {
+                    process: pi,
+                    activity: a,
+                    key: key.clone(),
+                    why,
+                });
+            }
+            let (resp, excl, incl) = (p.responses[a], p.excludes[a], p.includes[a]);
+            if let Some((_, m)) = p.instances.get_mut(key) {
+                execute(m, a, resp, excl, incl);
+            }
+            return Ok(());
+        }
         self.hits.clear();
-        let mut refusal: Option<String> = None;
+        let mut refusal: Option<Refusal> = None;
         for &(pi, a, slot) in acts {
             let key = ev.field(slot).clone();
             let Some(p) = self.procs.get_mut(pi) else {
@@ -190,7 +240,12 @@ impl Processes {
                 p.made += 1;
             }
             if refusal.is_none() {
-                refusal = p.why_not(a, &m, &key);
+                refusal = p.why_not(a, &m).map(|why| Refusal {
+                    process: pi,
+                    activity: a,
+                    key: key.clone(),
+                    why,
+                });
             }
             self.hits.push((pi, a, key));
         }
@@ -199,14 +254,9 @@ impl Processes {
         }
         for (pi, a, key) in &self.hits {
             if let Some(p) = self.procs.get_mut(*pi) {
-                let bit = 1u64 << a;
                 let (resp, excl, incl) = (p.responses[*a], p.excludes[*a], p.includes[*a]);
                 if let Some((_, m)) = p.instances.get_mut(key) {
-                    m.executed |= bit;
-                    m.pending &= !bit;
-                    m.pending |= resp;
-                    m.included &= !excl;
-                    m.included |= incl;
+                    execute(m, *a, resp, excl, incl);
                 }
             }
         }
@@ -256,30 +306,57 @@ impl Processes {
     }
 }
 
+/// Activity `a` happens: executed and not pending; then its responses
+/// become pending; then its excludes, then its includes, apply.
+fn execute(m: &mut Marking, a: usize, resp: u64, excl: u64, incl: u64) {
+    let bit = 1u64 << a;
+    m.executed |= bit;
+    m.pending &= !bit;
+    m.pending |= resp;
+    m.included &= !excl;
+    m.included |= incl;
+}
+
 impl Proc {
-    /// Why activity `a` is not enabled in marking `m`, or `None`.
-    fn why_not(&self, a: usize, m: &Marking, key: &Value) -> Option<String> {
+    /// What blocks activity `a` in marking `m`, or `None` when it is
+    /// enabled.
+    fn why_not(&self, a: usize, m: &Marking) -> Option<Blocked> {
         let bit = 1u64 << a;
-        let name = &self.names[a];
-        let at = format!("process `{}` ({} = {})", self.name, self.key, shown(key));
         if m.included & bit == 0 {
-            return Some(format!("`{name}` refused by {at}: it is excluded"));
+            return Some(Blocked::Excluded);
         }
         let blocking = self.conditions[a] & m.included & !m.executed;
         if blocking != 0 {
-            let c = &self.names[blocking.trailing_zeros() as usize];
-            return Some(format!(
-                "`{name}` refused by {at}: its condition `{c}` has not happened"
-            ));
+            return Some(Blocked::Condition(blocking.trailing_zeros() as usize));
         }
         let blocking = self.milestones[a] & m.included & m.pending;
         if blocking != 0 {
-            let c = &self.names[blocking.trailing_zeros() as usize];
-            return Some(format!(
-                "`{name}` refused by {at}: its milestone `{c}` is pending"
-            ));
+            return Some(Blocked::Milestone(blocking.trailing_zeros() as usize));
         }
         None
+    }
+}
+
+impl Processes {
+    /// A refusal in words: `` `Approve` refused by process `Claim`
+    /// (claim_id = "c1"): its condition `Review` has not happened``.
+    pub fn describe(&self, r: &Refusal) -> String {
+        let Some(p) = self.procs.get(r.process) else {
+            return "refused by a process".into();
+        };
+        let name = |i: usize| p.names.get(i).map_or("?", String::as_str);
+        let at = format!(
+            "`{}` refused by process `{}` ({} = {})",
+            name(r.activity),
+            p.name,
+            p.key,
+            shown(&r.key)
+        );
+        match r.why {
+            Blocked::Excluded => format!("{at}: it is excluded"),
+            Blocked::Condition(c) => format!("{at}: its condition `{}` has not happened", name(c)),
+            Blocked::Milestone(c) => format!("{at}: its milestone `{}` is pending", name(c)),
+        }
     }
 }
 

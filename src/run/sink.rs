@@ -153,11 +153,18 @@ impl Outputs {
                 self.dead_letter(line, &r, text)
             }
             Output::Refused { event, reason } => {
+                self.refused += 1;
+                if self.dead.is_none() && self.dead_letters >= SHOWN {
+                    // Only counted: no need to word it.
+                    self.dead_letters += 1;
+                    return Ok(());
+                }
                 let (line, text): (u64, &[u8]) = match event.run {
                     Some(_) => (0, &[]),
                     None if event.source == current.0 => (event.source, current.1),
                     None => (event.source, &[]),
                 };
+                let reason = engine.processes().describe(reason);
                 let detail = match event.run {
                     Some(run) => {
                         let pattern = engine
@@ -171,7 +178,6 @@ impl Outputs {
                     }
                     None => reason.clone(),
                 };
-                self.refused += 1;
                 self.dead_letter(line, &Rejection::new(Reason::Refused, detail), text)
             }
             Output::NotAccepting(n) => {
