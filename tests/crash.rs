@@ -134,7 +134,9 @@ fn killed_at_random_instants_and_recovered_every_step_runs_once() {
             .open(&log)
             .unwrap();
         use std::io::Write;
-        writeln!(f, "cep-start {now}").unwrap();
+        // One write, so that a line an orphaned program appends at the
+        // same moment cannot land inside it.
+        f.write_all(format!("cep-start {now}\n").as_bytes()).unwrap();
         Command::new(env!("CARGO_BIN_EXE_cep"))
             .current_dir(&d.0)
             .args([
@@ -293,11 +295,16 @@ fn killed_at_random_instants_and_recovered_every_step_runs_once() {
         .map(|(k, (b, e))| (b, e, format!("{k:?}")))
         .collect();
     for (k, b) in orphans {
-        // Killed by the first recovery after it that started anything
-        // (before it started anything): over by that recovery's first begin.
+        // Made in life `r` (its CEP_RECOVERY; `first_begin_after[i]` is life
+        // i), it was killed by the first later life that started anything,
+        // before that life started anything: over by that life's first
+        // begin. (Its begin line may come after the next `cep-start`: the
+        // program can start just before its `cep` is killed.)
+        let r: usize = k.2.parse().unwrap();
         let end = first_begin_after
             .iter()
-            .find(|(s, t)| *s > b && *t != u128::MAX)
+            .skip(r + 1)
+            .find(|(_, t)| *t != u128::MAX)
             .map_or(u128::MAX, |(_, t)| *t);
         intervals.push((b, end, format!("{k:?} (killed)")));
     }
