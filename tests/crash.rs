@@ -136,7 +136,8 @@ fn killed_at_random_instants_and_recovered_every_step_runs_once() {
         use std::io::Write;
         // One write, so that a line an orphaned program appends at the
         // same moment cannot land inside it.
-        f.write_all(format!("cep-start {now}\n").as_bytes()).unwrap();
+        f.write_all(format!("cep-start {now}\n").as_bytes())
+            .unwrap();
         Command::new(env!("CARGO_BIN_EXE_cep"))
             .current_dir(&d.0)
             .args([
