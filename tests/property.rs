@@ -42,7 +42,7 @@ const TOKENS: &[&str] = &[
     "event", "pattern", "resource", "capacity", "step", "process", "partition", "by", "within",
     "skip", "past", "last", "to", "on", "after", "acquire", "run", "args", "with", "post", "body",
     "timeout", "retry", "backoff", "recover", "activities", "ready", "active", "success",
-    "failure", "complete", "rerun", "pending", "excluded", "executed", "prev",
+    "failure", "complete", "rerun", "pending", "excluded", "executed", "idle", "prev",
     // reserved words
     "and", "or", "not", "true", "false", "contains", "starts_with", "ends_with", "next", "then",
     "any", "halt", "emit", "where",
@@ -573,6 +573,11 @@ impl Gen<'_> {
                 self.t(",");
             }
             self.t(a);
+        }
+        if self.rng.chance(30) {
+            self.t("idle");
+            let d = self.rng.pick(&["30m", "720h", "1ms", "0s"]);
+            self.t(d);
         }
         if self.rng.chance(40) {
             let m = self.rng.pick(&["pending", "excluded", "executed"]);

@@ -439,6 +439,10 @@ pub struct ProcessDecl {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum ProcessItem {
     Activities(Vec<Ident>),
+    /// `idle 720h`: an accepting instance that has had no activity event of
+    /// its key for this long (event time) is retired. The node's span is
+    /// the duration's; the item's span covers `idle` too.
+    Idle(Node<Duration>),
     /// `pending A, B` / `excluded C` / `executed D`: the initial marking.
     Initial(Marking, Vec<Ident>),
     Relation {

@@ -472,6 +472,10 @@ impl Printer<'_> {
                 let code = format!("activities {}", names_list(names));
                 self.push(INDENT, code, s, e, kind);
             }
+            ProcessItem::Idle(d) => {
+                let code = format!("idle {}", duration(d.node));
+                self.push(INDENT, code, s, e, kind);
+            }
             ProcessItem::Initial(m, names) => {
                 let code = format!("{} {}", m.as_str(), names_list(names));
                 self.push(INDENT, code, s, e, kind);

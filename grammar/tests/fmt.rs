@@ -600,6 +600,32 @@ fn processes_align_relation_runs() {
     assert_eq!(check(src), expected);
 }
 
+/// `idle` stays where it was written, with its unit, one per line; it
+/// ends a run of aligned relations like any other item.
+#[test]
+fn process_idle_keeps_its_place_and_unit() {
+    let src = "process Claim by claim_id { idle   720h activities Submit,Review
+  Submit -->* Review
+  idle 90m   // quiet for an hour and a half
+  LongName *--> Review
+}
+process Job by id { activities Start idle 1ms }
+";
+    let expected = "process Claim by claim_id {
+    idle 720h
+    activities Submit, Review
+    Submit -->*  Review
+    idle 90m  // quiet for an hour and a half
+    LongName *-->  Review
+}
+process Job by id {
+    activities Start
+    idle 1ms
+}
+";
+    assert_eq!(check(src), expected);
+}
+
 #[test]
 fn empty_bodies_and_empty_records() {
     let src = "step s { on A post \"u\" body { } run \"p\" args [ ] with { } emit Done { } }

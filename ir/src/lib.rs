@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Bumped whenever the meaning or shape of the IR changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The earliest valid time, in epoch milliseconds: 0000-01-01T00:00:00Z,
 /// the first instant RFC 3339 (four-digit years) can write. An input
@@ -612,6 +612,14 @@ pub struct Process {
     pub key: String,
     pub activities: Vec<Activity>,
     pub relations: Vec<Relation>,
+    /// `idle D`, in milliseconds of event time (at least 1, at most
+    /// `cep_grammar::ast::Duration::MAX_MS`): an instance that is accepting
+    /// and has had no activity event of its key (executed or refused) for
+    /// this long is retired, when the clock reaches its last activity time
+    /// plus `idle_ms` and before any event of that time; the next event of
+    /// the key starts a new instance from the initial marking. `None`: an
+    /// instance is never retired.
+    pub idle_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

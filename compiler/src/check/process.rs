@@ -1,4 +1,4 @@
-//! Processes (DCR graphs): activities, the key, markings, relations.
+//! Processes (DCR graphs): activities, the key, markings, relations, `idle`.
 
 use crate::env::{duplicate, Env};
 use crate::expr::slot;
@@ -26,6 +26,7 @@ pub(super) fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir:
                 }
             }
         }
+        let idle_ms = check_idle(p, diags);
         if acts.is_empty() {
             diags.push(
                 Diagnostic::new(
@@ -123,6 +124,7 @@ pub(super) fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir:
         for it in &p.items {
             match &it.node {
                 ast::ProcessItem::Activities(_) => {}
+                ast::ProcessItem::Idle(_) => {}
                 ast::ProcessItem::Initial(m, list) => {
                     for a in list {
                         let Some(i) = find(a, diags) else { continue };
@@ -182,10 +184,49 @@ pub(super) fn check_processes(env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<ir:
                 key: p.key.node.clone(),
                 activities,
                 relations,
+                idle_ms,
             });
         }
     }
     out
+}
+
+/// The `idle` of a process, in milliseconds: CEP002 for a second one,
+/// CEP023 for a zero one (every one is checked).
+fn check_idle(p: &ast::ProcessDecl, diags: &mut Vec<Diagnostic>) -> Option<i64> {
+    let mut idle: Option<(i64, Span)> = None;
+    for it in &p.items {
+        let ast::ProcessItem::Idle(d) = &it.node else {
+            continue;
+        };
+        // The parser refuses a duration past `Duration::MAX_MS` (CEP023),
+        // so this fits.
+        let ms = d
+            .millis()
+            .and_then(|ms| i64::try_from(ms).ok())
+            .unwrap_or(i64::MAX);
+        if ms == 0 {
+            diags.push(
+                Diagnostic::new(
+                    Code::BadLiteral,
+                    d.span,
+                    "an `idle` of zero retires every accepting instance at once",
+                )
+                .label("zero")
+                .help("give a duration longer than any quiet gap within one case, such as `720h`"),
+            );
+        }
+        match idle {
+            Some((_, first)) => diags.push(
+                Diagnostic::new(Code::Duplicate, it.span, "`idle` is given twice")
+                    .label("given again here")
+                    .also(first, "first given here")
+                    .help("a process has at most one `idle`: keep one of the two"),
+            ),
+            None => idle = Some((ms, it.span)),
+        }
+    }
+    idle.map(|(ms, _)| ms)
 }
 
 /// The name of activity `i`.

@@ -943,6 +943,7 @@ fn rule_keywords(r: Rule) -> &'static [&'static str] {
         Rule::kw_backoff => &["backoff"],
         Rule::kw_recover | Rule::recover_clause => &["recover"],
         Rule::kw_activities | Rule::activities => &["activities"],
+        Rule::kw_idle | Rule::idle => &["idle"],
         Rule::status | Rule::recover_entry => {
             &["ready", "active", "success", "failure", "complete"]
         }

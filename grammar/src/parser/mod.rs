@@ -753,6 +753,10 @@ impl Cx {
                 Rule::activities => {
                     ProcessItem::Activities(self.inner(q).map(|a| self.ident(a)).collect())
                 }
+                Rule::idle => {
+                    let d = next(&mut self.inner(q), qs)?;
+                    ProcessItem::Idle(self.duration(d)?)
+                }
                 Rule::initial_marking => {
                     let mut parts = q.into_inner();
                     let m = next(&mut parts, qs)?;
@@ -870,6 +874,7 @@ fn is_keyword(r: Rule) -> bool {
             | Rule::kw_backoff
             | Rule::kw_recover
             | Rule::kw_activities
+            | Rule::kw_idle
             | Rule::close
     )
 }

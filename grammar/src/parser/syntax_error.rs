@@ -249,6 +249,7 @@ fn rule_words(r: Rule) -> &'static str {
         Rule::recovery => "`rerun` or `skip`",
         Rule::on_status | Rule::on_trigger => "`on`",
         Rule::kw_activities | Rule::activities => "`activities`",
+        Rule::kw_idle | Rule::idle => "`idle`",
         Rule::marking | Rule::initial_marking => "`pending`, `excluded` or `executed`",
         Rule::relation_arrow => "a relation arrow (`-->*`, `*-->`, `-->+`, `-->%` or `--<>`)",
         Rule::relation => "a relation such as `A -->* B`",

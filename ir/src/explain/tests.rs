@@ -256,6 +256,7 @@ fn program() -> Program {
                 kind: RelationKind::Response,
                 to: 1,
             }],
+            idle_ms: None,
         }],
     }
 }
@@ -264,7 +265,7 @@ fn program() -> Program {
 fn text_shows_the_automaton() {
     let t = text(&program(), None);
     for line in [
-        "Cepheid IR, format version 2",
+        &format!("Cepheid IR, format version {FORMAT_VERSION}"),
         "source hash: fnv1a64:00ff",
         "  Temperature { sensor: str, celsius: float, at: time }  time: at  (declared)",
         "  Hot { sensor: str, rise: float, n: float }  (complex event of pattern Hot)",
