@@ -75,9 +75,14 @@ pub enum Command {
         #[arg(required = true, value_name = "FILES")]
         files: Vec<PathBuf>,
         /// Show only this pattern.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "process")]
         pattern: Option<String>,
-        /// Print the pattern automata as one Graphviz graph (`dot -Tsvg`).
+        /// Show only this process: its DCR graph (activities with their
+        /// initial marking, relations).
+        #[arg(long, value_name = "NAME")]
+        process: Option<String>,
+        /// Print as one Graphviz graph (`dot -Tsvg`): the pattern automata
+        /// and the processes' DCR graphs (or only the one asked for).
         #[arg(long)]
         dot: bool,
     },
@@ -227,8 +232,9 @@ where
         Command::Explain {
             files,
             pattern,
+            process,
             dot,
-        } => explain(&files, pattern.as_deref(), dot),
+        } => explain(&files, pattern.as_deref(), process.as_deref(), dot),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Runs {
             store,
@@ -429,30 +435,53 @@ fn check(files: &[PathBuf], format: ErrorFormat, deny: bool, output: Option<&Pat
 
 // ---- explain ---------------------------------------------------------------------
 
-fn explain(files: &[PathBuf], pattern: Option<&str>, dot: bool) -> u8 {
+/// `cep explain`: the whole program, one pattern, or one process, as text
+/// or Graphviz. An unknown name is a usage error that lists the names
+/// there are.
+fn explain(files: &[PathBuf], pattern: Option<&str>, process: Option<&str>, dot: bool) -> u8 {
     let program = match load_program(files) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    // `no pattern named `X`; the patterns are: ...`, and the same for processes.
+    let unknown = |kind: &str, kinds: &str, name: &str, names: Vec<&str>| {
+        if names.is_empty() {
+            fail(&format!(
+                "no {kind} named `{name}`: these rules have no {kinds}"
+            ));
+        } else {
+            let mut m = format!(
+                "no {kind} named `{name}`; the {kinds} are: {}",
+                names.join(", ")
+            );
+            if let Some(s) = cep_grammar::diagnostic::did_you_mean(name, names.iter().copied()) {
+                m.push_str(&format!(" (did you mean `{s}`?)"));
+            }
+            fail(&m);
+        }
+        EXIT_USAGE
+    };
+    if let Some(name) = process {
+        let shown = if dot {
+            cep_ir::explain::process_dot(&program, name)
+        } else {
+            cep_ir::explain::process_text(&program, name)
+        };
+        return match shown {
+            Some(s) => {
+                out(&s);
+                EXIT_OK
+            }
+            None => {
+                let names = program.processes.iter().map(|p| p.name.as_str());
+                unknown("process", "processes", name, names.collect())
+            }
+        };
+    }
     if let Some(name) = pattern {
         if !program.patterns.iter().any(|p| p.name == name) {
-            let names: Vec<&str> = program.patterns.iter().map(|p| p.name.as_str()).collect();
-            if names.is_empty() {
-                fail(&format!(
-                    "no pattern named `{name}`: these rules have no patterns"
-                ));
-            } else {
-                let mut m = format!(
-                    "no pattern named `{name}`; the patterns are: {}",
-                    names.join(", ")
-                );
-                if let Some(s) = cep_grammar::diagnostic::did_you_mean(name, names.iter().copied())
-                {
-                    m.push_str(&format!(" (did you mean `{s}`?)"));
-                }
-                fail(&m);
-            }
-            return EXIT_USAGE;
+            let names = program.patterns.iter().map(|p| p.name.as_str());
+            return unknown("pattern", "patterns", name, names.collect());
         }
     }
     if dot {

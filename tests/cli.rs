@@ -314,11 +314,14 @@ fn explain_dot_is_one_graphviz_graph() {
     let dot = stdout(&o);
     assert!(dot.starts_with("digraph cep {"), "{dot}");
     assert_eq!(dot.matches("digraph").count(), 1, "{dot}");
+    // A cluster per pattern, then one per process (the sketch has `Claim`).
     assert_eq!(
         dot.matches("subgraph cluster_").count(),
-        sketch_patterns().len(),
+        sketch_patterns().len() + 1,
         "{dot}"
     );
+    assert_eq!(dot.matches("subgraph cluster_process_").count(), 1, "{dot}");
+    assert!(dot.contains("process Claim by claim_id"), "{dot}");
     assert!(dot.contains("doublecircle"), "{dot}");
     run_graphviz(&dot);
 

@@ -1,5 +1,7 @@
 //! What a program compiled to, for a person: a readable text dump of the IR
-//! ([`text`]) and a Graphviz drawing of the pattern automata ([`dot`]).
+//! ([`text`]) and a Graphviz drawing of the pattern automata and the
+//! processes' DCR graphs ([`dot`]); one process alone with
+//! [`process_text`] and [`process_dot`].
 //!
 //! Names are resolved from the [`Program`] itself; expressions are printed
 //! back in a source-like syntax (`celsius > a.celsius`, `avg(ups.celsius)`,
@@ -8,7 +10,7 @@
 
 use crate::{
     Action, BinOp, Binding, Contiguity, Edge, EventId, Expr, Operand, Origin, Pattern, Process,
-    Program, Recover, Recovery, SkipPolicy, Slot, State, Step, Trigger, Value,
+    Program, Recover, Recovery, RelationKind, SkipPolicy, Slot, State, Step, Trigger, Value,
 };
 use std::fmt::Write as _;
 
@@ -20,11 +22,7 @@ use expr::Cx;
 /// names one (an unknown name gives the header only).
 pub fn text(p: &Program, pattern: Option<&str>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Cepheid IR, format version {}", p.format_version);
-    let _ = writeln!(out, "source hash: {}", p.source_hash);
-    if !p.sources.is_empty() {
-        let _ = writeln!(out, "sources: {}", p.sources.join(", "));
-    }
+    write_header(&mut out, p);
 
     if let Some(name) = pattern {
         for pat in &p.patterns {
@@ -86,27 +84,77 @@ pub fn text(p: &Program, pattern: Option<&str>) -> String {
     out
 }
 
-/// A Graphviz drawing of the pattern automata (or of the one named
-/// `pattern`): one `digraph` with a cluster per pattern, so that the output
-/// is a single graph that `dot -Tsvg` accepts.
+/// One process as text: the same header as [`text`], then the process as
+/// [`text`] shows it (name and key, `idle` when it has one, its
+/// activities in the order of its `activities` line, each with its
+/// initial marking, then its relations in arrow notation in the order they
+/// are written). `None` when no process has that name.
+pub fn process_text(p: &Program, name: &str) -> Option<String> {
+    let pr = p.processes.iter().find(|pr| pr.name == name)?;
+    let mut out = String::new();
+    write_header(&mut out, p);
+    out.push('\n');
+    write_process(&mut out, p, pr);
+    Some(out)
+}
+
+/// A Graphviz drawing of the pattern automata and of the processes' DCR
+/// graphs: one `digraph` with a cluster per pattern, then one per process,
+/// so that the output is a single graph that `dot -Tsvg` accepts. With
+/// `pattern`, only the pattern of that name (and no process).
 pub fn dot(p: &Program, pattern: Option<&str>) -> String {
     let mut out = String::new();
-    out.push_str("digraph cep {\n");
-    out.push_str("  rankdir=LR;\n");
-    out.push_str("  graph [fontname=\"Helvetica\"];\n");
-    out.push_str("  node [shape=circle, fontname=\"Helvetica\", fontsize=11];\n");
-    out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
+    open_graph(&mut out);
     for (n, pat) in p.patterns.iter().enumerate() {
         if pattern.is_some_and(|name| name != pat.name) {
             continue;
         }
         write_cluster(&mut out, p, n, pat);
     }
+    if pattern.is_none() {
+        for (n, pr) in p.processes.iter().enumerate() {
+            write_process_cluster(&mut out, p, n, pr);
+        }
+    }
     out.push_str("}\n");
     out
 }
 
+/// One process's DCR graph as a Graphviz graph (one `digraph` with one
+/// cluster, as [`dot`] draws it), or `None` when no process has that name.
+///
+/// The drawing follows the usual DCR notation. Activities are rounded
+/// boxes: dashed when initially excluded; `!` before the name and a blue
+/// outline when initially pending; `✓` before the name when initially
+/// executed. Relations are arrows from the first activity to the second:
+///
+/// - condition `-->*`: orange, a filled dot at the head, label `*`;
+/// - response `*-->`: blue, a filled dot at the tail, label `*`;
+/// - include `-->+`: green, label `+`;
+/// - exclude `-->%`: red, label `%`;
+/// - milestone `--<>`: purple, an open diamond at the head, label `<>`.
+pub fn process_dot(p: &Program, name: &str) -> Option<String> {
+    let (n, pr) = p
+        .processes
+        .iter()
+        .enumerate()
+        .find(|(_, pr)| pr.name == name)?;
+    let mut out = String::new();
+    open_graph(&mut out);
+    write_process_cluster(&mut out, p, n, pr);
+    out.push_str("}\n");
+    Some(out)
+}
+
 // ---- text ----------------------------------------------------------------------
+
+fn write_header(out: &mut String, p: &Program) {
+    let _ = writeln!(out, "Cepheid IR, format version {}", p.format_version);
+    let _ = writeln!(out, "source hash: {}", p.source_hash);
+    if !p.sources.is_empty() {
+        let _ = writeln!(out, "sources: {}", p.sources.join(", "));
+    }
+}
 
 fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
     let _ = writeln!(
@@ -325,6 +373,9 @@ fn write_step(out: &mut String, p: &Program, s: &Step) {
 
 fn write_process(out: &mut String, p: &Program, pr: &Process) {
     let _ = writeln!(out, "process {} by {}", pr.name, pr.key);
+    if let Some(ms) = pr.idle_ms {
+        let _ = writeln!(out, "  idle {}", signed_duration(ms));
+    }
     for a in &pr.activities {
         let mut marks = vec![if a.included { "included" } else { "excluded" }];
         if a.pending {
@@ -391,6 +442,71 @@ fn recover(r: &Recover) -> String {
 }
 
 // ---- dot -------------------------------------------------------------------------
+
+/// `digraph cep {` and the defaults that every drawing shares.
+fn open_graph(out: &mut String) {
+    out.push_str("digraph cep {\n");
+    out.push_str("  rankdir=LR;\n");
+    out.push_str("  graph [fontname=\"Helvetica\"];\n");
+    out.push_str("  node [shape=circle, fontname=\"Helvetica\", fontsize=11];\n");
+    out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
+}
+
+/// A process as a cluster in DCR notation (see [`process_dot`]). Node ids
+/// are `d{n}_a{i}` (process `n`, activity `i`); names appear only in
+/// escaped labels.
+fn write_process_cluster(out: &mut String, p: &Program, n: usize, pr: &Process) {
+    let id = |i: u16| format!("d{n}_a{i}");
+    let _ = writeln!(out, "  subgraph cluster_process_{n} {{");
+    let mut title = format!("process {} by {}", pr.name, pr.key);
+    if let Some(ms) = pr.idle_ms {
+        let _ = write!(title, "\nidle {}", signed_duration(ms));
+    }
+    // `\l` ends a left-justified line.
+    let title: String = title
+        .lines()
+        .map(|l| format!("{}\\l", dot_escape(l)))
+        .collect();
+    let _ = writeln!(out, "    label=\"{title}\";");
+    out.push_str("    labeljust=l;\n");
+    out.push_str("    node [shape=box, style=rounded];\n");
+    for (i, a) in pr.activities.iter().enumerate() {
+        let i = u16::try_from(i).unwrap_or(u16::MAX);
+        let mut label = String::new();
+        if a.executed {
+            label.push_str("✓ ");
+        }
+        if a.pending {
+            label.push_str("! ");
+        }
+        label.push_str(&event_name(p, a.event));
+        let mut attrs = format!("label=\"{}\"", dot_escape(&label));
+        if !a.included {
+            attrs.push_str(", style=\"rounded,dashed\"");
+        }
+        if a.pending {
+            attrs.push_str(", color=blue, penwidth=2");
+        }
+        let _ = writeln!(out, "    {} [{attrs}];", id(i));
+    }
+    for r in &pr.relations {
+        let (color, label, arrows) = match r.kind {
+            RelationKind::Condition => ("orange", "*", "arrowhead=dotnormal"),
+            RelationKind::Response => ("blue", "*", "dir=both, arrowtail=dot, arrowhead=normal"),
+            RelationKind::Include => ("green4", "+", "arrowhead=normal"),
+            RelationKind::Exclude => ("red", "%", "arrowhead=normal"),
+            RelationKind::Milestone => ("purple", "<>", "arrowhead=odiamondnormal"),
+        };
+        let _ = writeln!(
+            out,
+            "    {} -> {} [label=\"{}\", color={color}, fontcolor={color}, {arrows}];",
+            id(r.from),
+            id(r.to),
+            dot_escape(label)
+        );
+    }
+    out.push_str("  }\n");
+}
 
 fn write_cluster(out: &mut String, p: &Program, n: usize, pat: &Pattern) {
     let id = |s: u16| format!("p{n}_s{s}");
@@ -596,6 +712,15 @@ pub fn duration(ms: u64) -> String {
         }
     }
     format!("{ms}ms")
+}
+
+/// [`duration`] of a signed count of milliseconds (a negative one, which
+/// no compiled program has, is shown as it is).
+fn signed_duration(ms: i64) -> String {
+    match u64::try_from(ms) {
+        Ok(ms) => duration(ms),
+        Err(_) => format!("{ms}ms"),
+    }
 }
 
 fn quote(s: &str) -> String {

@@ -411,3 +411,117 @@ fn dangling_indices_do_not_panic() {
     assert!(t.contains("#99"), "{t}");
     let _ = dot(&p, None);
 }
+
+#[test]
+fn process_text_shows_one_process() {
+    let t = process_text(&program(), "Claim").expect("a process named Claim");
+    assert!(t.starts_with("Cepheid IR, format version "), "{t}");
+    let body = t.split_once("\n\n").map(|(_, b)| b).unwrap_or("");
+    assert_eq!(
+        body,
+        "process Claim by sensor\n\
+         \x20 activity Temperature (key sensor; included)\n\
+         \x20 activity DoorOpened (key sensor; excluded, pending)\n\
+         \x20 Temperature *--> DoorOpened\n"
+    );
+    assert!(!t.contains("pattern Hot"), "{t}");
+    assert!(process_text(&program(), "Nope").is_none());
+    assert!(process_text(&program(), "Hot").is_none());
+}
+
+#[test]
+fn process_text_shows_idle() {
+    let mut p = program();
+    if let Some(pr) = p.processes.first_mut() {
+        pr.idle_ms = Some(1_800_000);
+    }
+    let t = process_text(&p, "Claim").expect("a process named Claim");
+    assert!(t.contains("process Claim by sensor\n  idle 30m\n"), "{t}");
+    let d = process_dot(&p, "Claim").expect("a process named Claim");
+    assert!(
+        d.contains("label=\"process Claim by sensor\\lidle 30m\\l\";"),
+        "{d}"
+    );
+}
+
+#[test]
+fn process_dot_uses_dcr_notation() {
+    let mut p = program();
+    if let Some(pr) = p.processes.first_mut() {
+        pr.activities[0].executed = true;
+        pr.relations = [
+            RelationKind::Condition,
+            RelationKind::Response,
+            RelationKind::Include,
+            RelationKind::Exclude,
+            RelationKind::Milestone,
+        ]
+        .into_iter()
+        .map(|kind| Relation {
+            from: 0,
+            kind,
+            to: 1,
+        })
+        .collect();
+    }
+    let d = process_dot(&p, "Claim").expect("a process named Claim");
+    assert!(d.starts_with("digraph cep {\n"), "{d}");
+    assert!(d.ends_with("}\n"), "{d}");
+    assert_eq!(d.matches("subgraph").count(), 1, "{d}");
+    assert!(!d.contains("p0_s0"), "no pattern in:\n{d}");
+    for needle in [
+        "  subgraph cluster_process_0 {",
+        "    label=\"process Claim by sensor\\l\";",
+        "    node [shape=box, style=rounded];",
+        "    d0_a0 [label=\"✓ Temperature\"];",
+        "    d0_a1 [label=\"! DoorOpened\", style=\"rounded,dashed\", color=blue, penwidth=2];",
+        "    d0_a0 -> d0_a1 [label=\"*\", color=orange, fontcolor=orange, arrowhead=dotnormal];",
+        "    d0_a0 -> d0_a1 [label=\"*\", color=blue, fontcolor=blue, dir=both, arrowtail=dot, arrowhead=normal];",
+        "    d0_a0 -> d0_a1 [label=\"+\", color=green4, fontcolor=green4, arrowhead=normal];",
+        "    d0_a0 -> d0_a1 [label=\"%\", color=red, fontcolor=red, arrowhead=normal];",
+        "    d0_a0 -> d0_a1 [label=\"<>\", color=purple, fontcolor=purple, arrowhead=odiamondnormal];",
+    ] {
+        assert!(d.contains(needle), "missing {needle:?} in:\n{d}");
+    }
+    assert_eq!(d.matches('{').count(), d.matches('}').count());
+    assert!(process_dot(&p, "Nope").is_none());
+}
+
+#[test]
+fn dot_draws_every_pattern_and_every_process() {
+    let d = dot(&program(), None);
+    assert!(d.contains("  subgraph cluster_0 {"), "{d}");
+    assert!(d.contains("  subgraph cluster_process_0 {"), "{d}");
+    // One pattern asked for: no process.
+    let d = dot(&program(), Some("Hot"));
+    assert!(!d.contains("cluster_process"), "{d}");
+}
+
+#[test]
+fn process_names_are_escaped_for_dot() {
+    let mut p = program();
+    p.events[0].name = "Odd\"Name\\".into();
+    if let Some(pr) = p.processes.first_mut() {
+        pr.name = "A\"B".into();
+    }
+    let d = process_dot(&p, "A\"B").expect("the process");
+    assert!(d.contains("label=\"process A\\\"B by sensor\\l\";"), "{d}");
+    assert!(d.contains("d0_a0 [label=\"Odd\\\"Name\\\\\"];"), "{d}");
+}
+
+#[test]
+fn process_with_dangling_indices_does_not_panic() {
+    let mut p = program();
+    if let Some(pr) = p.processes.first_mut() {
+        pr.activities[0].event = 99;
+        pr.relations.push(Relation {
+            from: 7,
+            kind: RelationKind::Condition,
+            to: 0,
+        });
+    }
+    let t = process_text(&p, "Claim").expect("the process");
+    assert!(t.contains("activity #99"), "{t}");
+    assert!(t.contains("#7 -->* #99"), "{t}");
+    let _ = process_dot(&p, "Claim");
+}
