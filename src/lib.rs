@@ -4,6 +4,7 @@
 //! the rules have errors (or warnings under `--deny-warnings`, or files
 //! that `fmt --check` would change), 2 for a usage or I/O error.
 
+pub mod history;
 pub mod render;
 pub mod run;
 pub mod runs;
@@ -180,6 +181,29 @@ pub enum Command {
         /// `--mode continue`.
         #[arg(long)]
         once: bool,
+        /// Log every process execution and refusal, as the DCR history
+        /// seed's state changes stamped by this instance's Lamport clock
+        /// (NDJSON; an existing log is continued). Read it with
+        /// `cep history`.
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+    },
+    /// Stitches process history logs (`cep run --history`, from one or
+    /// more instances) into one happens-before history and names its
+    /// faults. Exit code 1 when there are faults.
+    History {
+        /// The logs to stitch.
+        #[arg(required = true, value_name = "LOG")]
+        logs: Vec<PathBuf>,
+        /// Only this process.
+        #[arg(long, value_name = "NAME")]
+        process: Option<String>,
+        /// Only this instance: its key value (`c1`, or JSON such as `42`).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// NDJSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// The runs a step store holds (`cep run --store`), or the step runs of
     /// one run by sequence.
@@ -259,6 +283,7 @@ where
             mode,
             run_id,
             once,
+            history,
         } => run::run(&run::Options {
             rules,
             input,
@@ -277,7 +302,14 @@ where
             mode,
             run_id,
             once,
+            history,
         }),
+        Command::History {
+            logs,
+            process,
+            key,
+            json,
+        } => history::history(&logs, process.as_deref(), key.as_deref(), json),
     }
 }
 

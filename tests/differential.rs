@@ -714,7 +714,8 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
                 ms.push(m);
             }
             Output::Late(ev) => return Err(format!("late event {ev:?}")),
-            Output::Run(_) | Output::Admitted(_) | Output::NotAccepting(_) => {}
+            Output::Run(_) | Output::Admitted(_) | Output::NotAccepting(_) | Output::Process(_) => {
+            }
             Output::Refused { reason, .. } => return Err(format!("refused: {reason:?}")),
         }
     }

@@ -8,6 +8,8 @@
 mod common;
 use common::Rng;
 
+use cep_runtime::history::{self, Lamport, Relation};
+use cep_runtime::process::{ChangeKind, Marking, ProcessChange};
 use cep_runtime::{Config, Engine, Event, Output, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -338,26 +340,107 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
             .program
             .unwrap_or_else(|| panic!("seed {seed}: {:#?}\n{text}", c.diagnostics));
         let program = Arc::new(program);
-        let mut engine = Engine::new(program.clone(), Config::default());
+        let mut engine = Engine::new(
+            program.clone(),
+            Config {
+                track_processes: true,
+                ..Config::default()
+            },
+        );
         let keys = 1 + rng.below(3);
         let mut want: BTreeMap<i64, Mark> = BTreeMap::new();
         let mut refused_want = Vec::new();
         let mut out = Vec::new();
+        let mut clock = Lamport::new("t", 0);
+        let mut log = Vec::new();
+        let bits = |s: &BTreeSet<usize>| s.iter().fold(0u64, |b, i| b | (1 << i));
         for line in 1..=(5 + rng.below(25)) as u64 {
             let a = rng.below(g.n);
             let k = rng.below(keys) as i64;
             let m = want.entry(k).or_insert_with(|| g.initial());
-            if g.enabled(m, a) {
+            let before = m.clone();
+            let enabled = g.enabled(m, a);
+            if enabled {
                 g.execute(m, a);
             } else {
                 refused_want.push(line);
             }
             let ty = program.event_by_name(&format!("E{a}")).unwrap();
+            let from = out.len();
             engine.push(
                 Event::new(ty, line as i64, line, vec![Value::Int(k)]),
                 &mut out,
             );
+            // The change the core reports: the marking before and after,
+            // as the definition has them.
+            let changes: Vec<&ProcessChange> = out[from..]
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Process(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(changes.len(), 1, "seed {seed} line {line}: one change");
+            let c = changes[0];
+            assert_eq!(c.key, Value::Int(k));
+            let mark = |m: &Mark| (bits(&m.executed), bits(&m.pending), bits(&m.included));
+            let as_tuple = |m: &Marking| (m.executed, m.pending, m.included);
+            match &c.kind {
+                ChangeKind::Executed {
+                    activity,
+                    before: b,
+                    after,
+                    ..
+                } => {
+                    assert!(enabled, "seed {seed} line {line}: executed, not enabled");
+                    assert_eq!(*activity, a);
+                    assert_eq!(as_tuple(b), mark(&before), "seed {seed} line {line}");
+                    assert_eq!(as_tuple(after), mark(m), "seed {seed} line {line}");
+                }
+                ChangeKind::Refused {
+                    activity, marking, ..
+                } => {
+                    assert!(!enabled, "seed {seed} line {line}: refused, but enabled");
+                    assert_eq!(*activity, a);
+                    assert_eq!(as_tuple(marking), mark(&before), "seed {seed} line {line}");
+                }
+                ChangeKind::Retired { .. } => panic!("seed {seed}: no `idle`, no retirement"),
+            }
+            let start = log.len();
+            history::state_changes(engine.processes(), c, &mut clock, &mut log);
+            // Every check in the log says what the definition says.
+            for r in &log[start..] {
+                let other =
+                    |name: &Option<String>| name.as_deref().unwrap()[1..].parse::<usize>().unwrap();
+                match r.relation {
+                    Relation::ChecksCondition => {
+                        let c = other(&r.counterpart);
+                        let holds = !before.included.contains(&c) || before.executed.contains(&c);
+                        assert_eq!(r.value, Some(holds), "seed {seed} line {line}: {r}");
+                    }
+                    Relation::ChecksMilestone => {
+                        let c = other(&r.counterpart);
+                        let holds = !before.included.contains(&c) || !before.pending.contains(&c);
+                        assert_eq!(r.value, Some(holds), "seed {seed} line {line}: {r}");
+                    }
+                    Relation::Finish => {
+                        assert_eq!(r.value, Some(enabled), "seed {seed} line {line}: {r}")
+                    }
+                    _ => {}
+                }
+            }
         }
+        // The log of a run stitches with no fault, in the order written.
+        let stitched = history::stitch(log.clone());
+        assert!(
+            stitched.faults.is_empty(),
+            "seed {seed}: {:?}",
+            stitched.faults
+        );
+        assert_eq!(
+            stitched.records, log,
+            "seed {seed}: stamp order is log order"
+        );
         engine.finish(&mut out);
         let refused_got: Vec<u64> = out
             .iter()
@@ -372,7 +455,6 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
         );
         for (k, m) in &want {
             let got = engine.processes().marking("P", &Value::Int(*k)).unwrap();
-            let bits = |s: &BTreeSet<usize>| s.iter().fold(0u64, |b, i| b | (1 << i));
             assert_eq!(
                 (got.executed, got.pending, got.included),
                 (bits(&m.executed), bits(&m.pending), bits(&m.included)),
@@ -393,4 +475,49 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
             "seed {seed}: not-accepting records"
         );
     }
+}
+
+/// `idle D`: an accepting instance quiet for D is retired (its key starts
+/// over from the initial marking); one that is not accepting is kept; an
+/// activity event, even a refused one, starts the quiet period over.
+#[test]
+fn idle_retires_quiet_accepting_instances_only() {
+    let rules = r#"
+event Submit { claim_id: str, at: time }
+event Review { claim_id: str, at: time }
+
+process Claim by claim_id {
+    activities Submit, Review
+    Submit -->* Review
+    Submit *--> Review
+    idle 1h
+}
+"#;
+    let h = 3_600_000;
+    let events = [
+        ev("Submit", "c1", 0),
+        ev("Review", "c1", 1000),             // c1 accepting from here
+        ev("Submit", "c2", 2000),             // c2 waits for its Review
+        ev("Review", "c3", 3000),             // refused; c3 accepting (nothing pending)
+        ev("Review", "c1", 1000 + h),         // c1 retired at 1000 + 1h: starts over, refused
+        ev("Review", "c3", 3000 + h - 1),     // refused again: quiet starts over
+        ev("Review", "c2", 2000 + 2 * h),     // c2 was kept: allowed
+        ev("Review", "c3", 3000 + 2 * h - 2), // c3 not yet retired: refused, same instance
+    ];
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    let (out, dead, err) = run_cep(rules, &refs);
+    let lines: Vec<i64> = dead.iter().map(|d| d["line"].as_i64().unwrap()).collect();
+    assert_eq!(lines, vec![4, 5, 6, 8], "{dead:?}");
+    assert!(dead.iter().all(|d| d["reason"] == "refused"), "{dead:?}");
+    assert!(dead[1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("its condition `Submit` has not happened"));
+    assert!(out.is_empty(), "{out:?}");
+    // c1 twice (retired once), c2, c3; at the end all time passes, so the
+    // accepting ones are retired too.
+    assert!(
+        err.contains("cep run: 4 process instances (4 retired after `idle`, 0 live), 0 not accepting at the end; 4 activity events refused"),
+        "{err}"
+    );
 }

@@ -504,7 +504,8 @@ fn pipeline(
                 Output::Run(_)
                 | Output::Refused { .. }
                 | Output::Admitted(_)
-                | Output::NotAccepting(_) => {}
+                | Output::NotAccepting(_)
+                | Output::Process(_) => {}
             }
         }
     };
@@ -629,6 +630,7 @@ fn the_pipeline_never_panics_and_accounts_for_every_line() {
                 max_delay_ms: delay,
                 max_runs,
                 track_runs: ci % 2 == 1,
+                track_processes: ci % 2 == 1,
             };
             let mut at: (u64, Vec<u8>) = (0, Vec::new());
             let result = catch_unwind(AssertUnwindSafe(|| {

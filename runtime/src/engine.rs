@@ -30,6 +30,9 @@ pub struct Config {
     pub max_runs: usize,
     /// Report run changes (created, took an event, ended) as outputs.
     pub track_runs: bool,
+    /// Report every process execution, refusal and retirement as
+    /// [`Output::Process`].
+    pub track_processes: bool,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             max_delay_ms: 0,
             max_runs: 100_000,
             track_runs: false,
+            track_processes: false,
         }
     }
 }
@@ -66,6 +70,10 @@ pub enum Output {
     /// An instance of a process that is not accepting
     /// ([`Engine::acceptance`]).
     NotAccepting(crate::process::NotAccepting),
+    /// A process instance changed (only with `track_processes`): an
+    /// execution or a refusal (reported before the event's other outputs),
+    /// or a retirement.
+    Process(crate::process::ProcessChange),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -195,7 +203,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(program: Arc<Program>, config: Config) -> Engine {
-        let procs = crate::process::Processes::new(&program).unwrap_or_default();
+        let mut procs = crate::process::Processes::new(&program).unwrap_or_default();
+        procs.track(config.track_processes);
         let track = config.track_runs;
         let events = program.events.len();
         let matchers: Vec<Matcher> = program
@@ -402,7 +411,11 @@ impl Engine {
         event.seq = self.seq;
         let ev = Arc::new(event);
         if self.procs.enforces(ev.ty) {
-            if let Err(reason) = self.procs.admit(&ev) {
+            let admitted = self.procs.admit(&ev);
+            if self.config.track_processes {
+                out.extend(self.procs.take_changes().map(Output::Process));
+            }
+            if let Err(reason) = admitted {
                 self.stats.events_in = self.stats.events_in.saturating_sub(1);
                 self.stats.refused += 1;
                 out.push(Output::Refused { event: ev, reason });
@@ -424,7 +437,24 @@ impl Engine {
     /// deadline of the instant was handled.
     fn fire(&mut self, t: i64, out: &mut Vec<Output>) {
         let mut due: Vec<Timer> = Vec::new();
-        while let Some(d) = self.timers.peek().map(|x| x.0.deadline).filter(|&d| d <= t) {
+        loop {
+            let pattern_due = self.timers.peek().map(|x| x.0.deadline).filter(|&d| d <= t);
+            // Process retirements are deadlines too (`idle D`); at one
+            // instant they come before the patterns' (they are
+            // independent of them).
+            if let Some(r) = self.procs.next_deadline().filter(|&r| r <= t) {
+                if pattern_due.is_none_or(|d| r <= d) {
+                    self.clock = Some(self.clock.map_or(r, |c| c.max(r)));
+                    self.procs.retire(r);
+                    if self.config.track_processes {
+                        out.extend(self.procs.take_changes().map(Output::Process));
+                    }
+                    continue;
+                }
+            }
+            let Some(d) = pattern_due else {
+                break;
+            };
             self.clock = Some(self.clock.map_or(d, |c| c.max(d)));
             due.clear();
             while self.timers.peek().is_some_and(|x| x.0.deadline == d) {
@@ -561,7 +591,11 @@ impl Engine {
                 fields: fields.into_boxed_slice(),
             });
             if self.procs.enforces(output) {
-                if let Err(reason) = self.procs.admit(&event) {
+                let admitted = self.procs.admit(&event);
+                if self.config.track_processes {
+                    out.extend(self.procs.take_changes().map(Output::Process));
+                }
+                if let Err(reason) = admitted {
                     out.push(Output::Refused { event, reason });
                     continue;
                 }

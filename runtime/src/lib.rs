@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod eval;
 pub mod fxhash;
+pub mod history;
 pub mod ingest;
 pub mod matcher;
 pub mod ndjson;

@@ -20,13 +20,24 @@
 //!   it is enabled in all of them, and then in all of them.
 //! - An instance is **accepting** when no included activity is pending.
 //!
+//! - A process with `idle D` retires an instance that is accepting and
+//!   has seen no activity event of its key (executed or refused) for `D`
+//!   of event time: at the deadline `last + D`, handled like every other
+//!   deadline (before the events of that time). A retired key starts over
+//!   from the initial marking at its next activity event.
+//!
 //! Markings are bit sets (at most 64 activities a process; the loader
-//! refuses more), so checking and executing allocate nothing.
+//! refuses more), so checking and executing allocate nothing. With
+//! [`Processes::track`] every execution, refusal and retirement is also
+//! kept as a [`ProcessChange`] (the marking before and after), which the
+//! engine reports as an output: what the history log
+//! ([`crate::history`]) and peers are built from.
 
 use crate::fxhash::FxBuild;
 use crate::value::{Event, Value};
 use cep_ir::{EventId, Program, RelationKind};
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
 
 /// The most activities a process may have (one bit each).
 pub const MAX_ACTIVITIES: usize = 64;
@@ -46,32 +57,115 @@ impl Marking {
     }
 }
 
-struct Proc {
-    name: String,
-    key: String,
+pub(crate) struct Proc {
+    pub(crate) name: String,
+    pub(crate) key: String,
     /// Activity names, by index.
-    names: Vec<String>,
+    pub(crate) names: Vec<String>,
     init: Marking,
     /// Per activity: the activities that are its conditions, milestones,
     /// responses, includes and excludes.
-    conditions: Vec<u64>,
-    milestones: Vec<u64>,
-    responses: Vec<u64>,
-    includes: Vec<u64>,
-    excludes: Vec<u64>,
-    /// Instances by key value, in the order they were made.
-    instances: HashMap<Value, (u64, Marking), FxBuild>,
+    pub(crate) conditions: Vec<u64>,
+    pub(crate) milestones: Vec<u64>,
+    pub(crate) responses: Vec<u64>,
+    pub(crate) includes: Vec<u64>,
+    pub(crate) excludes: Vec<u64>,
+    /// Instances by key value.
+    instances: HashMap<Value, Inst, FxBuild>,
+    /// Instances made so far (numbers them, in the order they were made).
     made: u64,
+    /// `idle D`, in milliseconds.
+    idle: Option<i64>,
+    /// Retirement deadlines: at most one per instance.
+    retire: BinaryHeap<Reverse<Due>>,
+    retired: u64,
+}
+
+/// One instance of a process.
+#[derive(Clone, Copy)]
+struct Inst {
+    /// Its number in its process (the order instances were made).
+    order: u64,
+    m: Marking,
+    /// Time of its latest activity event (executed or refused).
+    last: i64,
+    /// It has a retirement deadline in [`Proc::retire`].
+    queued: bool,
+}
+
+/// A retirement deadline.
+struct Due {
+    at: i64,
+    order: u64,
+    key: Value,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.order) == (o.at, o.order)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.at, self.order).cmp(&(o.at, o.order))
+    }
 }
 
 /// Every process of a program, with its instances.
 #[derive(Default)]
 pub struct Processes {
-    procs: Vec<Proc>,
+    pub(crate) procs: Vec<Proc>,
     /// Per event type: (process, activity index, key slot).
     by_event: Vec<Vec<(usize, usize, u16)>>,
     /// Reused: the instances an event is an activity in.
     hits: Vec<(usize, usize, Value)>,
+    /// Keep [`ProcessChange`]s in `changes`.
+    track: bool,
+    changes: Vec<ProcessChange>,
+}
+
+/// What happened to one process instance: an execution, a refusal or a
+/// retirement, with the marking (a run change for processes: what the
+/// history log and peers are built from).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessChange {
+    /// Index of the process in the IR.
+    pub process: usize,
+    /// The instance's number in its process (0 for the first made).
+    pub instance: u64,
+    pub key: Value,
+    /// Event time (milliseconds since the epoch) of the activity event,
+    /// or the deadline a retirement happened at.
+    pub time: i64,
+    pub kind: ChangeKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChangeKind {
+    /// Activity `activity` was executed by the event of this `seq`; the
+    /// marking went from `before` to `after`.
+    Executed {
+        activity: usize,
+        seq: u64,
+        before: Marking,
+        after: Marking,
+    },
+    /// The event of this `seq` was refused; the marking is unchanged.
+    Refused {
+        activity: usize,
+        seq: u64,
+        marking: Marking,
+        why: Blocked,
+    },
+    /// The instance was accepting and idle for the process's `idle D`, and
+    /// is forgotten.
+    Retired { marking: Marking },
 }
 
 /// Why an activity event was refused, as data (worded by
@@ -93,6 +187,9 @@ pub enum Blocked {
     Condition(usize),
     /// This included milestone is pending.
     Milestone(usize),
+    /// Enabled here, but another process the event is an activity of (by
+    /// its index in the IR) refused it, so it is not executed here either.
+    Process(usize),
 }
 
 /// An instance that is not accepting at the end.
@@ -157,6 +254,9 @@ impl Processes {
                 excludes: vec![0; n],
                 instances: HashMap::with_hasher(FxBuild),
                 made: 0,
+                idle: p.idle_ms.filter(|&d| d > 0),
+                retire: BinaryHeap::new(),
+                retired: 0,
             };
             for r in &p.relations {
                 let (from, to) = (usize::from(r.from), usize::from(r.to));
@@ -177,7 +277,27 @@ impl Processes {
             procs,
             by_event,
             hits: Vec::new(),
+            track: false,
+            changes: Vec::new(),
         })
+    }
+
+    /// Keep a [`ProcessChange`] for every execution, refusal and
+    /// retirement, to be taken with [`Processes::take_changes`].
+    pub fn track(&mut self, on: bool) {
+        self.track = on;
+    }
+
+    /// The changes kept since the last call, oldest first.
+    pub fn take_changes(&mut self) -> std::vec::Drain<'_, ProcessChange> {
+        self.changes.drain(..)
+    }
+
+    /// The process at this index: its name, key field and activity names.
+    pub fn describe_process(&self, process: usize) -> Option<(&str, &str, &[String])> {
+        self.procs
+            .get(process)
+            .map(|p| (p.name.as_str(), p.key.as_str(), p.names.as_slice()))
     }
 
     /// Some process has events of this type as an activity.
@@ -190,7 +310,7 @@ impl Processes {
     /// Checks an activity event: `Ok` when it is enabled in every process
     /// it is an activity of (and then it is executed in all of them), or
     /// the reason it is refused (and nothing changes, but the instances
-    /// are made).
+    /// are made and their quiet period starts over).
     pub fn admit(&mut self, ev: &Event) -> Result<(), Refusal> {
         let Some(acts) = self.by_event.get(ev.ty as usize) else {
             return Ok(());
@@ -198,6 +318,7 @@ impl Processes {
         if acts.is_empty() {
             return Ok(());
         }
+        let track = self.track;
         // One process (the usual case): one lookup, checked and executed
         // in place.
         if let [(pi, a, slot)] = acts[..] {
@@ -205,26 +326,29 @@ impl Processes {
                 return Ok(());
             };
             let key = ev.field(slot);
-            if !p.instances.contains_key(key) {
-                p.instances.insert(key.clone(), (p.made, p.init));
-                p.made += 1;
-            }
-            let Some((_, m)) = p.instances.get(key) else {
-                return Ok(());
+            let inst = p.touch(key, ev.time);
+            let before = inst.m;
+            let order = inst.order;
+            let result = match p.why_not(a, &before) {
+                Some(why) => Err(why),
+                None => {
+                    let after = p.executed(a, before);
+                    if let Some(i) = p.instances.get_mut(key) {
+                        i.m = after;
+                    }
+                    Ok(after)
+                }
             };
-            if let Some(why) = p.why_not(a, m) {
-                return Err(Refusal {
-                    process: pi,
-                    activity: a,
-                    key: key.clone(),
-                    why,
-                });
+            if track {
+                self.changes
+                    .push(change(pi, order, key, ev, a, before, result));
             }
-            let (resp, excl, incl) = (p.responses[a], p.excludes[a], p.includes[a]);
-            if let Some((_, m)) = p.instances.get_mut(key) {
-                execute(m, a, resp, excl, incl);
-            }
-            return Ok(());
+            return result.map(|_| ()).map_err(|why| Refusal {
+                process: pi,
+                activity: a,
+                key: key.clone(),
+                why,
+            });
         }
         self.hits.clear();
         let mut refusal: Option<Refusal> = None;
@@ -233,12 +357,7 @@ impl Processes {
             let Some(p) = self.procs.get_mut(pi) else {
                 continue;
             };
-            let before = p.instances.len();
-            let (order, init) = (p.made, p.init);
-            let (_, m) = *p.instances.entry(key.clone()).or_insert((order, init));
-            if p.instances.len() > before {
-                p.made += 1;
-            }
+            let m = p.touch(&key, ev.time).m;
             if refusal.is_none() {
                 refusal = p.why_not(a, &m).map(|why| Refusal {
                     process: pi,
@@ -249,18 +368,92 @@ impl Processes {
             }
             self.hits.push((pi, a, key));
         }
-        if let Some(r) = refusal {
-            return Err(r);
-        }
         for (pi, a, key) in &self.hits {
-            if let Some(p) = self.procs.get_mut(*pi) {
-                let (resp, excl, incl) = (p.responses[*a], p.excludes[*a], p.includes[*a]);
-                if let Some((_, m)) = p.instances.get_mut(key) {
-                    execute(m, *a, resp, excl, incl);
+            let Some(p) = self.procs.get_mut(*pi) else {
+                continue;
+            };
+            let Some(&inst) = p.instances.get(key) else {
+                continue;
+            };
+            let result = match (&refusal, p.why_not(*a, &inst.m)) {
+                (_, Some(why)) => Err(why),
+                (Some(r), None) => Err(Blocked::Process(r.process)),
+                (None, None) => {
+                    let after = p.executed(*a, inst.m);
+                    if let Some(i) = p.instances.get_mut(key) {
+                        i.m = after;
+                    }
+                    Ok(after)
+                }
+            };
+            if track {
+                self.changes
+                    .push(change(*pi, inst.order, key, ev, *a, inst.m, result));
+            }
+        }
+        match refusal {
+            Some(r) => Err(r),
+            None => Ok(()),
+        }
+    }
+
+    /// The earliest retirement deadline, if any process retires.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.procs
+            .iter()
+            .filter_map(|p| p.retire.peek().map(|d| d.0.at))
+            .min()
+    }
+
+    /// Retires, at deadline `t`, every instance that is accepting and has
+    /// been quiet for its process's `idle D` by then.
+    pub fn retire(&mut self, t: i64) {
+        for (pi, p) in self.procs.iter_mut().enumerate() {
+            let Some(idle) = p.idle else {
+                continue;
+            };
+            while let Some(Reverse(due)) = p.retire.peek() {
+                if due.at > t {
+                    break;
+                }
+                let Some(Reverse(due)) = p.retire.pop() else {
+                    break;
+                };
+                let Some(inst) = p.instances.get_mut(&due.key) else {
+                    continue;
+                };
+                if inst.order != due.order {
+                    continue;
+                }
+                let at = inst.last.saturating_add(idle);
+                if at > t {
+                    // Active since it was queued: wait for its new deadline.
+                    p.retire.push(Reverse(Due { at, ..due }));
+                } else if inst.m.accepting() {
+                    let marking = inst.m;
+                    p.instances.remove(&due.key);
+                    p.retired += 1;
+                    if self.track {
+                        self.changes.push(ProcessChange {
+                            process: pi,
+                            instance: due.order,
+                            key: due.key,
+                            time: t,
+                            kind: ChangeKind::Retired { marking },
+                        });
+                    }
+                } else {
+                    // Not accepting: only an execution can make it
+                    // accepting, and that queues it again.
+                    inst.queued = false;
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Instances retired so far, over all processes.
+    pub fn retired(&self) -> u64 {
+        self.procs.iter().map(|p| p.retired).sum()
     }
 
     /// The marking of an instance, if it exists.
@@ -269,7 +462,7 @@ impl Processes {
             .iter()
             .find(|p| p.name == process)
             .and_then(|p| p.instances.get(key))
-            .map(|(_, m)| *m)
+            .map(|i| i.m)
     }
 
     /// Instances, over all processes.
@@ -282,13 +475,13 @@ impl Processes {
     pub fn not_accepting(&self) -> Vec<NotAccepting> {
         let mut out = Vec::new();
         for p in &self.procs {
-            let mut open: Vec<(&u64, &Value, &Marking)> = p
+            let mut open: Vec<(u64, &Value, &Marking)> = p
                 .instances
                 .iter()
-                .filter(|(_, (_, m))| !m.accepting())
-                .map(|(k, (order, m))| (order, k, m))
+                .filter(|(_, i)| !i.m.accepting())
+                .map(|(k, i)| (i.order, k, &i.m))
                 .collect();
-            open.sort_by_key(|(order, _, _)| **order);
+            open.sort_by_key(|(order, _, _)| *order);
             for (_, k, m) in open {
                 let pending = (0..p.names.len())
                     .filter(|i| (m.pending & m.included) & (1u64 << i) != 0)
@@ -306,18 +499,89 @@ impl Processes {
     }
 }
 
-/// Activity `a` happens: executed and not pending; then its responses
-/// become pending; then its excludes, then its includes, apply.
-fn execute(m: &mut Marking, a: usize, resp: u64, excl: u64, incl: u64) {
-    let bit = 1u64 << a;
-    m.executed |= bit;
-    m.pending &= !bit;
-    m.pending |= resp;
-    m.included &= !excl;
-    m.included |= incl;
+/// The change an activity event made (or did not make) to an instance.
+fn change(
+    process: usize,
+    instance: u64,
+    key: &Value,
+    ev: &Event,
+    activity: usize,
+    before: Marking,
+    result: Result<Marking, Blocked>,
+) -> ProcessChange {
+    ProcessChange {
+        process,
+        instance,
+        key: key.clone(),
+        time: ev.time,
+        kind: match result {
+            Ok(after) => ChangeKind::Executed {
+                activity,
+                seq: ev.seq,
+                before,
+                after,
+            },
+            Err(why) => ChangeKind::Refused {
+                activity,
+                seq: ev.seq,
+                marking: before,
+                why,
+            },
+        },
+    }
 }
 
 impl Proc {
+    /// The instance of `key` (made now, with the initial marking, if it
+    /// did not exist), with an activity event at `time`.
+    fn touch(&mut self, key: &Value, time: i64) -> Inst {
+        if !self.instances.contains_key(key) {
+            let inst = Inst {
+                order: self.made,
+                m: self.init,
+                last: time,
+                queued: false,
+            };
+            self.instances.insert(key.clone(), inst);
+            self.made += 1;
+        }
+        let idle = self.idle;
+        let Some(inst) = self.instances.get_mut(key) else {
+            return Inst {
+                order: 0,
+                m: self.init,
+                last: time,
+                queued: true,
+            };
+        };
+        inst.last = inst.last.max(time);
+        let copy = *inst;
+        if let Some(idle) = idle {
+            if !inst.queued {
+                inst.queued = true;
+                self.retire.push(Reverse(Due {
+                    at: copy.last.saturating_add(idle),
+                    order: copy.order,
+                    key: key.clone(),
+                }));
+            }
+        }
+        copy
+    }
+
+    /// Activity `a` happens in marking `m`: it becomes executed and not
+    /// pending; then its responses become pending; then its excludes, then
+    /// its includes, apply.
+    pub(crate) fn executed(&self, a: usize, mut m: Marking) -> Marking {
+        let bit = 1u64 << a;
+        m.executed |= bit;
+        m.pending &= !bit;
+        m.pending |= self.responses.get(a).copied().unwrap_or(0);
+        m.included &= !self.excludes.get(a).copied().unwrap_or(0);
+        m.included |= self.includes.get(a).copied().unwrap_or(0);
+        m
+    }
+
     /// What blocks activity `a` in marking `m`, or `None` when it is
     /// enabled.
     fn why_not(&self, a: usize, m: &Marking) -> Option<Blocked> {
@@ -356,6 +620,10 @@ impl Processes {
             Blocked::Excluded => format!("{at}: it is excluded"),
             Blocked::Condition(c) => format!("{at}: its condition `{}` has not happened", name(c)),
             Blocked::Milestone(c) => format!("{at}: its milestone `{}` is pending", name(c)),
+            Blocked::Process(q) => format!(
+                "{at}: process `{}` refused it",
+                self.procs.get(q).map_or("?", |q| q.name.as_str())
+            ),
         }
     }
 }

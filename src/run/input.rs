@@ -10,8 +10,9 @@
 //! stops reading, the loop takes the chunks already read (they have left
 //! the source, so they are not dropped), then [`Next::Stop`] comes. A
 //! second signal gives [`Next::StopNow`] (running attempts are killed); a
-//! third terminates the process at once, as without the handler. Only the
-//! first `cep run` of a process installs the handlers.
+//! third terminates the process at once, as without the handler. SIGUSR1
+//! asks for the acceptance report now ([`Next::Report`]). Only the first
+//! `cep run` of a process installs the handlers.
 
 use cep_exec::Finished;
 use std::io::{self, Read};
@@ -52,6 +53,8 @@ pub enum Next {
     Stop(i32),
     /// A second signal: stop now. Comes once, after `Stop`.
     StopNow,
+    /// SIGUSR1: report the process instances that are not accepting now.
+    Report,
 }
 
 pub struct Feed {
@@ -151,6 +154,9 @@ impl Feed {
     /// until a signal has been given; after a signal, the chunks already
     /// read, then [`Next::Stop`] once.
     fn next_of_ahead(&mut self) -> Option<Next> {
+        if self.caught.report.swap(false, Ordering::SeqCst) {
+            return Some(Next::Report);
+        }
         if self.stop_given && !self.now_given && self.caught.again.load(Ordering::SeqCst) {
             self.now_given = true;
             return Some(Next::StopNow);
@@ -212,6 +218,8 @@ struct Caught {
     again: Arc<AtomicBool>,
     /// Set with `again`: a third signal takes the default action.
     armed: Arc<AtomicBool>,
+    /// SIGUSR1 came: report acceptance.
+    report: Arc<AtomicBool>,
 }
 
 impl Caught {
@@ -252,7 +260,11 @@ fn watch_signals(tx: &SyncSender<Msg>, caught: &Caught) {
             return;
         }
     }
-    let Ok(mut signals) = Signals::new([SIGINT, SIGTERM]) else {
+    use signal_hook::consts::SIGUSR1;
+    if flag::register(SIGUSR1, Arc::clone(&caught.report)).is_err() {
+        return;
+    }
+    let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGUSR1]) else {
         return;
     };
     let tx = tx.clone();
@@ -260,7 +272,11 @@ fn watch_signals(tx: &SyncSender<Msg>, caught: &Caught) {
     let armed = Arc::clone(&caught.armed);
     std::thread::spawn(move || {
         let mut n = 0u32;
-        for _ in signals.forever() {
+        for s in signals.forever() {
+            if s == SIGUSR1 {
+                let _ = tx.try_send(Msg::Wake);
+                continue;
+            }
             n += 1;
             if n >= 2 {
                 again.store(true, Ordering::SeqCst);

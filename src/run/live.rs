@@ -137,7 +137,9 @@ impl<'a> Live<'a> {
         let mut stopping: Option<(i32, Instant)> = None;
         loop {
             if stopping.is_none() && self.runner.done() {
-                // Every process instance that is not accepting, once.
+                // Every process instance that is not accepting, once (the
+                // count in the summary is of this report only).
+                self.outputs.not_accepting = 0;
                 let mut outs = Vec::new();
                 self.runner.engine.acceptance(&mut outs);
                 self.outs = outs.into_iter().map(RunOutput::Engine).collect();
@@ -226,6 +228,15 @@ impl<'a> Live<'a> {
                         }
                     }
                     self.time()?;
+                }
+                Next::Report => {
+                    // What is held under --max-delay is not processed
+                    // early: the report is of what was processed.
+                    let mut outs = Vec::new();
+                    self.runner.engine.acceptance(&mut outs);
+                    self.outs = outs.into_iter().map(RunOutput::Engine).collect();
+                    self.act((0, &[]))?;
+                    self.outputs.flush()?;
                 }
                 Next::StopNow => {
                     if let Some((sig, _)) = stopping {

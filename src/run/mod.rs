@@ -36,7 +36,7 @@ use cep_runtime::ndjson::Encoder;
 use cep_runtime::{Config, Engine, OnFailure, Runner, Scheduler, StepConfig};
 use input::{Feed, Msg};
 use live::{Clock, Ending, Live};
-use sink::{why, Outputs, Sink, StepLog, Stop};
+use sink::{why, HistoryLog, Outputs, Sink, StepLog, Stop};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -72,6 +72,8 @@ pub struct Options {
     pub run_id: Option<String>,
     /// Stop when no step run can start without waiting.
     pub once: bool,
+    /// The process history log (`--history`): appended to.
+    pub history: Option<PathBuf>,
 }
 
 /// Eventor's run modes.
@@ -156,13 +158,17 @@ pub fn run(o: &Options) -> u8 {
         }
     };
     let open = |p: &Path| Sink::open(p);
-    let (out, dead, step_log) = match (
+    let (out, dead, step_log, history) = match (
         open(&o.output),
         o.dead_letter.as_deref().map(open).transpose(),
         o.step_log.as_deref().map(open).transpose(),
+        o.history
+            .as_deref()
+            .map(|p| HistoryLog::open(p, &o.instance))
+            .transpose(),
     ) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
+        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+        (Err(m), _, _, _) | (_, Err(m), _, _) | (_, _, Err(m), _) | (_, _, _, Err(m)) => {
             fail(&m);
             return EXIT_USAGE;
         }
@@ -250,6 +256,7 @@ pub fn run(o: &Options) -> u8 {
         max_delay_ms: o.max_delay_ms,
         max_runs: o.max_runs,
         track_runs: false,
+        track_processes: history.is_some(),
     };
     let engine = Engine::new(program.clone(), config);
     let scheduler = Scheduler::new(
@@ -263,6 +270,7 @@ pub fn run(o: &Options) -> u8 {
         out,
         dead,
         steps: step_log.map(StepLog::new),
+        history,
         encoder: Encoder::new(&program),
         line: Vec::with_capacity(1024),
         dead_letters: 0,
@@ -378,11 +386,19 @@ fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
         stats.events_in, stats.complex_out
     ));
     if !program.processes.is_empty() {
+        let procs = live.runner.engine.processes();
+        let retired = procs.retired();
+        let instances = match retired {
+            0 => format!("{} process instances", procs.instances()),
+            r => format!(
+                "{} process instances ({r} retired after `idle`, {} live)",
+                procs.instances() as u64 + r,
+                procs.instances()
+            ),
+        };
         err(&format!(
-            "cep run: {} process instances, {} not accepting at the end; {} activity events refused\n",
-            live.runner.engine.processes().instances(),
-            live.outputs.not_accepting,
-            live.outputs.refused
+            "cep run: {instances}, {} not accepting at the end; {} activity events refused\n",
+            live.outputs.not_accepting, live.outputs.refused
         ));
     }
     if !program.steps.is_empty() {
@@ -449,6 +465,7 @@ fn refuse_overwrite(o: &Options) -> Result<(), String> {
     for (flag, p) in [
         ("--dead-letter", &o.dead_letter),
         ("--step-log", &o.step_log),
+        ("--history", &o.history),
     ] {
         if let Some(p) = p {
             outputs.push(Named::new(p, format!("`{flag} {}`", show_path(p))));

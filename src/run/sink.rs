@@ -1,9 +1,10 @@
-//! The outputs of `cep run`: complex events, dead letters and the step
-//! log, each a buffered file or standard output.
+//! The outputs of `cep run`: complex events, dead letters, the step log
+//! and the process history log, each a buffered file or standard output.
 
 use super::SHOWN;
 use crate::{err, show_path};
 use cep_ir::Program;
+use cep_runtime::history::{self, Lamport, StateChange};
 use cep_runtime::ingest::{self, Reason, Rejection};
 use cep_runtime::ndjson::{self, Encoder};
 use cep_runtime::{Engine, Outcome, Output, Record};
@@ -57,6 +58,20 @@ impl Sink {
         })
     }
 
+    /// A file opened to append to (created if missing).
+    fn append(path: &Path) -> Result<Sink, String> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot write `{}`: {}", show_path(path), why(&e)))?;
+        Ok(Sink {
+            name: format!("`{}`", show_path(path)),
+            w: BufWriter::with_capacity(1 << 16, Box::new(f)),
+            stdout: false,
+        })
+    }
+
     fn fail(&self, e: &io::Error) -> Stop {
         if self.stdout && e.kind() == io::ErrorKind::BrokenPipe {
             Stop::Closed
@@ -74,11 +89,84 @@ impl Sink {
     }
 }
 
+/// The process history log (`--history FILE`): the seed's state changes
+/// of every execution and refusal, one JSON object a line
+/// ([`cep_runtime::history::StateChange`]), stamped by this instance's
+/// Lamport clock. An existing log is continued: appended to, with the
+/// clock going on after the largest timestamp it holds.
+pub(super) struct HistoryLog {
+    sink: Sink,
+    clock: Lamport,
+    buf: Vec<StateChange>,
+}
+
+impl HistoryLog {
+    /// Opens (or continues) the log at `path` for instance `id`; `Err`
+    /// when it cannot be written, or holds a line that is not a history
+    /// record (then it is not a history log, and is left alone).
+    pub(super) fn open(path: &Path, id: &str) -> Result<HistoryLog, String> {
+        if is_stdio(path) {
+            return Ok(HistoryLog {
+                sink: Sink::open(path)?,
+                clock: Lamport::new(id, 0),
+                buf: Vec::new(),
+            });
+        }
+        let mut after = 0;
+        match std::fs::read(path) {
+            Ok(text) => {
+                for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    match serde_json::from_slice::<StateChange>(line) {
+                        Ok(r) => after = after.max(r.stamp.0),
+                        Err(e) => {
+                            return Err(format!(
+                                "`--history {}` line {}: not a history record ({e}); \
+                                 give a new file or an earlier history log",
+                                show_path(path),
+                                i + 1
+                            ))
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read `{}`: {}", show_path(path), why(&e))),
+        }
+        Ok(HistoryLog {
+            sink: Sink::append(path)?,
+            clock: Lamport::new(id, after),
+            buf: Vec::new(),
+        })
+    }
+
+    fn write(
+        &mut self,
+        engine: &Engine,
+        c: &cep_runtime::process::ProcessChange,
+    ) -> Result<(), Stop> {
+        self.buf.clear();
+        history::state_changes(engine.processes(), c, &mut self.clock, &mut self.buf);
+        let mut line = Vec::with_capacity(256);
+        for r in &self.buf {
+            line.clear();
+            if serde_json::to_writer(&mut line, r).is_ok() {
+                line.push(b'\n');
+                self.sink.write(&line)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything the loop writes to.
 pub(super) struct Outputs {
     pub(super) out: Sink,
     pub(super) dead: Option<Sink>,
     pub(super) steps: Option<StepLog>,
+    pub(super) history: Option<HistoryLog>,
     pub(super) encoder: Encoder,
     pub(super) line: Vec<u8>,
     pub(super) dead_letters: u64,
@@ -94,6 +182,9 @@ impl Outputs {
         if let Some(d) = self.dead.as_mut() {
             d.flush()?;
         }
+        if let Some(h) = self.history.as_mut() {
+            h.sink.flush()?;
+        }
         self.steps.as_mut().map_or(Ok(()), |s| s.sink.flush())
     }
 
@@ -105,6 +196,9 @@ impl Outputs {
         }
         if let Some(s) = self.steps.as_mut() {
             let _ = s.sink.w.flush();
+        }
+        if let Some(h) = self.history.as_mut() {
+            let _ = h.sink.w.flush();
         }
     }
 
@@ -195,6 +289,10 @@ impl Outputs {
                 self.line.extend_from_slice(m.as_bytes());
                 self.out.write(&self.line)
             }
+            Output::Process(c) => match self.history.as_mut() {
+                Some(h) => h.write(engine, c),
+                None => Ok(()),
+            },
             Output::Run(_) | Output::Admitted(_) => Ok(()),
         }
     }

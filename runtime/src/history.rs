@@ -1,0 +1,790 @@
+//! The history of process executions, as the DCR history seed describes
+//! it (shared seed 004, after Hildebrandt & Mukkamala's distributed DCR
+//! graphs): every activity keeps one [`StateChange`] for each thing that
+//! happens to it through a relation, stamped by its author; the logs of
+//! every runtime instance are stitched into one happens-before history,
+//! and what does not fit is tagged as a fault.
+//!
+//! - [`Lamport`]: the author stamp `(local timestamp, instance id)`, a
+//!   Lamport clock per runtime instance. Stamps are ordered by timestamp,
+//!   then id: a total order that extends happens-before.
+//! - [`state_changes`]: the records of one [`ProcessChange`] (pure).
+//! - [`stitch`]: records from any number of logs → the history in stamp
+//!   order, with [`Fault`]s.
+//! - [`Guard`] and [`walk`]: the seed's "ask the neighbours" gathering of
+//!   logs, with its cycle guard, for peers.
+//!
+//! One execution of activity `A` (an activity event of `A` in one
+//! instance) writes, each with the next stamp of the clock:
+//!
+//! 1. `A begin`;
+//! 2. if `A` is included, for every condition `C` of `A`:
+//!    `A checksCondition v C`, then `C conditionChecked v A`, where `v` is
+//!    whether the condition holds (`C` executed or excluded); and for
+//!    every milestone `M`: `A checksMilestone v M`, then
+//!    `M milestoneChecked v A` (`v`: `M` not pending or excluded). The
+//!    seed has no milestones; these two are the same shape as its
+//!    conditions;
+//! 3. if it is executed: for every response `R`, `A setsPending R` then
+//!    `R setPendingBy A`; for every exclude `X`, `A excludes X` then
+//!    `X excludedBy A`; for every include `I`, `A includes I` then
+//!    `I includedBy A` (the order in which execution applies them);
+//! 4. `A finish true` if it was executed, `A finish false` if refused.
+//!
+//! Every record also names the execution it belongs to (the stamp of its
+//! `begin`), so that the two sides of a relation pair exactly even when an
+//! activity executes many times. This `execution` field is the one thing
+//! added to the seed's `StateChange`.
+
+use crate::process::{ChangeKind, ProcessChange, Processes};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+/// An author stamp: `(local timestamp, instance id)`, written `[7, "a"]`.
+/// Ordered by timestamp, then instance id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Stamp(pub u64, pub String);
+
+impl Ord for Stamp {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.0, &self.1).cmp(&(o.0, &o.1))
+    }
+}
+
+impl PartialOrd for Stamp {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}@{}", self.0, self.1)
+    }
+}
+
+/// A Lamport clock of one runtime instance (Lamport, "Time, clocks, and
+/// the ordering of events in a distributed system", 1978): every record
+/// it stamps gets the next timestamp; a stamp received from a peer moves
+/// it past that stamp.
+#[derive(Clone, Debug)]
+pub struct Lamport {
+    time: u64,
+    id: String,
+}
+
+impl Lamport {
+    /// A clock for instance `id` whose next stamp is `after + 1` (0 for a
+    /// new log; the largest timestamp already written when a log is
+    /// continued).
+    pub fn new(id: impl Into<String>, after: u64) -> Lamport {
+        Lamport {
+            time: after,
+            id: id.into(),
+        }
+    }
+
+    /// The next stamp.
+    pub fn tick(&mut self) -> Stamp {
+        self.time = self.time.saturating_add(1);
+        Stamp(self.time, self.id.clone())
+    }
+
+    /// A stamp from elsewhere was received: later stamps come after it.
+    pub fn observe(&mut self, s: &Stamp) {
+        self.time = self.time.max(s.0);
+    }
+
+    /// The latest timestamp given or observed.
+    pub fn time(&self) -> u64 {
+        self.time
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The seed's relations, and an execution's two ends. Written in
+/// camelCase (`"includedBy"`, `"checksCondition"`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Relation {
+    /// An execution begins (the seed's `Begin`).
+    Begin,
+    /// An execution ends; `value`: it succeeded (the seed's `Finish`).
+    Finish,
+    Includes,
+    IncludedBy,
+    Excludes,
+    ExcludedBy,
+    SetsPending,
+    SetPendingBy,
+    /// `value`: the condition holds.
+    ChecksCondition,
+    ConditionChecked,
+    /// `value`: the milestone does not block (an addition to the seed).
+    ChecksMilestone,
+    MilestoneChecked,
+}
+
+impl Relation {
+    /// The other side of a relation: `Includes` ↔ `IncludedBy`, ...,
+    /// `Begin` ↔ `Finish`.
+    pub fn mirror(self) -> Relation {
+        use Relation::*;
+        match self {
+            Begin => Finish,
+            Finish => Begin,
+            Includes => IncludedBy,
+            IncludedBy => Includes,
+            Excludes => ExcludedBy,
+            ExcludedBy => Excludes,
+            SetsPending => SetPendingBy,
+            SetPendingBy => SetsPending,
+            ChecksCondition => ConditionChecked,
+            ConditionChecked => ChecksCondition,
+            ChecksMilestone => MilestoneChecked,
+            MilestoneChecked => ChecksMilestone,
+        }
+    }
+
+    /// The side the executing activity writes (it happens first).
+    pub fn is_active(self) -> bool {
+        use Relation::*;
+        matches!(
+            self,
+            Includes | Excludes | SetsPending | ChecksCondition | ChecksMilestone
+        )
+    }
+
+    /// It carries a `value`.
+    pub fn has_value(self) -> bool {
+        use Relation::*;
+        matches!(
+            self,
+            Finish | ChecksCondition | ConditionChecked | ChecksMilestone | MilestoneChecked
+        )
+    }
+
+    /// The name as the log writes it.
+    pub fn name(self) -> &'static str {
+        use Relation::*;
+        match self {
+            Begin => "begin",
+            Finish => "finish",
+            Includes => "includes",
+            IncludedBy => "includedBy",
+            Excludes => "excludes",
+            ExcludedBy => "excludedBy",
+            SetsPending => "setsPending",
+            SetPendingBy => "setPendingBy",
+            ChecksCondition => "checksCondition",
+            ConditionChecked => "conditionChecked",
+            ChecksMilestone => "checksMilestone",
+            MilestoneChecked => "milestoneChecked",
+        }
+    }
+}
+
+/// One line of a history log (`cep run --history`): the seed's
+/// `StateChange` (author stamp, relation, counterpart) of one activity of
+/// one process instance, with the execution it belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    /// The author stamp.
+    pub stamp: Stamp,
+    pub process: String,
+    /// The instance's key value, as JSON.
+    pub key: serde_json::Value,
+    /// The activity whose log this is.
+    pub activity: String,
+    /// The stamp of the `begin` of the execution this belongs to.
+    pub execution: Stamp,
+    pub relation: Relation,
+    /// For `finish` and the checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<bool>,
+    /// The activity on the other side (none for `begin` and `finish`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterpart: Option<String>,
+}
+
+impl std::fmt::Display for StateChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}[{}] {} {}",
+            self.stamp,
+            self.process,
+            self.key,
+            self.activity,
+            self.relation.name()
+        )?;
+        if let Some(v) = self.value {
+            write!(f, " {v}")?;
+        }
+        if let Some(c) = &self.counterpart {
+            write!(f, " {c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The records of one execution or refusal, stamped by `clock`, appended
+/// to `out` in stamp order (the module docs give the order). A retirement
+/// writes nothing.
+pub fn state_changes(
+    procs: &Processes,
+    change: &ProcessChange,
+    clock: &mut Lamport,
+    out: &mut Vec<StateChange>,
+) {
+    let Some(p) = procs.procs.get(change.process) else {
+        return;
+    };
+    let (a, m, executed) = match change.kind {
+        ChangeKind::Executed {
+            activity, before, ..
+        } => (activity, before, true),
+        ChangeKind::Refused {
+            activity, marking, ..
+        } => (activity, marking, false),
+        ChangeKind::Retired { .. } => return,
+    };
+    let name = |i: usize| p.names.get(i).cloned().unwrap_or_default();
+    let key = crate::steps::json(&change.key);
+    let begin = clock.tick();
+    let record = |stamp: Stamp, activity: usize, relation, value, counterpart| StateChange {
+        stamp,
+        process: p.name.clone(),
+        key: key.clone(),
+        activity: name(activity),
+        execution: begin.clone(),
+        relation,
+        value,
+        counterpart,
+    };
+    out.push(record(begin.clone(), a, Relation::Begin, None, None));
+    let mut pair = |out: &mut Vec<StateChange>, rel: Relation, to: usize, value: Option<bool>| {
+        out.push(record(clock.tick(), a, rel, value, Some(name(to))));
+        out.push(record(clock.tick(), to, rel.mirror(), value, Some(name(a))));
+    };
+    let bits = |set: u64| (0..64usize).filter(move |i| set & (1u64 << i) != 0);
+    let rel = |v: &[u64]| v.get(a).copied().unwrap_or(0);
+    if m.included & (1u64 << a) != 0 {
+        for c in bits(rel(&p.conditions)) {
+            let holds = m.included & (1u64 << c) == 0 || m.executed & (1u64 << c) != 0;
+            pair(out, Relation::ChecksCondition, c, Some(holds));
+        }
+        for c in bits(rel(&p.milestones)) {
+            let holds = m.included & (1u64 << c) == 0 || m.pending & (1u64 << c) == 0;
+            pair(out, Relation::ChecksMilestone, c, Some(holds));
+        }
+    }
+    if executed {
+        for r in bits(rel(&p.responses)) {
+            pair(out, Relation::SetsPending, r, None);
+        }
+        for x in bits(rel(&p.excludes)) {
+            pair(out, Relation::Excludes, x, None);
+        }
+        for i in bits(rel(&p.includes)) {
+            pair(out, Relation::Includes, i, None);
+        }
+    }
+    out.push(record(
+        clock.tick(),
+        a,
+        Relation::Finish,
+        Some(executed),
+        None,
+    ));
+}
+
+/// Why a record does not fit the history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum Fault {
+    /// A side of a relation (or a `finish`) whose other side is in no log.
+    MissingCounterpart { record: StateChange },
+    /// Two records that must be in happens-before order are not: a
+    /// relation's passive side stamped no later than its active side, or
+    /// a relation record outside its execution's `begin` .. `finish`.
+    OutOfOrder {
+        first: StateChange,
+        then: StateChange,
+    },
+    /// The two sides of a check disagree on its value.
+    Disagree {
+        record: StateChange,
+        counterpart: StateChange,
+    },
+    /// An execution that began and never finished.
+    Unfinished { begin: StateChange },
+}
+
+impl Fault {
+    /// The tag: `missing-counterpart`, `out-of-order`, `disagree`,
+    /// `unfinished`.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Fault::MissingCounterpart { .. } => "missing-counterpart",
+            Fault::OutOfOrder { .. } => "out-of-order",
+            Fault::Disagree { .. } => "disagree",
+            Fault::Unfinished { .. } => "unfinished",
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::MissingCounterpart { record } => {
+                let other = match (&record.counterpart, record.relation) {
+                    (Some(c), r) => match record.value {
+                        Some(v) => format!("`{c} {} {v} {}`", r.mirror().name(), record.activity),
+                        None => format!("`{c} {} {}`", r.mirror().name(), record.activity),
+                    },
+                    (None, Relation::Finish) => "its `begin`".to_string(),
+                    (None, _) => "its `finish`".to_string(),
+                };
+                write!(f, "missing-counterpart: {record}: no log has {other}")
+            }
+            Fault::OutOfOrder { first, then } => write!(
+                f,
+                "out-of-order: {then} does not come after {first} (stamps {} and {})",
+                first.stamp, then.stamp
+            ),
+            Fault::Disagree {
+                record,
+                counterpart,
+            } => write!(f, "disagree: {record} and {counterpart}"),
+            Fault::Unfinished { begin } => write!(f, "unfinished: {begin} never finished"),
+        }
+    }
+}
+
+/// A stitched history: every record once, in stamp order, and the faults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    pub records: Vec<StateChange>,
+    pub faults: Vec<Fault>,
+}
+
+/// Stitches records from any number of logs (in any order, with exact
+/// duplicates, as a walk may gather one log twice) into one history.
+///
+/// 1. Order by stamp; drop exact duplicates.
+/// 2. Group by (process, key, execution).
+/// 3. In each execution, pair `begin` with `finish`, and each active side
+///    (`A includes B`) with its passive side (`B includedBy A`), in stamp
+///    order when the same pair occurs more than once.
+/// 4. Tag: a side with no partner (`missing-counterpart`; a `begin` with
+///    no `finish` is `unfinished`); a pair whose passive side is not
+///    stamped after its active side, or a relation record not between its
+///    execution's `begin` and `finish` (`out-of-order`); a check whose
+///    sides give different values (`disagree`).
+///
+/// Faults are listed in the stamp order of the record they are about.
+pub fn stitch(mut records: Vec<StateChange>) -> History {
+    records.sort_by(|a, b| {
+        a.stamp
+            .cmp(&b.stamp)
+            .then_with(|| a.activity.cmp(&b.activity))
+            .then_with(|| a.relation.name().cmp(b.relation.name()))
+    });
+    records.dedup();
+    let mut faults: Vec<(usize, Fault)> = Vec::new();
+    let mut groups: HashMap<(String, String, Stamp), Vec<usize>> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        groups
+            .entry((r.process.clone(), r.key.to_string(), r.execution.clone()))
+            .or_default()
+            .push(i);
+    }
+    for idx in groups.values() {
+        let rs: Vec<&StateChange> = idx.iter().filter_map(|&i| records.get(i)).collect();
+        let begin = idx.iter().copied().find(|&i| {
+            records
+                .get(i)
+                .is_some_and(|r| r.relation == Relation::Begin)
+        });
+        let finish = idx.iter().copied().find(|&i| {
+            records
+                .get(i)
+                .is_some_and(|r| r.relation == Relation::Finish)
+        });
+        match (begin, finish) {
+            (Some(b), None) => {
+                if let Some(r) = records.get(b) {
+                    faults.push((b, Fault::Unfinished { begin: r.clone() }));
+                }
+            }
+            (None, Some(f)) => {
+                if let Some(r) = records.get(f) {
+                    faults.push((f, Fault::MissingCounterpart { record: r.clone() }));
+                }
+            }
+            (Some(b), Some(f)) => {
+                if let (Some(rb), Some(rf)) = (records.get(b), records.get(f)) {
+                    if rf.stamp <= rb.stamp {
+                        faults.push((
+                            f,
+                            Fault::OutOfOrder {
+                                first: rb.clone(),
+                                then: rf.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        let begin_rec = begin.and_then(|b| records.get(b));
+        let finish_rec = finish.and_then(|f| records.get(f));
+        // Active sides, with the passive sides they may pair with.
+        let mut used = vec![false; rs.len()];
+        let mut misordered: HashSet<usize> = HashSet::new();
+        for (ai, a) in rs.iter().enumerate() {
+            if !a.relation.is_active() {
+                continue;
+            }
+            let partner = rs.iter().enumerate().position(|(pi, p)| {
+                !used[pi]
+                    && p.relation == a.relation.mirror()
+                    && p.activity.as_str() == a.counterpart.as_deref().unwrap_or("")
+                    && p.counterpart.as_deref() == Some(a.activity.as_str())
+            });
+            let at = idx.get(ai).copied().unwrap_or(0);
+            match partner {
+                None => faults.push((
+                    at,
+                    Fault::MissingCounterpart {
+                        record: (*a).clone(),
+                    },
+                )),
+                Some(pi) => {
+                    used[pi] = true;
+                    used[ai] = true;
+                    let p = rs[pi];
+                    if p.value != a.value {
+                        faults.push((
+                            at,
+                            Fault::Disagree {
+                                record: (*a).clone(),
+                                counterpart: p.clone(),
+                            },
+                        ));
+                    }
+                    if p.stamp <= a.stamp {
+                        misordered.insert(pi);
+                        misordered.insert(ai);
+                        faults.push((
+                            at,
+                            Fault::OutOfOrder {
+                                first: (*a).clone(),
+                                then: p.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        for (pi, p) in rs.iter().enumerate() {
+            let at = idx.get(pi).copied().unwrap_or(0);
+            if matches!(p.relation, Relation::Begin | Relation::Finish) {
+                continue;
+            }
+            // A record already out of order with its other side is one
+            // fault, not also one with its execution's ends.
+            if misordered.contains(&pi) {
+                continue;
+            }
+            if !p.relation.is_active() && !used[pi] {
+                faults.push((
+                    at,
+                    Fault::MissingCounterpart {
+                        record: (*p).clone(),
+                    },
+                ));
+            }
+            if let Some(b) = begin_rec.filter(|b| p.stamp <= b.stamp) {
+                faults.push((
+                    at,
+                    Fault::OutOfOrder {
+                        first: b.clone(),
+                        then: (*p).clone(),
+                    },
+                ));
+            }
+            if let Some(f) = finish_rec.filter(|f| p.stamp >= f.stamp) {
+                faults.push((
+                    at,
+                    Fault::OutOfOrder {
+                        first: (*p).clone(),
+                        then: f.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    faults.sort_by_key(|(i, _)| *i);
+    History {
+        records,
+        faults: faults.into_iter().map(|(_, f)| f).collect(),
+    }
+}
+
+/// The seed's CreatingHistory flag of one node, per walk: a node asked for
+/// its history by a walk it is already part of answers nothing, so a
+/// walk over a graph with cycles ends and visits each node once.
+///
+/// The seed clears the flag when the node has answered; then a node asked
+/// again later in the same walk (by another neighbour) walks again, which
+/// can visit a node once per path to it (exponentially often in a dense
+/// graph). Keeping the flag per walk id until the walk is over
+/// ([`Guard::done`]) keeps the seed's answers and visits each node once.
+#[derive(Clone, Debug, Default)]
+pub struct Guard {
+    walks: HashSet<u64>,
+}
+
+impl Guard {
+    /// Asked by walk `walk`: `true` to go on (ask the neighbours, then
+    /// answer with the stitched history), `false` to answer nothing (the
+    /// node is already creating history for this walk).
+    pub fn ask(&mut self, walk: u64) -> bool {
+        self.walks.insert(walk)
+    }
+
+    /// The walk is over: its flag is cleared.
+    pub fn done(&mut self, walk: u64) {
+        self.walks.remove(&walk);
+    }
+
+    /// The node is creating history for this walk.
+    pub fn creating(&self, walk: u64) -> bool {
+        self.walks.contains(&walk)
+    }
+}
+
+/// The seed's distribution algorithm over a graph of nodes known by
+/// `neighbours`, from `start`: each node asked for the first time asks its
+/// neighbours, then answers with its own history (`own`) stitched to
+/// theirs; a node already asked in this walk answers nothing. Returns
+/// every record of every node reachable from `start`, each node's once,
+/// and the nodes in the order they answered. `guards` holds each node's
+/// [`Guard`]; the walk's flags are cleared at its end.
+///
+/// Depth-first, with an explicit stack (no recursion, so a long chain of
+/// nodes cannot overflow the stack).
+pub fn walk<N, F, G>(
+    walk_id: u64,
+    start: &N,
+    guards: &mut HashMap<N, Guard>,
+    mut neighbours: F,
+    mut own: G,
+) -> (Vec<StateChange>, Vec<N>)
+where
+    N: Clone + Eq + Hash,
+    F: FnMut(&N) -> Vec<N>,
+    G: FnMut(&N) -> Vec<StateChange>,
+{
+    let mut records = Vec::new();
+    let mut answered = Vec::new();
+    let mut asked: Vec<N> = Vec::new();
+    // (node, its neighbours still to ask)
+    let mut stack: Vec<(N, Vec<N>)> = Vec::new();
+    if guards.entry(start.clone()).or_default().ask(walk_id) {
+        asked.push(start.clone());
+        let mut ns = neighbours(start);
+        ns.reverse();
+        stack.push((start.clone(), ns));
+    }
+    while let Some((node, rest)) = stack.last_mut() {
+        match rest.pop() {
+            Some(next) => {
+                if guards.entry(next.clone()).or_default().ask(walk_id) {
+                    asked.push(next.clone());
+                    let mut ns = neighbours(&next);
+                    ns.reverse();
+                    stack.push((next, ns));
+                }
+            }
+            None => {
+                let node = node.clone();
+                records.extend(own(&node));
+                answered.push(node);
+                stack.pop();
+            }
+        }
+    }
+    for n in &asked {
+        if let Some(g) = guards.get_mut(n) {
+            g.done(walk_id);
+        }
+    }
+    (records, answered)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn rec(
+        stamp: (u64, &str),
+        activity: &str,
+        exe: (u64, &str),
+        relation: Relation,
+    ) -> StateChange {
+        StateChange {
+            stamp: Stamp(stamp.0, stamp.1.into()),
+            process: "P".into(),
+            key: serde_json::json!("k"),
+            activity: activity.into(),
+            execution: Stamp(exe.0, exe.1.into()),
+            relation,
+            value: relation.has_value().then_some(true),
+            counterpart: None,
+        }
+    }
+
+    fn to(mut r: StateChange, counterpart: &str) -> StateChange {
+        r.counterpart = Some(counterpart.into());
+        r
+    }
+
+    /// The graph of the seed's example (Event 1 .. Event 6).
+    fn seed_graph(n: &u32) -> Vec<u32> {
+        match n {
+            5 => vec![3, 2],
+            3 => vec![5, 1],
+            2 => vec![1, 3],
+            1 => vec![4, 6],
+            6 => vec![1],
+            _ => vec![],
+        }
+    }
+
+    fn own(n: &u32) -> Vec<StateChange> {
+        vec![rec(
+            (u64::from(*n), "x"),
+            &format!("E{n}"),
+            (u64::from(*n), "x"),
+            Relation::Begin,
+        )]
+    }
+
+    #[test]
+    fn the_seeds_walk_reaches_every_node_once_and_ends() {
+        let mut guards = HashMap::new();
+        let (records, answered) = walk(1, &5, &mut guards, seed_graph, own);
+        let mut nodes = answered.clone();
+        nodes.sort_unstable();
+        assert_eq!(nodes, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(records.len(), 6);
+        // Depth first, neighbours in order: 4 and 6 answer before 1, 1
+        // before 3, and 5 (the one asked by the client) last.
+        assert_eq!(answered, vec![4, 6, 1, 3, 2, 5]);
+        // The walk is over: every flag is clear, and a new walk goes again.
+        assert!(guards.values().all(|g| !g.creating(1)));
+        let (again, _) = walk(2, &1, &mut guards, seed_graph, own);
+        assert_eq!(again.len(), 3, "1, 4 and 6 are reachable from 1");
+    }
+
+    #[test]
+    fn a_dense_graph_is_walked_once_per_node() {
+        let n = 12u32;
+        let mut asks = 0;
+        let mut guards = HashMap::new();
+        let (records, _) = walk(
+            7,
+            &0,
+            &mut guards,
+            |x: &u32| {
+                asks += 1;
+                (0..n).filter(|y| y != x).collect()
+            },
+            own,
+        );
+        assert_eq!(records.len(), n as usize);
+        assert_eq!(asks, n, "each node asks its neighbours once");
+    }
+
+    #[test]
+    fn a_node_in_a_walk_answers_nothing_to_that_walk_only() {
+        let mut g = Guard::default();
+        assert!(g.ask(1));
+        assert!(!g.ask(1), "already creating history for walk 1");
+        assert!(g.ask(2), "another walk goes on");
+        g.done(1);
+        assert!(g.ask(1));
+    }
+
+    #[test]
+    fn stitching_pairs_sides_and_tags_each_fault_once() {
+        let e = (1, "a");
+        let good = vec![
+            rec((1, "a"), "A", e, Relation::Begin),
+            to(rec((2, "a"), "A", e, Relation::Includes), "B"),
+            to(rec((3, "b"), "B", e, Relation::IncludedBy), "A"),
+            rec((4, "a"), "A", e, Relation::Finish),
+        ];
+        let mut twice = good.clone();
+        twice.extend(good.clone());
+        twice.reverse();
+        let h = stitch(twice);
+        assert_eq!(h.records, good, "duplicates dropped, stamp order");
+        assert!(h.faults.is_empty(), "{:?}", h.faults);
+
+        // Cut short after the include: B's side and the finish are lost.
+        let h = stitch(good[..2].to_vec());
+        let tags: Vec<&str> = h.faults.iter().map(Fault::tag).collect();
+        assert_eq!(tags, vec!["unfinished", "missing-counterpart"]);
+
+        // B's side stamped before A's: one fault, not also one with begin.
+        let mut bad = good.clone();
+        bad[2].stamp = Stamp(0, "b".into());
+        let h = stitch(bad);
+        let tags: Vec<&str> = h.faults.iter().map(Fault::tag).collect();
+        assert_eq!(tags, vec!["out-of-order"]);
+
+        // The two sides of a check disagree.
+        let e2 = (5, "a");
+        let mut check = vec![
+            rec((5, "a"), "A", e2, Relation::Begin),
+            to(rec((6, "a"), "A", e2, Relation::ChecksCondition), "C"),
+            to(rec((7, "a"), "C", e2, Relation::ConditionChecked), "A"),
+            rec((8, "a"), "A", e2, Relation::Finish),
+        ];
+        check[2].value = Some(false);
+        let h = stitch(check);
+        let tags: Vec<&str> = h.faults.iter().map(Fault::tag).collect();
+        assert_eq!(tags, vec!["disagree"]);
+    }
+
+    #[test]
+    fn stamps_order_by_time_then_instance_and_the_clock_moves_past_what_it_saw() {
+        assert!(Stamp(2, "a".into()) < Stamp(2, "b".into()));
+        assert!(Stamp(2, "b".into()) < Stamp(3, "a".into()));
+        let mut c = Lamport::new("a", 5);
+        assert_eq!(c.tick(), Stamp(6, "a".into()));
+        c.observe(&Stamp(10, "b".into()));
+        assert_eq!(c.tick(), Stamp(11, "a".into()));
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let r = to(rec((3, "a"), "A", (1, "a"), Relation::ChecksMilestone), "M");
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            r#"{"stamp":[3,"a"],"process":"P","key":"k","activity":"A","execution":[1,"a"],"relation":"checksMilestone","value":true,"counterpart":"M"}"#
+        );
+        assert_eq!(serde_json::from_str::<StateChange>(&text).unwrap(), r);
+    }
+}
