@@ -3,8 +3,10 @@
 # DCR graph (generated here: responses, includes, excludes, a condition
 # and a milestone, so that events are both executed and refused), beside
 # the same events with the process removed: the cost of enforcement
-# (refused events are counted, as without --dead-letter).
-# Reported, never asserted. Median of REPEAT runs.
+# (refused events are counted, as without --dead-letter), and the same
+# pair through the engine alone (benches' engine_only: events decoded
+# first, only Engine::push timed). Reported, never asserted. Median of
+# REPEAT runs.
 #
 # Usage: benches/processes.sh   Environment: N=1000000 K=2000 REPEAT=3 CEP=<target>/release/cep
 set -euo pipefail
@@ -13,7 +15,7 @@ N="${N:-1000000}"
 K="${K:-2000}"
 REPEAT="${REPEAT:-3}"
 echo "building (cargo build --release -p cep) ..." >&2
-cargo build --release --quiet -p cep
+cargo build --release --quiet -p cep -p cep-benches
 target_dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 target_dir="${target_dir:-target}"
@@ -55,10 +57,17 @@ t_without="$(measure without "$CEP" run "$OUT/without.cep" --input "$OUT/events.
 echo "with the process, $REPEAT time(s) ..." >&2
 t_with="$(measure with "$CEP" run "$OUT/with.cep" --input "$OUT/events.ndjson")"
 summary="$(grep 'process instances' "$OUT/with.err" || true)"
+echo "engine only, $REPEAT time(s) each ..." >&2
+"$target_dir/release/engine_only" "$OUT/events.ndjson" --repeat "$REPEAT" "$OUT/without.cep" "$OUT/with.cep" >"$OUT/engine.out"
+e_without="$(sed -n 1p "$OUT/engine.out" | sed 's/.*events_per_s=\([0-9]*\).*/\1/')"
+e_with="$(sed -n 2p "$OUT/engine.out" | sed 's/.*events_per_s=\([0-9]*\).*/\1/')"
 
 printf '\nCepheid processes benchmark: %d activity events, %d keys, 15 activities; median of %d; %s CPUs\n' "$N" "$K" "$REPEAT" "$(nproc)"
 printf '%-48s %12s %10s\n' "measurement" "events/s" "time (s)"
 printf '%-48s %12s %10.3f\n' "cep run, the process removed" "$(div "$N" "$t_without")" "$t_without"
 printf '%-48s %12s %10.3f\n' "cep run, the process enforced" "$(div "$N" "$t_with")" "$t_with"
+printf '%-48s %12s\n' "engine only, the process removed" "$e_without"
+printf '%-48s %12s\n' "engine only, the process enforced" "$e_with"
+printf '%-48s %11s%%\n' "cost of enforcement, engine only" "$(awk -v a="$e_without" -v b="$e_with" 'BEGIN {printf "%.1f", (a / b - 1) * 100}')"
 printf '%-48s %11s%%\n' "cost of enforcement (wall time)" "$(awk -v a="$t_with" -v b="$t_without" 'BEGIN {printf "%.1f", (a / b - 1) * 100}')"
 printf '%s\n' "${summary#cep run: }"

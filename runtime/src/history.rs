@@ -273,25 +273,25 @@ pub fn state_changes(
         out.push(record(clock.tick(), to, rel.mirror(), value, Some(name(a))));
     };
     let bits = |set: u64| (0..64usize).filter(move |i| set & (1u64 << i) != 0);
-    let rel = |v: &[u64]| v.get(a).copied().unwrap_or(0);
+    let rel = p.rels.get(a).copied().unwrap_or_default();
     if m.included & (1u64 << a) != 0 {
-        for c in bits(rel(&p.conditions)) {
+        for c in bits(rel.conditions) {
             let holds = m.included & (1u64 << c) == 0 || m.executed & (1u64 << c) != 0;
             pair(out, Relation::ChecksCondition, c, Some(holds));
         }
-        for c in bits(rel(&p.milestones)) {
+        for c in bits(rel.milestones) {
             let holds = m.included & (1u64 << c) == 0 || m.pending & (1u64 << c) == 0;
             pair(out, Relation::ChecksMilestone, c, Some(holds));
         }
     }
     if executed {
-        for r in bits(rel(&p.responses)) {
+        for r in bits(rel.responses) {
             pair(out, Relation::SetsPending, r, None);
         }
-        for x in bits(rel(&p.excludes)) {
+        for x in bits(rel.excludes) {
             pair(out, Relation::Excludes, x, None);
         }
-        for i in bits(rel(&p.includes)) {
+        for i in bits(rel.includes) {
             pair(out, Relation::Includes, i, None);
         }
     }

@@ -65,11 +65,7 @@ pub(crate) struct Proc {
     init: Marking,
     /// Per activity: the activities that are its conditions, milestones,
     /// responses, includes and excludes.
-    pub(crate) conditions: Vec<u64>,
-    pub(crate) milestones: Vec<u64>,
-    pub(crate) responses: Vec<u64>,
-    pub(crate) includes: Vec<u64>,
-    pub(crate) excludes: Vec<u64>,
+    pub(crate) rels: Vec<Rel>,
     /// Instances by key value.
     instances: HashMap<Value, Inst, FxBuild>,
     /// Instances made so far (numbers them, in the order they were made).
@@ -79,6 +75,52 @@ pub(crate) struct Proc {
     /// Retirement deadlines: at most one per instance.
     retire: BinaryHeap<Reverse<Due>>,
     retired: u64,
+}
+
+/// The relations of one activity, as bit sets of activities: its
+/// conditions and milestones (what it checks), its responses, includes
+/// and excludes (what executing it does).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Rel {
+    pub(crate) conditions: u64,
+    pub(crate) milestones: u64,
+    pub(crate) responses: u64,
+    pub(crate) includes: u64,
+    pub(crate) excludes: u64,
+}
+
+impl Rel {
+    /// What blocks activity `a` (whose relations these are) in marking
+    /// `m`, or `None` when it is enabled.
+    #[inline]
+    fn why_not(&self, a: usize, m: &Marking) -> Option<Blocked> {
+        if m.included & (1u64 << a) == 0 {
+            return Some(Blocked::Excluded);
+        }
+        let blocking = self.conditions & m.included & !m.executed;
+        if blocking != 0 {
+            return Some(Blocked::Condition(blocking.trailing_zeros() as usize));
+        }
+        let blocking = self.milestones & m.included & m.pending;
+        if blocking != 0 {
+            return Some(Blocked::Milestone(blocking.trailing_zeros() as usize));
+        }
+        None
+    }
+
+    /// Activity `a` happens in marking `m`: it becomes executed and not
+    /// pending; then its responses become pending; then its excludes, then
+    /// its includes, apply.
+    #[inline]
+    fn execute(&self, a: usize, mut m: Marking) -> Marking {
+        let bit = 1u64 << a;
+        m.executed |= bit;
+        m.pending &= !bit;
+        m.pending |= self.responses;
+        m.included &= !self.excludes;
+        m.included |= self.includes;
+        m
+    }
 }
 
 /// One instance of a process.
@@ -247,11 +289,7 @@ impl Processes {
                 key: p.key.clone(),
                 names,
                 init,
-                conditions: vec![0; n],
-                milestones: vec![0; n],
-                responses: vec![0; n],
-                includes: vec![0; n],
-                excludes: vec![0; n],
+                rels: vec![Rel::default(); n],
                 instances: HashMap::with_hasher(FxBuild),
                 made: 0,
                 idle: p.idle_ms.filter(|&d| d > 0),
@@ -264,11 +302,11 @@ impl Processes {
                     continue;
                 }
                 match r.kind {
-                    RelationKind::Condition => proc.conditions[to] |= bit(from),
-                    RelationKind::Milestone => proc.milestones[to] |= bit(from),
-                    RelationKind::Response => proc.responses[from] |= bit(to),
-                    RelationKind::Include => proc.includes[from] |= bit(to),
-                    RelationKind::Exclude => proc.excludes[from] |= bit(to),
+                    RelationKind::Condition => proc.rels[to].conditions |= bit(from),
+                    RelationKind::Milestone => proc.rels[to].milestones |= bit(from),
+                    RelationKind::Response => proc.rels[from].responses |= bit(to),
+                    RelationKind::Include => proc.rels[from].includes |= bit(to),
+                    RelationKind::Exclude => proc.rels[from].excludes |= bit(to),
                 }
             }
             procs.push(proc);
@@ -325,30 +363,48 @@ impl Processes {
             let Some(p) = self.procs.get_mut(pi) else {
                 return Ok(());
             };
+            let rel = p.rels.get(a).copied().unwrap_or_default();
             let key = ev.field(slot);
-            let inst = p.touch(key, ev.time);
+            // One lookup in the steady state (the instance exists).
+            if !p.instances.contains_key(key) {
+                p.touch(key, ev.time);
+            }
+            let Some(inst) = p.instances.get_mut(key) else {
+                return Ok(());
+            };
+            if inst.last < ev.time {
+                inst.last = ev.time;
+            }
+            if let (Some(idle), false) = (p.idle, inst.queued) {
+                inst.queued = true;
+                p.retire.push(Reverse(Due {
+                    at: inst.last.saturating_add(idle),
+                    order: inst.order,
+                    key: key.clone(),
+                }));
+            }
             let before = inst.m;
-            let order = inst.order;
-            let result = match p.why_not(a, &before) {
+            let result = match rel.why_not(a, &before) {
                 Some(why) => Err(why),
                 None => {
-                    let after = p.executed(a, before);
-                    if let Some(i) = p.instances.get_mut(key) {
-                        i.m = after;
-                    }
-                    Ok(after)
+                    inst.m = rel.execute(a, before);
+                    Ok(inst.m)
                 }
             };
             if track {
+                let order = inst.order;
                 self.changes
                     .push(change(pi, order, key, ev, a, before, result));
             }
-            return result.map(|_| ()).map_err(|why| Refusal {
-                process: pi,
-                activity: a,
-                key: key.clone(),
-                why,
-            });
+            return match result {
+                Ok(_) => Ok(()),
+                Err(why) => Err(Refusal {
+                    process: pi,
+                    activity: a,
+                    key: key.clone(),
+                    why,
+                }),
+            };
         }
         self.hits.clear();
         let mut refusal: Option<Refusal> = None;
@@ -569,35 +625,14 @@ impl Proc {
         copy
     }
 
-    /// Activity `a` happens in marking `m`: it becomes executed and not
-    /// pending; then its responses become pending; then its excludes, then
-    /// its includes, apply.
-    pub(crate) fn executed(&self, a: usize, mut m: Marking) -> Marking {
-        let bit = 1u64 << a;
-        m.executed |= bit;
-        m.pending &= !bit;
-        m.pending |= self.responses.get(a).copied().unwrap_or(0);
-        m.included &= !self.excludes.get(a).copied().unwrap_or(0);
-        m.included |= self.includes.get(a).copied().unwrap_or(0);
-        m
+    /// Activity `a` happens in marking `m` (see [`Rel::execute`]).
+    fn executed(&self, a: usize, m: Marking) -> Marking {
+        self.rels.get(a).copied().unwrap_or_default().execute(a, m)
     }
 
-    /// What blocks activity `a` in marking `m`, or `None` when it is
-    /// enabled.
+    /// What blocks activity `a` in marking `m` (see [`Rel::why_not`]).
     fn why_not(&self, a: usize, m: &Marking) -> Option<Blocked> {
-        let bit = 1u64 << a;
-        if m.included & bit == 0 {
-            return Some(Blocked::Excluded);
-        }
-        let blocking = self.conditions[a] & m.included & !m.executed;
-        if blocking != 0 {
-            return Some(Blocked::Condition(blocking.trailing_zeros() as usize));
-        }
-        let blocking = self.milestones[a] & m.included & m.pending;
-        if blocking != 0 {
-            return Some(Blocked::Milestone(blocking.trailing_zeros() as usize));
-        }
-        None
+        self.rels.get(a).copied().unwrap_or_default().why_not(a, m)
     }
 }
 
