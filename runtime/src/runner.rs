@@ -146,11 +146,17 @@ impl Runner {
     fn flow(&mut self, now: i64, out: &mut Vec<RunOutput>) {
         loop {
             self.engine_outputs(now, out);
-            for o in std::mem::take(&mut self.souts) {
+            // Drained and given back, so that the buffers keep their
+            // capacity (no allocation per input in the steady state).
+            let mut souts = std::mem::take(&mut self.souts);
+            for o in souts.drain(..) {
                 if let StepOutput::Emit { event, sequence } = &o {
                     self.emitted.push_back((event.clone(), sequence.clone()));
                 }
                 out.push(RunOutput::Step(o));
+            }
+            if self.souts.is_empty() {
+                self.souts = souts;
             }
             if let Some((mut ev, sequence)) = self.emitted.pop_front() {
                 self.finished = false;
@@ -180,7 +186,8 @@ impl Runner {
     }
 
     fn engine_outputs(&mut self, now: i64, out: &mut Vec<RunOutput>) {
-        for o in std::mem::take(&mut self.outs) {
+        let mut outs = std::mem::take(&mut self.outs);
+        for o in outs.drain(..) {
             match &o {
                 Output::Complex(c) if self.steps.wants(c.event.ty) => {
                     let sequence: Arc<str> = Arc::from(self.engine.run_name(c.pattern, c.run));
@@ -197,13 +204,18 @@ impl Runner {
                 Output::Admitted(_) => continue,
                 _ => {}
             }
-            if let Output::Late(e) = &o {
-                self.sequences.remove(&e.source);
-            }
-            if let Output::Refused { event, .. } = &o {
-                self.sequences.remove(&event.source);
+            if !self.sequences.is_empty() {
+                if let Output::Late(e) = &o {
+                    self.sequences.remove(&e.source);
+                }
+                if let Output::Refused { event, .. } = &o {
+                    self.sequences.remove(&event.source);
+                }
             }
             out.push(RunOutput::Engine(o));
+        }
+        if self.outs.is_empty() {
+            self.outs = outs;
         }
     }
 }
