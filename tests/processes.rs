@@ -220,6 +220,8 @@ struct Graph {
     pending: BTreeSet<usize>,
     excluded: BTreeSet<usize>,
     executed: BTreeSet<usize>,
+    /// `idle D`, in milliseconds.
+    idle: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,6 +256,7 @@ impl Graph {
             pending: pick(rng),
             excluded: pick(rng),
             executed: pick(rng),
+            idle: rng.chance(50).then(|| 3 + rng.below(12) as i64),
         }
     }
 
@@ -282,6 +285,9 @@ impl Graph {
         for (a, k, b) in &self.rel {
             let arrow = KINDS.iter().find(|x| x.1 == *k).unwrap().0;
             let _ = writeln!(s, "    E{a} {arrow} E{b}");
+        }
+        if let Some(d) = self.idle {
+            let _ = writeln!(s, "    idle {d}ms");
         }
         let _ = writeln!(s, "}}");
         s
@@ -354,9 +360,28 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
         let mut clock = Lamport::new("t", 0);
         let mut log = Vec::new();
         let bits = |s: &BTreeSet<usize>| s.iter().fold(0u64, |b, i| b | (1 << i));
+        let accepting = |m: &Mark| m.pending.intersection(&m.included).next().is_none();
+        let mut last: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut t = 0i64;
         for line in 1..=(5 + rng.below(25)) as u64 {
             let a = rng.below(g.n);
             let k = rng.below(keys) as i64;
+            t += 1 + rng.below(4) as i64;
+            // `idle D`: before an event of time t, every accepting
+            // instance quiet since t - D or earlier is retired.
+            let mut retired_want: BTreeSet<i64> = BTreeSet::new();
+            if let Some(d) = g.idle {
+                for (key, at) in &last {
+                    if at + d <= t && want.get(key).is_some_and(accepting) {
+                        retired_want.insert(*key);
+                    }
+                }
+                for key in &retired_want {
+                    want.remove(key);
+                    last.remove(key);
+                }
+            }
+            last.insert(k, t);
             let m = want.entry(k).or_insert_with(|| g.initial());
             let before = m.clone();
             let enabled = g.enabled(m, a);
@@ -367,16 +392,28 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
             }
             let ty = program.event_by_name(&format!("E{a}")).unwrap();
             let from = out.len();
-            engine.push(
-                Event::new(ty, line as i64, line, vec![Value::Int(k)]),
-                &mut out,
-            );
+            engine.push(Event::new(ty, t, line, vec![Value::Int(k)]), &mut out);
             // The change the core reports: the marking before and after,
             // as the definition has them.
+            let retired_got: BTreeSet<i64> = out[from..]
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Process(ProcessChange {
+                        kind: ChangeKind::Retired { .. },
+                        key: Value::Int(k),
+                        ..
+                    }) => Some(*k),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                retired_got, retired_want,
+                "seed {seed} line {line}: retired\n{text}"
+            );
             let changes: Vec<&ProcessChange> = out[from..]
                 .iter()
                 .filter_map(|o| match o {
-                    Output::Process(c) => Some(c),
+                    Output::Process(c) if !matches!(c.kind, ChangeKind::Retired { .. }) => Some(c),
                     _ => None,
                 })
                 .collect();
@@ -404,7 +441,7 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
                     assert_eq!(*activity, a);
                     assert_eq!(as_tuple(marking), mark(&before), "seed {seed} line {line}");
                 }
-                ChangeKind::Retired { .. } => panic!("seed {seed}: no `idle`, no retirement"),
+                ChangeKind::Retired { .. } => unreachable!(),
             }
             let start = log.len();
             history::state_changes(engine.processes(), c, &mut clock, &mut log);
@@ -441,7 +478,29 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
             stitched.records, log,
             "seed {seed}: stamp order is log order"
         );
+        for (k, m) in &want {
+            let got = engine.processes().marking("P", &Value::Int(*k)).unwrap();
+            assert_eq!(
+                (got.executed, got.pending, got.included),
+                (bits(&m.executed), bits(&m.pending), bits(&m.included)),
+                "seed {seed}: marking of key {k}\n{text}"
+            );
+        }
         engine.finish(&mut out);
+        // At the end all time passes: with `idle`, every accepting
+        // instance is retired.
+        if g.idle.is_some() {
+            for (k, m) in &want {
+                if accepting(m) {
+                    assert_eq!(
+                        engine.processes().marking("P", &Value::Int(*k)),
+                        None,
+                        "seed {seed}: key {k} retired at the end\n{text}"
+                    );
+                }
+            }
+            want.retain(|_, m| !accepting(m));
+        }
         let refused_got: Vec<u64> = out
             .iter()
             .filter_map(|o| match o {
@@ -460,8 +519,7 @@ fn enforcement_agrees_with_the_definition_on_random_graphs() {
                 (bits(&m.executed), bits(&m.pending), bits(&m.included)),
                 "seed {seed}: marking of key {k}\n{text}"
             );
-            let accepting = m.pending.intersection(&m.included).next().is_none();
-            assert_eq!(got.accepting(), accepting, "seed {seed}: acceptance");
+            assert_eq!(got.accepting(), accepting(m), "seed {seed}: acceptance");
         }
         let mut acc = Vec::new();
         engine.acceptance(&mut acc);

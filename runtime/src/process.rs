@@ -366,11 +366,15 @@ impl Processes {
             let rel = p.rels.get(a).copied().unwrap_or_default();
             let key = ev.field(slot);
             // One lookup in the steady state (the instance exists).
-            if !p.instances.contains_key(key) {
-                p.touch(key, ev.time);
-            }
-            let Some(inst) = p.instances.get_mut(key) else {
-                return Ok(());
+            let inst = match p.instances.get_mut(key) {
+                Some(inst) => inst,
+                None => {
+                    p.touch(key, ev.time);
+                    match p.instances.get_mut(key) {
+                        Some(inst) => inst,
+                        None => return Ok(()),
+                    }
+                }
             };
             if inst.last < ev.time {
                 inst.last = ev.time;
