@@ -17,37 +17,8 @@ use std::path::PathBuf;
 fn read_log(path: &PathBuf) -> Result<Vec<StateChange>, String> {
     let text =
         std::fs::read(path).map_err(|e| format!("cannot read `{}`: {}", show_path(path), e))?;
-    let mut records = Vec::new();
-    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let at = format!("`{}` line {}", show_path(path), i + 1);
-        let r: StateChange =
-            serde_json::from_slice(line).map_err(|e| format!("{at}: not a history record: {e}"))?;
-        let rel = r.relation;
-        if rel.has_value() != r.value.is_some() {
-            return Err(format!(
-                "{at}: `{}` {} a `value`",
-                rel.name(),
-                if rel.has_value() {
-                    "needs"
-                } else {
-                    "does not take"
-                }
-            ));
-        }
-        let ends = matches!(rel, history::Relation::Begin | history::Relation::Finish);
-        if ends == r.counterpart.is_some() {
-            return Err(format!(
-                "{at}: `{}` {} a `counterpart`",
-                rel.name(),
-                if ends { "does not take" } else { "needs" }
-            ));
-        }
-        records.push(r);
-    }
-    Ok(records)
+    history::parse_log(&text)
+        .map_err(|(line, why)| format!("`{}` line {line}: {why}", show_path(path)))
 }
 
 /// A key given on the command line matches a record's key when it is the

@@ -411,11 +411,7 @@ impl Engine {
         event.seq = self.seq;
         let ev = Arc::new(event);
         if self.procs.enforces(ev.ty) {
-            let admitted = self.procs.admit(&ev);
-            if self.config.track_processes {
-                out.extend(self.procs.take_changes().map(Output::Process));
-            }
-            if let Err(reason) = admitted {
+            if let Err(reason) = admit(&mut self.procs, &ev, out) {
                 self.stats.events_in = self.stats.events_in.saturating_sub(1);
                 self.stats.refused += 1;
                 out.push(Output::Refused { event: ev, reason });
@@ -446,9 +442,7 @@ impl Engine {
                 if pattern_due.is_none_or(|d| r <= d) {
                     self.clock = Some(self.clock.map_or(r, |c| c.max(r)));
                     self.procs.retire(r);
-                    if self.config.track_processes {
-                        out.extend(self.procs.take_changes().map(Output::Process));
-                    }
+                    out.extend(self.procs.take_changes().map(Output::Process));
                     continue;
                 }
             }
@@ -591,11 +585,7 @@ impl Engine {
                 fields: fields.into_boxed_slice(),
             });
             if self.procs.enforces(output) {
-                let admitted = self.procs.admit(&event);
-                if self.config.track_processes {
-                    out.extend(self.procs.take_changes().map(Output::Process));
-                }
-                if let Err(reason) = admitted {
+                if let Err(reason) = admit(&mut self.procs, &event, out) {
                     out.push(Output::Refused { event, reason });
                     continue;
                 }
@@ -617,4 +607,18 @@ impl Engine {
             self.queue.push_back(event);
         }
     }
+}
+
+/// The process check of an activity event, with its changes (kept only
+/// with `track_processes`) reported before anything else of the event. (A
+/// function of the processes alone, so that it can run while a matcher is
+/// borrowed.)
+fn admit(
+    procs: &mut crate::process::Processes,
+    ev: &Event,
+    out: &mut Vec<Output>,
+) -> Result<(), crate::process::Refusal> {
+    let admitted = procs.admit(ev);
+    out.extend(procs.take_changes().map(Output::Process));
+    admitted
 }

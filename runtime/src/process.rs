@@ -331,13 +331,6 @@ impl Processes {
         self.changes.drain(..)
     }
 
-    /// The process at this index: its name, key field and activity names.
-    pub fn describe_process(&self, process: usize) -> Option<(&str, &str, &[String])> {
-        self.procs
-            .get(process)
-            .map(|p| (p.name.as_str(), p.key.as_str(), p.names.as_slice()))
-    }
-
     /// Some process has events of this type as an activity.
     pub fn enforces(&self, ty: EventId) -> bool {
         self.by_event
@@ -363,30 +356,9 @@ impl Processes {
             let Some(p) = self.procs.get_mut(pi) else {
                 return Ok(());
             };
-            let rel = p.rels.get(a).copied().unwrap_or_default();
+            let rel = p.rel(a);
             let key = ev.field(slot);
-            // One lookup in the steady state (the instance exists).
-            let inst = match p.instances.get_mut(key) {
-                Some(inst) => inst,
-                None => {
-                    p.touch(key, ev.time);
-                    match p.instances.get_mut(key) {
-                        Some(inst) => inst,
-                        None => return Ok(()),
-                    }
-                }
-            };
-            if inst.last < ev.time {
-                inst.last = ev.time;
-            }
-            if let (Some(idle), false) = (p.idle, inst.queued) {
-                inst.queued = true;
-                p.retire.push(Reverse(Due {
-                    at: inst.last.saturating_add(idle),
-                    order: inst.order,
-                    key: key.clone(),
-                }));
-            }
+            let inst = p.touch(key, ev.time);
             let before = inst.m;
             let result = match rel.why_not(a, &before) {
                 Some(why) => Err(why),
@@ -400,16 +372,15 @@ impl Processes {
                 self.changes
                     .push(change(pi, order, key, ev, a, before, result));
             }
-            return match result {
-                Ok(_) => Ok(()),
-                Err(why) => Err(Refusal {
-                    process: pi,
-                    activity: a,
-                    key: key.clone(),
-                    why,
-                }),
-            };
+            return result.map(|_| ()).map_err(|why| Refusal {
+                process: pi,
+                activity: a,
+                key: key.clone(),
+                why,
+            });
         }
+        // Several processes: made and checked in all of them first, then
+        // executed in all of them or in none.
         self.hits.clear();
         let mut refusal: Option<Refusal> = None;
         for &(pi, a, slot) in acts {
@@ -417,9 +388,10 @@ impl Processes {
             let Some(p) = self.procs.get_mut(pi) else {
                 continue;
             };
+            let rel = p.rel(a);
             let m = p.touch(&key, ev.time).m;
             if refusal.is_none() {
-                refusal = p.why_not(a, &m).map(|why| Refusal {
+                refusal = rel.why_not(a, &m).map(|why| Refusal {
                     process: pi,
                     activity: a,
                     key: key.clone(),
@@ -432,23 +404,22 @@ impl Processes {
             let Some(p) = self.procs.get_mut(*pi) else {
                 continue;
             };
-            let Some(&inst) = p.instances.get(key) else {
+            let rel = p.rel(*a);
+            let Some(inst) = p.instances.get_mut(key) else {
                 continue;
             };
-            let result = match (&refusal, p.why_not(*a, &inst.m)) {
+            let before = inst.m;
+            let result = match (&refusal, rel.why_not(*a, &before)) {
                 (_, Some(why)) => Err(why),
                 (Some(r), None) => Err(Blocked::Process(r.process)),
                 (None, None) => {
-                    let after = p.executed(*a, inst.m);
-                    if let Some(i) = p.instances.get_mut(key) {
-                        i.m = after;
-                    }
-                    Ok(after)
+                    inst.m = rel.execute(*a, before);
+                    Ok(inst.m)
                 }
             };
             if track {
                 self.changes
-                    .push(change(*pi, inst.order, key, ev, *a, inst.m, result));
+                    .push(change(*pi, inst.order, key, ev, *a, before, result));
             }
         }
         match refusal {
@@ -593,50 +564,39 @@ fn change(
 
 impl Proc {
     /// The instance of `key` (made now, with the initial marking, if it
-    /// did not exist), with an activity event at `time`.
-    fn touch(&mut self, key: &Value, time: i64) -> Inst {
-        if !self.instances.contains_key(key) {
-            let inst = Inst {
-                order: self.made,
-                m: self.init,
+    /// did not exist), with an activity event at `time`: its quiet period
+    /// starts over, and it gets a retirement deadline if it has none. One
+    /// probe of the map.
+    fn touch(&mut self, key: &Value, time: i64) -> &mut Inst {
+        let (made, init) = (self.made, self.init);
+        let mut new = false;
+        let inst = self.instances.entry(key.clone()).or_insert_with(|| {
+            new = true;
+            Inst {
+                order: made,
+                m: init,
                 last: time,
                 queued: false,
-            };
-            self.instances.insert(key.clone(), inst);
+            }
+        });
+        if new {
             self.made += 1;
         }
-        let idle = self.idle;
-        let Some(inst) = self.instances.get_mut(key) else {
-            return Inst {
-                order: 0,
-                m: self.init,
-                last: time,
-                queued: true,
-            };
-        };
         inst.last = inst.last.max(time);
-        let copy = *inst;
-        if let Some(idle) = idle {
-            if !inst.queued {
-                inst.queued = true;
-                self.retire.push(Reverse(Due {
-                    at: copy.last.saturating_add(idle),
-                    order: copy.order,
-                    key: key.clone(),
-                }));
-            }
+        if let (Some(idle), false) = (self.idle, inst.queued) {
+            inst.queued = true;
+            self.retire.push(Reverse(Due {
+                at: inst.last.saturating_add(idle),
+                order: inst.order,
+                key: key.clone(),
+            }));
         }
-        copy
+        inst
     }
 
-    /// Activity `a` happens in marking `m` (see [`Rel::execute`]).
-    fn executed(&self, a: usize, m: Marking) -> Marking {
-        self.rels.get(a).copied().unwrap_or_default().execute(a, m)
-    }
-
-    /// What blocks activity `a` in marking `m` (see [`Rel::why_not`]).
-    fn why_not(&self, a: usize, m: &Marking) -> Option<Blocked> {
-        self.rels.get(a).copied().unwrap_or_default().why_not(a, m)
+    /// The relations of activity `a`.
+    pub(crate) fn rel(&self, a: usize) -> Rel {
+        self.rels.get(a).copied().unwrap_or_default()
     }
 }
 

@@ -140,10 +140,7 @@ impl<'a> Live<'a> {
                 // Every process instance that is not accepting, once (the
                 // count in the summary is of this report only).
                 self.outputs.not_accepting = 0;
-                let mut outs = Vec::new();
-                self.runner.engine.acceptance(&mut outs);
-                self.outs = outs.into_iter().map(RunOutput::Engine).collect();
-                self.act((0, &[]))?;
+                self.acceptance()?;
                 return Ok(Ending::Done);
             }
             // `--once`: nothing can start without waiting for a delay or
@@ -232,10 +229,7 @@ impl<'a> Live<'a> {
                 Next::Report => {
                     // What is held under --max-delay is not processed
                     // early: the report is of what was processed.
-                    let mut outs = Vec::new();
-                    self.runner.engine.acceptance(&mut outs);
-                    self.outs = outs.into_iter().map(RunOutput::Engine).collect();
-                    self.act((0, &[]))?;
+                    self.acceptance()?;
                     self.outputs.flush()?;
                 }
                 Next::StopNow => {
@@ -257,6 +251,15 @@ impl<'a> Live<'a> {
                 }
             }
         }
+    }
+
+    /// Writes the acceptance report: every process instance that is not
+    /// accepting now.
+    fn acceptance(&mut self) -> Result<(), Stop> {
+        let mut outs = Vec::new();
+        self.runner.engine.acceptance(&mut outs);
+        self.outs = outs.into_iter().map(RunOutput::Engine).collect();
+        self.act((0, &[]))
     }
 
     fn signalled(&self, sig: i32) -> Ending {

@@ -97,7 +97,9 @@ impl Sink {
 pub(super) struct HistoryLog {
     sink: Sink,
     clock: Lamport,
+    /// Reused: the records of one change, and their lines.
     buf: Vec<StateChange>,
+    line: Vec<u8>,
 }
 
 impl HistoryLog {
@@ -110,35 +112,29 @@ impl HistoryLog {
                 sink: Sink::open(path)?,
                 clock: Lamport::new(id, 0),
                 buf: Vec::new(),
+                line: Vec::new(),
             });
         }
-        let mut after = 0;
-        match std::fs::read(path) {
-            Ok(text) => {
-                for (i, line) in text.split(|&b| b == b'\n').enumerate() {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    match serde_json::from_slice::<StateChange>(line) {
-                        Ok(r) => after = after.max(r.stamp.0),
-                        Err(e) => {
-                            return Err(format!(
-                                "`--history {}` line {}: not a history record ({e}); \
-                                 give a new file or an earlier history log",
-                                show_path(path),
-                                i + 1
-                            ))
-                        }
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        let after = match std::fs::read(path) {
+            Ok(text) => history::parse_log(&text)
+                .map_err(|(line, why)| {
+                    format!(
+                        "`--history {}` line {line}: {why}; give a new file or an earlier history log",
+                        show_path(path)
+                    )
+                })?
+                .iter()
+                .map(|r| r.stamp.0)
+                .max()
+                .unwrap_or(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(format!("cannot read `{}`: {}", show_path(path), why(&e))),
-        }
+        };
         Ok(HistoryLog {
             sink: Sink::append(path)?,
             clock: Lamport::new(id, after),
             buf: Vec::new(),
+            line: Vec::new(),
         })
     }
 
@@ -149,15 +145,13 @@ impl HistoryLog {
     ) -> Result<(), Stop> {
         self.buf.clear();
         history::state_changes(engine.processes(), c, &mut self.clock, &mut self.buf);
-        let mut line = Vec::with_capacity(256);
+        self.line.clear();
         for r in &self.buf {
-            line.clear();
-            if serde_json::to_writer(&mut line, r).is_ok() {
-                line.push(b'\n');
-                self.sink.write(&line)?;
+            if serde_json::to_writer(&mut self.line, r).is_ok() {
+                self.line.push(b'\n');
             }
         }
-        Ok(())
+        self.sink.write(&self.line)
     }
 }
 

@@ -11,7 +11,7 @@
 //! - [`state_changes`]: the records of one [`ProcessChange`] (pure).
 //! - [`stitch`]: records from any number of logs → the history in stamp
 //!   order, with [`Fault`]s.
-//! - [`Guard`] and [`walk`]: the seed's "ask the neighbours" gathering of
+//! - [`walk::Guard`] and [`walk::walk`] (`walk.rs`): the seed's "ask the neighbours" gathering of
 //!   logs, with its cycle guard, for peers.
 //!
 //! One execution of activity `A` (an activity event of `A` in one
@@ -40,7 +40,12 @@ use crate::process::{ChangeKind, ProcessChange, Processes};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
+
+pub mod walk;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;
 
 /// An author stamp: `(local timestamp, instance id)`, written `[7, "a"]`.
 /// Ordered by timestamp, then instance id.
@@ -95,15 +100,6 @@ impl Lamport {
     /// A stamp from elsewhere was received: later stamps come after it.
     pub fn observe(&mut self, s: &Stamp) {
         self.time = self.time.max(s.0);
-    }
-
-    /// The latest timestamp given or observed.
-    pub fn time(&self) -> u64 {
-        self.time
-    }
-
-    pub fn id(&self) -> &str {
-        &self.id
     }
 }
 
@@ -233,6 +229,37 @@ impl std::fmt::Display for StateChange {
     }
 }
 
+/// The records of a history log (NDJSON; blank lines skipped), each
+/// checked: a relation with a `value` has one and others have none, and
+/// `begin`/`finish` have no `counterpart` while the rest have one. `Err`
+/// gives the line (from 1) and what is wrong with it.
+pub fn parse_log(text: &[u8]) -> Result<Vec<StateChange>, (usize, String)> {
+    let mut records = Vec::new();
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let r: StateChange = serde_json::from_slice(line)
+            .map_err(|e| (i + 1, format!("not a history record: {e}")))?;
+        let rel = r.relation;
+        if rel.has_value() != r.value.is_some() {
+            let how = if rel.has_value() {
+                "needs"
+            } else {
+                "does not take"
+            };
+            return Err((i + 1, format!("`{}` {how} a `value`", rel.name())));
+        }
+        let ends = matches!(rel, Relation::Begin | Relation::Finish);
+        if ends == r.counterpart.is_some() {
+            let how = if ends { "does not take" } else { "needs" };
+            return Err((i + 1, format!("`{}` {how} a `counterpart`", rel.name())));
+        }
+        records.push(r);
+    }
+    Ok(records)
+}
+
 /// The records of one execution or refusal, stamped by `clock`, appended
 /// to `out` in stamp order (the module docs give the order). A retirement
 /// writes nothing.
@@ -273,7 +300,7 @@ pub fn state_changes(
         out.push(record(clock.tick(), to, rel.mirror(), value, Some(name(a))));
     };
     let bits = |set: u64| (0..64usize).filter(move |i| set & (1u64 << i) != 0);
-    let rel = p.rels.get(a).copied().unwrap_or_default();
+    let rel = p.rel(a);
     if m.included & (1u64 << a) != 0 {
         for c in bits(rel.conditions) {
             let holds = m.included & (1u64 << c) == 0 || m.executed & (1u64 << c) != 0;
@@ -535,256 +562,5 @@ pub fn stitch(mut records: Vec<StateChange>) -> History {
     History {
         records,
         faults: faults.into_iter().map(|(_, f)| f).collect(),
-    }
-}
-
-/// The seed's CreatingHistory flag of one node, per walk: a node asked for
-/// its history by a walk it is already part of answers nothing, so a
-/// walk over a graph with cycles ends and visits each node once.
-///
-/// The seed clears the flag when the node has answered; then a node asked
-/// again later in the same walk (by another neighbour) walks again, which
-/// can visit a node once per path to it (exponentially often in a dense
-/// graph). Keeping the flag per walk id until the walk is over
-/// ([`Guard::done`]) keeps the seed's answers and visits each node once.
-#[derive(Clone, Debug, Default)]
-pub struct Guard {
-    walks: HashSet<u64>,
-}
-
-impl Guard {
-    /// Asked by walk `walk`: `true` to go on (ask the neighbours, then
-    /// answer with the stitched history), `false` to answer nothing (the
-    /// node is already creating history for this walk).
-    pub fn ask(&mut self, walk: u64) -> bool {
-        self.walks.insert(walk)
-    }
-
-    /// The walk is over: its flag is cleared.
-    pub fn done(&mut self, walk: u64) {
-        self.walks.remove(&walk);
-    }
-
-    /// The node is creating history for this walk.
-    pub fn creating(&self, walk: u64) -> bool {
-        self.walks.contains(&walk)
-    }
-}
-
-/// The seed's distribution algorithm over a graph of nodes known by
-/// `neighbours`, from `start`: each node asked for the first time asks its
-/// neighbours, then answers with its own history (`own`) stitched to
-/// theirs; a node already asked in this walk answers nothing. Returns
-/// every record of every node reachable from `start`, each node's once,
-/// and the nodes in the order they answered. `guards` holds each node's
-/// [`Guard`]; the walk's flags are cleared at its end.
-///
-/// Depth-first, with an explicit stack (no recursion, so a long chain of
-/// nodes cannot overflow the stack).
-pub fn walk<N, F, G>(
-    walk_id: u64,
-    start: &N,
-    guards: &mut HashMap<N, Guard>,
-    mut neighbours: F,
-    mut own: G,
-) -> (Vec<StateChange>, Vec<N>)
-where
-    N: Clone + Eq + Hash,
-    F: FnMut(&N) -> Vec<N>,
-    G: FnMut(&N) -> Vec<StateChange>,
-{
-    let mut records = Vec::new();
-    let mut answered = Vec::new();
-    let mut asked: Vec<N> = Vec::new();
-    // (node, its neighbours still to ask)
-    let mut stack: Vec<(N, Vec<N>)> = Vec::new();
-    if guards.entry(start.clone()).or_default().ask(walk_id) {
-        asked.push(start.clone());
-        let mut ns = neighbours(start);
-        ns.reverse();
-        stack.push((start.clone(), ns));
-    }
-    while let Some((node, rest)) = stack.last_mut() {
-        match rest.pop() {
-            Some(next) => {
-                if guards.entry(next.clone()).or_default().ask(walk_id) {
-                    asked.push(next.clone());
-                    let mut ns = neighbours(&next);
-                    ns.reverse();
-                    stack.push((next, ns));
-                }
-            }
-            None => {
-                let node = node.clone();
-                records.extend(own(&node));
-                answered.push(node);
-                stack.pop();
-            }
-        }
-    }
-    for n in &asked {
-        if let Some(g) = guards.get_mut(n) {
-            g.done(walk_id);
-        }
-    }
-    (records, answered)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
-
-    fn rec(
-        stamp: (u64, &str),
-        activity: &str,
-        exe: (u64, &str),
-        relation: Relation,
-    ) -> StateChange {
-        StateChange {
-            stamp: Stamp(stamp.0, stamp.1.into()),
-            process: "P".into(),
-            key: serde_json::json!("k"),
-            activity: activity.into(),
-            execution: Stamp(exe.0, exe.1.into()),
-            relation,
-            value: relation.has_value().then_some(true),
-            counterpart: None,
-        }
-    }
-
-    fn to(mut r: StateChange, counterpart: &str) -> StateChange {
-        r.counterpart = Some(counterpart.into());
-        r
-    }
-
-    /// The graph of the seed's example (Event 1 .. Event 6).
-    fn seed_graph(n: &u32) -> Vec<u32> {
-        match n {
-            5 => vec![3, 2],
-            3 => vec![5, 1],
-            2 => vec![1, 3],
-            1 => vec![4, 6],
-            6 => vec![1],
-            _ => vec![],
-        }
-    }
-
-    fn own(n: &u32) -> Vec<StateChange> {
-        vec![rec(
-            (u64::from(*n), "x"),
-            &format!("E{n}"),
-            (u64::from(*n), "x"),
-            Relation::Begin,
-        )]
-    }
-
-    #[test]
-    fn the_seeds_walk_reaches_every_node_once_and_ends() {
-        let mut guards = HashMap::new();
-        let (records, answered) = walk(1, &5, &mut guards, seed_graph, own);
-        let mut nodes = answered.clone();
-        nodes.sort_unstable();
-        assert_eq!(nodes, vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(records.len(), 6);
-        // Depth first, neighbours in order: 4 and 6 answer before 1, 1
-        // before 3, and 5 (the one asked by the client) last.
-        assert_eq!(answered, vec![4, 6, 1, 3, 2, 5]);
-        // The walk is over: every flag is clear, and a new walk goes again.
-        assert!(guards.values().all(|g| !g.creating(1)));
-        let (again, _) = walk(2, &1, &mut guards, seed_graph, own);
-        assert_eq!(again.len(), 3, "1, 4 and 6 are reachable from 1");
-    }
-
-    #[test]
-    fn a_dense_graph_is_walked_once_per_node() {
-        let n = 12u32;
-        let mut asks = 0;
-        let mut guards = HashMap::new();
-        let (records, _) = walk(
-            7,
-            &0,
-            &mut guards,
-            |x: &u32| {
-                asks += 1;
-                (0..n).filter(|y| y != x).collect()
-            },
-            own,
-        );
-        assert_eq!(records.len(), n as usize);
-        assert_eq!(asks, n, "each node asks its neighbours once");
-    }
-
-    #[test]
-    fn a_node_in_a_walk_answers_nothing_to_that_walk_only() {
-        let mut g = Guard::default();
-        assert!(g.ask(1));
-        assert!(!g.ask(1), "already creating history for walk 1");
-        assert!(g.ask(2), "another walk goes on");
-        g.done(1);
-        assert!(g.ask(1));
-    }
-
-    #[test]
-    fn stitching_pairs_sides_and_tags_each_fault_once() {
-        let e = (1, "a");
-        let good = vec![
-            rec((1, "a"), "A", e, Relation::Begin),
-            to(rec((2, "a"), "A", e, Relation::Includes), "B"),
-            to(rec((3, "b"), "B", e, Relation::IncludedBy), "A"),
-            rec((4, "a"), "A", e, Relation::Finish),
-        ];
-        let mut twice = good.clone();
-        twice.extend(good.clone());
-        twice.reverse();
-        let h = stitch(twice);
-        assert_eq!(h.records, good, "duplicates dropped, stamp order");
-        assert!(h.faults.is_empty(), "{:?}", h.faults);
-
-        // Cut short after the include: B's side and the finish are lost.
-        let h = stitch(good[..2].to_vec());
-        let tags: Vec<&str> = h.faults.iter().map(Fault::tag).collect();
-        assert_eq!(tags, vec!["unfinished", "missing-counterpart"]);
-
-        // B's side stamped before A's: one fault, not also one with begin.
-        let mut bad = good.clone();
-        bad[2].stamp = Stamp(0, "b".into());
-        let h = stitch(bad);
-        let tags: Vec<&str> = h.faults.iter().map(Fault::tag).collect();
-        assert_eq!(tags, vec!["out-of-order"]);
-
-        // The two sides of a check disagree.
-        let e2 = (5, "a");
-        let mut check = vec![
-            rec((5, "a"), "A", e2, Relation::Begin),
-            to(rec((6, "a"), "A", e2, Relation::ChecksCondition), "C"),
-            to(rec((7, "a"), "C", e2, Relation::ConditionChecked), "A"),
-            rec((8, "a"), "A", e2, Relation::Finish),
-        ];
-        check[2].value = Some(false);
-        let h = stitch(check);
-        let tags: Vec<&str> = h.faults.iter().map(Fault::tag).collect();
-        assert_eq!(tags, vec!["disagree"]);
-    }
-
-    #[test]
-    fn stamps_order_by_time_then_instance_and_the_clock_moves_past_what_it_saw() {
-        assert!(Stamp(2, "a".into()) < Stamp(2, "b".into()));
-        assert!(Stamp(2, "b".into()) < Stamp(3, "a".into()));
-        let mut c = Lamport::new("a", 5);
-        assert_eq!(c.tick(), Stamp(6, "a".into()));
-        c.observe(&Stamp(10, "b".into()));
-        assert_eq!(c.tick(), Stamp(11, "a".into()));
-    }
-
-    #[test]
-    fn a_record_reads_back_as_written() {
-        let r = to(rec((3, "a"), "A", (1, "a"), Relation::ChecksMilestone), "M");
-        let text = serde_json::to_string(&r).unwrap();
-        assert_eq!(
-            text,
-            r#"{"stamp":[3,"a"],"process":"P","key":"k","activity":"A","execution":[1,"a"],"relation":"checksMilestone","value":true,"counterpart":"M"}"#
-        );
-        assert_eq!(serde_json::from_str::<StateChange>(&text).unwrap(), r);
     }
 }
