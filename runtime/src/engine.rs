@@ -60,7 +60,7 @@ pub enum Output {
     /// or step saw it. For an input event `event.source` is its line; a
     /// complex event has `event.run`.
     Refused {
-        event: Arc<Event>,
+        event: Event,
         reason: crate::process::Refusal,
     },
     /// An event of a type asked for with [`Engine::forward`], as it is
@@ -409,15 +409,15 @@ impl Engine {
         self.clock = Some(self.clock.map_or(event.time, |c| c.max(event.time)));
         self.seq += 1;
         event.seq = self.seq;
-        let ev = Arc::new(event);
-        if self.procs.enforces(ev.ty) {
-            if let Err(reason) = admit(&mut self.procs, &ev, out) {
+        if self.procs.enforces(event.ty) {
+            if let Err(reason) = admit(&mut self.procs, &event, out) {
                 self.stats.events_in = self.stats.events_in.saturating_sub(1);
                 self.stats.refused += 1;
-                out.push(Output::Refused { event: ev, reason });
+                out.push(Output::Refused { event, reason });
                 return;
             }
         }
+        let ev = Arc::new(event);
         if self.forward.get(ev.ty as usize).copied().unwrap_or(false) {
             out.push(Output::Admitted(ev.clone()));
         }
@@ -573,7 +573,7 @@ impl Engine {
             };
             let fields: Vec<Value> = m.ir.emit.iter().map(|e| eval(e, &scope)).collect();
             self.seq += 1;
-            let event = Arc::new(Event {
+            let event = Event {
                 ty: output,
                 // An absence whose deadline is past the latest valid time
                 // completes at it (no valid event could have broken it
@@ -583,13 +583,14 @@ impl Engine {
                 source: 0,
                 run: Some(mat.run),
                 fields: fields.into_boxed_slice(),
-            });
+            };
             if self.procs.enforces(output) {
                 if let Err(reason) = admit(&mut self.procs, &event, out) {
                     out.push(Output::Refused { event, reason });
                     continue;
                 }
             }
+            let event = Arc::new(event);
             if self.config.track_runs {
                 out.push(Output::Run(RunChange {
                     pattern,
@@ -619,6 +620,8 @@ fn admit(
     out: &mut Vec<Output>,
 ) -> Result<(), crate::process::Refusal> {
     let admitted = procs.admit(ev);
-    out.extend(procs.take_changes().map(Output::Process));
+    if procs.tracking() {
+        out.extend(procs.take_changes().map(Output::Process));
+    }
     admitted
 }

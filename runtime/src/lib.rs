@@ -10,6 +10,7 @@ pub mod eval;
 pub mod fxhash;
 pub mod history;
 pub mod ingest;
+pub mod keys;
 pub mod matcher;
 pub mod ndjson;
 pub mod process;

@@ -33,11 +33,11 @@
 //! engine reports as an output: what the history log
 //! ([`crate::history`]) and peers are built from.
 
-use crate::fxhash::FxBuild;
+use crate::keys::KeyMap;
 use crate::value::{Event, Value};
 use cep_ir::{EventId, Program, RelationKind};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 /// The most activities a process may have (one bit each).
 pub const MAX_ACTIVITIES: usize = 64;
@@ -66,8 +66,10 @@ pub(crate) struct Proc {
     /// Per activity: the activities that are its conditions, milestones,
     /// responses, includes and excludes.
     pub(crate) rels: Vec<Rel>,
+    /// Per activity: the slot of the key field in its event type.
+    slots: Vec<u16>,
     /// Instances by key value.
-    instances: HashMap<Value, Inst, FxBuild>,
+    instances: KeyMap<Inst>,
     /// Instances made so far (numbers them, in the order they were made).
     made: u64,
     /// `idle D`, in milliseconds.
@@ -216,7 +218,6 @@ pub enum ChangeKind {
 pub struct Refusal {
     pub process: usize,
     pub activity: usize,
-    pub key: Value,
     pub why: Blocked,
 }
 
@@ -290,7 +291,8 @@ impl Processes {
                 names,
                 init,
                 rels: vec![Rel::default(); n],
-                instances: HashMap::with_hasher(FxBuild),
+                slots: p.activities.iter().map(|a| a.key_slot).collect(),
+                instances: KeyMap::default(),
                 made: 0,
                 idle: p.idle_ms.filter(|&d| d > 0),
                 retire: BinaryHeap::new(),
@@ -324,6 +326,11 @@ impl Processes {
     /// retirement, to be taken with [`Processes::take_changes`].
     pub fn track(&mut self, on: bool) {
         self.track = on;
+    }
+
+    /// Changes are kept ([`Processes::track`]).
+    pub fn tracking(&self) -> bool {
+        self.track
     }
 
     /// The changes kept since the last call, oldest first.
@@ -375,7 +382,6 @@ impl Processes {
             return result.map(|_| ()).map_err(|why| Refusal {
                 process: pi,
                 activity: a,
-                key: key.clone(),
                 why,
             });
         }
@@ -394,7 +400,6 @@ impl Processes {
                 refusal = rel.why_not(a, &m).map(|why| Refusal {
                     process: pi,
                     activity: a,
-                    key: key.clone(),
                     why,
                 });
             }
@@ -430,10 +435,13 @@ impl Processes {
 
     /// The earliest retirement deadline, if any process retires.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.procs
-            .iter()
-            .filter_map(|p| p.retire.peek().map(|d| d.0.at))
-            .min()
+        let mut next: Option<i64> = None;
+        for p in &self.procs {
+            if let Some(Reverse(d)) = p.retire.peek() {
+                next = Some(next.map_or(d.at, |n| n.min(d.at)));
+            }
+        }
+        next
     }
 
     /// Retires, at deadline `t`, every instance that is accepting and has
@@ -506,7 +514,7 @@ impl Processes {
     pub fn not_accepting(&self) -> Vec<NotAccepting> {
         let mut out = Vec::new();
         for p in &self.procs {
-            let mut open: Vec<(u64, &Value, &Marking)> = p
+            let mut open: Vec<(u64, Value, &Marking)> = p
                 .instances
                 .iter()
                 .filter(|(_, i)| !i.m.accepting())
@@ -521,7 +529,7 @@ impl Processes {
                 out.push(NotAccepting {
                     process: p.name.clone(),
                     key_field: p.key.clone(),
-                    key: k.clone(),
+                    key: k,
                     pending,
                 });
             }
@@ -567,21 +575,16 @@ impl Proc {
     /// did not exist), with an activity event at `time`: its quiet period
     /// starts over, and it gets a retirement deadline if it has none. One
     /// probe of the map.
+    #[inline]
     fn touch(&mut self, key: &Value, time: i64) -> &mut Inst {
         let (made, init) = (self.made, self.init);
-        let mut new = false;
-        let inst = self.instances.entry(key.clone()).or_insert_with(|| {
-            new = true;
-            Inst {
-                order: made,
-                m: init,
-                last: time,
-                queued: false,
-            }
+        let (inst, new) = self.instances.get_or_insert_with(key, || Inst {
+            order: made,
+            m: init,
+            last: time,
+            queued: false,
         });
-        if new {
-            self.made += 1;
-        }
+        self.made += u64::from(new);
         inst.last = inst.last.max(time);
         if let (Some(idle), false) = (self.idle, inst.queued) {
             inst.queued = true;
@@ -595,6 +598,7 @@ impl Proc {
     }
 
     /// The relations of activity `a`.
+    #[inline]
     pub(crate) fn rel(&self, a: usize) -> Rel {
         self.rels.get(a).copied().unwrap_or_default()
     }
@@ -603,17 +607,21 @@ impl Proc {
 impl Processes {
     /// A refusal in words: `` `Approve` refused by process `Claim`
     /// (claim_id = "c1"): its condition `Review` has not happened``.
-    pub fn describe(&self, r: &Refusal) -> String {
+    pub fn describe(&self, r: &Refusal, ev: &Event) -> String {
         let Some(p) = self.procs.get(r.process) else {
             return "refused by a process".into();
         };
+        let key = p
+            .slots
+            .get(r.activity)
+            .map_or(&Value::Null, |&s| ev.field(s));
         let name = |i: usize| p.names.get(i).map_or("?", String::as_str);
         let at = format!(
             "`{}` refused by process `{}` ({} = {})",
             name(r.activity),
             p.name,
             p.key,
-            shown(&r.key)
+            shown(key)
         );
         match r.why {
             Blocked::Excluded => format!("{at}: it is excluded"),

@@ -252,7 +252,7 @@ impl Outputs {
                     None if event.source == current.0 => (event.source, current.1),
                     None => (event.source, &[]),
                 };
-                let reason = engine.processes().describe(reason);
+                let reason = engine.processes().describe(reason, event);
                 let detail = match event.run {
                     Some(run) => {
                         let pattern = engine
