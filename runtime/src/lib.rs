@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod keys;
 pub mod matcher;
 pub mod ndjson;
+pub mod peer;
 pub mod process;
 pub mod run;
 pub mod runner;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 /// A field value. `Null` is "no value": an optional block that bound
 /// nothing, an aggregate over an empty group, a division by zero.
-#[derive(Clone, Debug)]
+/// Serialisable for the peer protocol (`crate::peer::wire`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     Null,
     Int(i64),

@@ -1,0 +1,897 @@
+//! Peers share run state: BoboCEP's distributed protocol (shared seeds
+//! 000 and 001) as a pure state machine, one per runtime instance.
+//!
+//! A [`Node`] holds the merged state of every run it knows (its own and
+//! those peers told it about) and a link per peer. Inputs, each with the
+//! time they happen at (ms on the clock the edge passes in; no wall clock
+//! is read here): a local run change ([`Node::local`]), the bytes of a
+//! message from a peer ([`Node::receive`]), "time is now T"
+//! ([`Node::tick`]), the local watermark ([`Node::watermark`]), a peer
+//! became reachable ([`Node::connected`]). Outputs ([`Out`]): messages to
+//! send, run states to adopt, complex events to write, refusals.
+//!
+//! - **SYNC** carries the current state of every run changed since the
+//!   last SYNC to that peer (the **stash**, compacted: one entry per run,
+//!   whatever number of changes it had). A stash entry leaves only when
+//!   the peer acknowledges the message that carried it (never because a
+//!   write returned); messages not acknowledged within `retry_ms` are
+//!   sent again, with their runs' current state.
+//! - **PING**, after `ping_ms` without sending a peer anything.
+//! - **RESYNC**: a peer not heard from for `resync_ms` enters the resync
+//!   period; its stash is wiped and, once it is heard from again (or
+//!   every `resync_ms` while it is not, for a one-way partition), it gets
+//!   the whole state in parts: the active runs and the retained finished
+//!   runs (the last `cache` finished, and any not yet past its window).
+//! - **RESET**: every message of a node that has just started carries it
+//!   until each peer acknowledges the node's incarnation; a peer answers
+//!   a RESET with a RESYNC, once per incarnation.
+//! - Merging is [`RunState::merge`] (a total order, so duplicates,
+//!   reordering and RESYNCs are harmless); a run changed by a peer is
+//!   passed on to the others too, so three peers converge when any two
+//!   links work.
+//! - A run that becomes complete here for the first time gives its
+//!   complex event ([`Out::Complex`]), once: the node keeps the runs it
+//!   has emitted (the edge stores them, so across restarts too). A node
+//!   that started without a store does not write the complex events of
+//!   runs it learns complete from the RESYNC that answers its first RESET
+//!   (they completed before it joined).
+
+pub mod merge;
+pub mod wire;
+
+pub use merge::{Bound, Phase, RunKey, RunState};
+pub use wire::{Ack, Body, Envelope, WireError, PROTOCOL};
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+
+/// The protocol's periods and bounds. Times in milliseconds of the clock
+/// passed to the node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// PING a peer that has been sent nothing for this long. Default 2 s.
+    pub ping_ms: i64,
+    /// A peer not heard from for this long is in the resync period: its
+    /// stash is wiped, it gets a RESYNC, and it no longer holds the
+    /// cluster watermark back. Default 30 s.
+    pub resync_ms: i64,
+    /// Messages not acknowledged for this long are sent again. Default
+    /// 500 ms.
+    pub retry_ms: i64,
+    /// Messages in flight (sent, not acknowledged) per peer. Default 64.
+    pub window: usize,
+    /// Runs waiting for a peer (stash and in flight); past it the stash
+    /// is dropped and the peer gets a RESYNC instead. Default 100,000.
+    pub stash_limit: usize,
+    /// Finished (completed and halted) runs kept for a RESYNC, the most
+    /// recent first. Default 1,000.
+    pub cache: usize,
+    /// The largest message, in bytes. Default 256 KiB.
+    pub max_frame: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ping_ms: 2_000,
+            resync_ms: 30_000,
+            retry_ms: 500,
+            window: 64,
+            stash_limit: 100_000,
+            cache: 1_000,
+            max_frame: 256 * 1024,
+        }
+    }
+}
+
+/// What a node asks of the edge.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Out {
+    /// Send these bytes (one frame) to peer `to`.
+    Send { to: u16, kind: Kind, bytes: Vec<u8> },
+    /// A peer moved this run forward: the engine takes this state over.
+    Applied { run: RunKey, state: RunState },
+    /// This run completed elsewhere and had not completed here: write its
+    /// complex event (once; the run is now in [`Node::emitted`]).
+    Complex { run: RunKey, state: RunState },
+    /// A message was not taken.
+    Refused { from: Option<u16>, why: Refusal },
+    /// This run's state is larger than a frame: it cannot be shared.
+    Oversized { run: RunKey, bytes: usize },
+}
+
+/// The kind of a message, for counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sync,
+    Ping,
+    Resync,
+    Ack,
+}
+
+/// Why a message was not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The bytes are not a message of this protocol version.
+    Wire(WireError),
+    /// The sender is not a member (or is this node).
+    UnknownSender(u16),
+    /// From an earlier incarnation or stream of its sender (a replay).
+    Stale,
+    /// Already taken (a duplicate or a replay).
+    Duplicate,
+    /// A message before it is missing; the sender will send it again.
+    Gap,
+}
+
+/// Counts kept by a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub sent: u64,
+    pub received: u64,
+    pub refused: u64,
+    /// RESYNCs started (to any peer).
+    pub resyncs: u64,
+    /// Complex events of runs completed elsewhere, written here.
+    pub learned: u64,
+    /// Completed runs learned from a RESYNC after starting without a
+    /// store: marked as emitted, not written.
+    pub silent: u64,
+}
+
+/// What was sent and not yet acknowledged.
+#[derive(Clone, Debug)]
+/// A message is sent again byte for byte: its runs' later changes are
+/// in the stash already, and the watermark it announced stays true (every
+/// change below it was in this message or an earlier one).
+struct Sent {
+    seq: u64,
+    kind: Kind,
+    runs: Vec<RunKey>,
+    bytes: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SentKind {
+    Sync,
+    Ping,
+    Resync { part: u32, last: bool },
+}
+
+/// This node's view of one peer.
+#[derive(Clone, Debug)]
+struct Link {
+    // Our stream to the peer.
+    stream: u32,
+    next_seq: u64,
+    acked: u64,
+    stash: BTreeSet<RunKey>,
+    inflight: VecDeque<Sent>,
+    /// Runs of a RESYNC in progress, not yet sent.
+    resync_queue: VecDeque<RunKey>,
+    resync_part: u32,
+    last_sent: i64,
+    last_progress: i64,
+    /// What the next message announces: this node's watermark as of the
+    /// last time nothing for the peer was waiting to be put in a message.
+    announced: i64,
+    announced_end: bool,
+    /// We send RESET until the peer acknowledges our incarnation.
+    reset_pending: bool,
+    // The peer's stream to us: (incarnation, stream, next seq expected).
+    from: Option<(u32, u32, u64)>,
+    to_ack: bool,
+    heard: i64,
+    watermark: i64,
+    ended: bool,
+    // The resync period.
+    out_of_reach: bool,
+    resync_wanted: bool,
+    last_resync: i64,
+    /// The peer incarnation whose RESET we have answered.
+    reset_answered: Option<u32>,
+    /// Completions in the peer's next RESYNC are not written (we started
+    /// without a store).
+    silent: bool,
+}
+
+impl Link {
+    fn new(now: i64, fresh: bool) -> Link {
+        Link {
+            stream: 1,
+            next_seq: 1,
+            acked: 0,
+            stash: BTreeSet::new(),
+            inflight: VecDeque::new(),
+            resync_queue: VecDeque::new(),
+            resync_part: 0,
+            last_sent: now,
+            last_progress: now,
+            announced: i64::MIN,
+            announced_end: false,
+            reset_pending: true,
+            from: None,
+            to_ack: false,
+            heard: now,
+            watermark: i64::MIN,
+            ended: false,
+            out_of_reach: false,
+            resync_wanted: false,
+            last_resync: i64::MIN,
+            reset_answered: None,
+            silent: fresh,
+        }
+    }
+
+    /// Heard from: a peer back from the resync period gets the whole
+    /// state now (nothing was stashed for it meanwhile).
+    fn back_in_reach(&mut self) {
+        if self.out_of_reach {
+            self.out_of_reach = false;
+            self.resync_wanted = true;
+            self.last_resync = i64::MIN;
+        }
+    }
+
+    fn waiting(&self) -> usize {
+        self.stash.len()
+            + self.resync_queue.len()
+            + self.inflight.iter().map(|s| s.runs.len()).sum::<usize>()
+    }
+}
+
+/// What a node keeps across a restart (the edge's store): the runs it
+/// has emitted the complex event of, and the state of each of those
+/// runs, stored before the complex event was written (write-ahead): a
+/// node that crashes right after writing a complex event, before any
+/// peer heard of the completion, shares it again when it is back, so
+/// the cluster does not settle on another end for a run it wrote.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Restored {
+    pub emitted: HashSet<RunKey>,
+    pub completed: BTreeMap<RunKey, RunState>,
+}
+
+/// One runtime instance's side of the protocol.
+pub struct Node {
+    me: u16,
+    incarnation: u32,
+    settings: Settings,
+    runs: BTreeMap<RunKey, RunState>,
+    /// Finished runs by (end of window, run), to forget them once the
+    /// cluster watermark has passed it.
+    finished: BTreeSet<(i64, RunKey)>,
+    /// The most recently finished runs, kept for RESYNC.
+    cache: VecDeque<RunKey>,
+    cached: HashSet<RunKey>,
+    emitted: HashSet<RunKey>,
+    links: Vec<Option<Link>>,
+    now: i64,
+    watermark: i64,
+    ended: bool,
+    counter: u64,
+    stats: Stats,
+}
+
+impl Node {
+    /// Member `me` of a cluster of `members` (indices of the sorted member
+    /// names), in its `incarnation` (1 on the first start; the edge adds
+    /// one at every restart and stores it), at time `now`. `restored` is
+    /// what the store kept, `None` without a store.
+    pub fn new(
+        me: u16,
+        members: u16,
+        incarnation: u32,
+        settings: Settings,
+        restored: Option<Restored>,
+        now: i64,
+    ) -> Node {
+        let fresh = restored.is_none();
+        let restored = restored.unwrap_or_default();
+        let mut node = Node {
+            me,
+            incarnation,
+            settings,
+            runs: BTreeMap::new(),
+            finished: BTreeSet::new(),
+            cache: VecDeque::new(),
+            cached: HashSet::new(),
+            emitted: restored.emitted,
+            links: (0..members)
+                .map(|m| (m != me).then(|| Link::new(now, fresh)))
+                .collect(),
+            now,
+            watermark: i64::MIN,
+            ended: false,
+            counter: 0,
+            stats: Stats::default(),
+        };
+        for (run, state) in restored.completed {
+            node.adopt(run, state, None);
+        }
+        node
+    }
+
+    /// A new run id of this node's incarnation for `pattern`.
+    pub fn next_key(&mut self, pattern: u32) -> RunKey {
+        self.counter += 1;
+        RunKey {
+            pattern,
+            origin: self.me,
+            incarnation: self.incarnation,
+            n: self.counter,
+        }
+    }
+
+    pub fn me(&self) -> u16 {
+        self.me
+    }
+
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The state of a run, if the node knows it.
+    pub fn state(&self, run: &RunKey) -> Option<&RunState> {
+        self.runs.get(run)
+    }
+
+    /// Every run the node holds, by key.
+    pub fn runs(&self) -> &BTreeMap<RunKey, RunState> {
+        &self.runs
+    }
+
+    /// The runs whose complex event this node has written (or, after a
+    /// start without a store, marked): what the edge stores.
+    pub fn emitted(&self) -> &HashSet<RunKey> {
+        &self.emitted
+    }
+
+    /// Run states waiting to reach peers (stashes, RESYNCs in progress,
+    /// in flight), over all peers.
+    pub fn stash_size(&self) -> usize {
+        self.links.iter().flatten().map(Link::waiting).sum()
+    }
+
+    /// Nothing waits to be sent or acknowledged, to any peer in reach.
+    pub fn settled(&self) -> bool {
+        self.links
+            .iter()
+            .flatten()
+            .all(|l| l.out_of_reach || (l.waiting() == 0 && !l.resync_wanted && !l.reset_pending))
+    }
+
+    /// Peers in the resync period.
+    pub fn out_of_reach(&self) -> Vec<u16> {
+        (0..self.links.len() as u16)
+            .filter(|&m| self.link(m).is_some_and(|l| l.out_of_reach))
+            .collect()
+    }
+
+    /// The cluster watermark: the least of this node's watermark and the
+    /// watermarks its peers announced, leaving out peers in the resync
+    /// period (they no longer hold time back).
+    pub fn cluster_watermark(&self) -> i64 {
+        self.links
+            .iter()
+            .flatten()
+            .filter(|l| !l.out_of_reach)
+            .map(|l| l.watermark)
+            .fold(self.watermark, i64::min)
+    }
+
+    /// Every peer in reach has said its input ended.
+    pub fn peers_ended(&self) -> bool {
+        self.links
+            .iter()
+            .flatten()
+            .all(|l| l.ended || l.out_of_reach)
+    }
+
+    fn link(&self, m: u16) -> Option<&Link> {
+        self.links.get(usize::from(m)).and_then(Option::as_ref)
+    }
+
+    fn link_mut(&mut self, m: u16) -> Option<&mut Link> {
+        self.links.get_mut(usize::from(m)).and_then(Option::as_mut)
+    }
+
+    /// This node's watermark is now `w` (event time, ms): every run
+    /// change it made below `w` has been given to [`Node::local`].
+    pub fn watermark(&mut self, w: i64) {
+        self.watermark = self.watermark.max(w);
+        self.note_waiting();
+        self.prune();
+    }
+
+    /// This node's input has ended (announced to the peers).
+    pub fn end_input(&mut self) {
+        self.ended = true;
+        self.note_waiting();
+    }
+
+    /// A run changed here (the engine's run change, as the run's whole
+    /// state). Merged with what the node knows; if a peer was ahead, the
+    /// merged state is given back as [`Out::Applied`]. True when this is
+    /// a completion whose complex event this node has not written yet
+    /// (in any of its lives, with a store): the edge writes it, after
+    /// storing the mark. A completion already written is not written
+    /// again.
+    pub fn local(&mut self, now: i64, run: RunKey, state: RunState, out: &mut Vec<Out>) -> bool {
+        self.now = self.now.max(now);
+        let write = state.phase == Phase::Completed && self.emitted.insert(run);
+        let given = state.clone();
+        self.adopt(run, state, None);
+        if let Some(s) = self.runs.get(&run).filter(|s| **s != given) {
+            out.push(Out::Applied {
+                run,
+                state: s.clone(),
+            });
+        }
+        self.note_waiting();
+        write
+    }
+
+    /// After a change: what each link announces next.
+    fn note_waiting(&mut self) {
+        let (w, ended) = (self.watermark, self.ended);
+        for l in self.links.iter_mut().flatten() {
+            if l.stash.is_empty() && l.resync_queue.is_empty() {
+                l.announced = w;
+                l.announced_end = ended;
+            }
+        }
+    }
+
+    /// Merges `state` into run `run`; `from` is the peer it came from (not
+    /// sent back there). True when the node's state changed.
+    fn adopt(&mut self, run: RunKey, mut state: RunState, from: Option<u16>) -> bool {
+        if state.phase == Phase::Active && state.expires < self.cluster_watermark() {
+            // Past its window everywhere: it cannot be in progress.
+            state.phase = Phase::Halted;
+        }
+        let changed = match self.runs.get(&run) {
+            Some(old) => state.ahead_of(old),
+            None => true,
+        };
+        if !changed {
+            return false;
+        }
+        let finished = state.finished();
+        let expires = state.expires;
+        self.runs.insert(run, state);
+        if finished {
+            self.finished.insert((expires, run));
+            if self.cached.insert(run) {
+                self.cache.push_back(run);
+                while self.cache.len() > self.settings.cache {
+                    if let Some(old) = self.cache.pop_front() {
+                        self.cached.remove(&old);
+                    }
+                }
+            }
+        }
+        let limit = self.settings.stash_limit;
+        for (m, l) in self.links.iter_mut().enumerate() {
+            let Some(l) = l else { continue };
+            if from.is_some_and(|f| usize::from(f) == m) || l.out_of_reach {
+                continue;
+            }
+            l.stash.insert(run);
+            if l.waiting() > limit {
+                l.stash.clear();
+                l.inflight.clear();
+                l.resync_queue.clear();
+                l.resync_wanted = true;
+            }
+        }
+        true
+    }
+
+    /// Forgets finished runs whose window the cluster watermark has
+    /// passed, but the most recent `cache` of them.
+    fn prune(&mut self) {
+        let wm = self.cluster_watermark();
+        let due: Vec<(i64, RunKey)> = self
+            .finished
+            .range(
+                ..(
+                    wm,
+                    RunKey {
+                        pattern: 0,
+                        origin: 0,
+                        incarnation: 0,
+                        n: 0,
+                    },
+                ),
+            )
+            .copied()
+            .collect();
+        for (e, run) in due {
+            if self.cached.contains(&run) {
+                continue;
+            }
+            self.finished.remove(&(e, run));
+            self.runs.remove(&run);
+        }
+    }
+
+    /// A peer is reachable again (a connection was made): a RESYNC it
+    /// is owed goes now rather than at the next period.
+    pub fn connected(&mut self, now: i64, peer: u16, out: &mut Vec<Out>) {
+        self.now = self.now.max(now);
+        if let Some(l) = self.link_mut(peer) {
+            if l.resync_wanted {
+                l.last_resync = i64::MIN;
+            }
+        }
+        self.tick(now, out);
+    }
+
+    /// The bytes of one frame from the transport.
+    pub fn receive(&mut self, now: i64, bytes: &[u8], out: &mut Vec<Out>) {
+        self.now = self.now.max(now);
+        let msg = match wire::decode(bytes, self.settings.max_frame) {
+            Ok(m) => m,
+            Err(e) => return self.refuse(None, Refusal::Wire(e), out),
+        };
+        let p = msg.sender;
+        let incarnation = self.incarnation;
+        let Some(l) = self.link_mut(p) else {
+            return self.refuse(Some(p), Refusal::UnknownSender(p), out);
+        };
+        // From an earlier life of the sender: a replay.
+        if l.from.is_some_and(|(inc, _, _)| msg.incarnation < inc) {
+            return self.refuse(Some(p), Refusal::Stale, out);
+        }
+        if let Some(a) = msg.ack {
+            if a.incarnation == incarnation
+                && a.stream == l.stream
+                && a.seq > l.acked
+                && a.seq < l.next_seq
+            {
+                l.acked = a.seq;
+                while l.inflight.front().is_some_and(|s| s.seq <= a.seq) {
+                    l.inflight.pop_front();
+                }
+                l.last_progress = now;
+                l.reset_pending = false;
+            }
+        }
+        if msg.seq == 0 {
+            // An acknowledgement alone. It may overtake sequenced
+            // messages, so its watermark is not taken.
+            if l.from.is_some_and(|(inc, _, _)| inc == msg.incarnation) {
+                l.heard = now;
+                l.back_in_reach();
+            }
+            self.stats.received += 1;
+            return;
+        }
+        let verdict = match l.from {
+            Some((inc, stream, next)) if inc == msg.incarnation && stream == msg.stream => {
+                match msg.seq.cmp(&next) {
+                    std::cmp::Ordering::Equal => Ok(()),
+                    std::cmp::Ordering::Less => Err(Refusal::Duplicate),
+                    std::cmp::Ordering::Greater => Err(Refusal::Gap),
+                }
+            }
+            Some((inc, stream, _)) if inc == msg.incarnation && msg.stream < stream => {
+                Err(Refusal::Stale)
+            }
+            // A new stream (a RESYNC) or a new incarnation (a restart):
+            // it starts at 1.
+            _ if msg.seq == 1 => Ok(()),
+            _ => Err(Refusal::Gap),
+        };
+        if let Err(why) = verdict {
+            // Tell the sender where we are.
+            l.to_ack = true;
+            return self.refuse(Some(p), why, out);
+        }
+        let restarted = l.from.is_none_or(|(inc, _, _)| inc != msg.incarnation);
+        l.from = Some((msg.incarnation, msg.stream, msg.seq + 1));
+        l.to_ack = true;
+        l.heard = now;
+        l.back_in_reach();
+        if restarted {
+            // A new life: its watermark and input start over.
+            l.watermark = msg.watermark;
+            l.ended = msg.ended;
+        } else {
+            l.watermark = l.watermark.max(msg.watermark);
+            l.ended |= msg.ended;
+        }
+        if msg.reset && l.reset_answered != Some(msg.incarnation) {
+            l.reset_answered = Some(msg.incarnation);
+            l.resync_wanted = true;
+            l.last_resync = i64::MIN;
+        }
+        let silent = l.silent && matches!(msg.body, Body::Resync { .. });
+        if let Body::Resync { last: true, .. } = msg.body {
+            l.silent = false;
+        }
+        self.stats.received += 1;
+        let Envelope { body, .. } = msg;
+        let runs = match body {
+            Body::Sync(r) | Body::Resync { runs: r, .. } => r,
+            Body::Ping | Body::Ack => Vec::new(),
+        };
+        for (run, state) in runs {
+            if !self.adopt(run, state, Some(p)) {
+                continue;
+            }
+            let Some(s) = self.runs.get(&run) else {
+                continue;
+            };
+            out.push(Out::Applied {
+                run,
+                state: s.clone(),
+            });
+            if s.phase == Phase::Completed && self.emitted.insert(run) {
+                if silent {
+                    self.stats.silent += 1;
+                } else {
+                    self.stats.learned += 1;
+                    out.push(Out::Complex {
+                        run,
+                        state: s.clone(),
+                    });
+                }
+            }
+        }
+        self.note_waiting();
+        self.prune();
+    }
+
+    fn refuse(&mut self, from: Option<u16>, why: Refusal, out: &mut Vec<Out>) {
+        self.stats.refused += 1;
+        out.push(Out::Refused { from, why });
+    }
+
+    /// Time is now `now`: enter and leave resync periods, send what is
+    /// due (RESYNC parts, SYNCs, messages again, PINGs, acknowledgements).
+    pub fn tick(&mut self, now: i64, out: &mut Vec<Out>) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        for m in 0..self.links.len() as u16 {
+            self.tick_link(now, m, out);
+        }
+    }
+
+    fn tick_link(&mut self, now: i64, m: u16, out: &mut Vec<Out>) {
+        let resync_ms = self.settings.resync_ms;
+        let retry_ms = self.settings.retry_ms;
+        let ping_ms = self.settings.ping_ms;
+        let window = self.settings.window;
+        let start = {
+            let Some(l) = self.link_mut(m) else { return };
+            if !l.out_of_reach && now.saturating_sub(l.heard) >= resync_ms {
+                l.out_of_reach = true;
+                l.stash.clear();
+                l.inflight.clear();
+                l.resync_queue.clear();
+                l.resync_wanted = true;
+            }
+            l.resync_wanted && (!l.out_of_reach || now.saturating_sub(l.last_resync) >= resync_ms)
+        };
+        if start {
+            // A new stream that begins with the whole state: the active
+            // runs and the retained finished ones.
+            let keys: VecDeque<RunKey> = self.runs.keys().copied().collect();
+            self.stats.resyncs += 1;
+            if let Some(l) = self.link_mut(m) {
+                l.resync_wanted = false;
+                l.last_resync = now;
+                l.stream += 1;
+                l.next_seq = 1;
+                l.acked = 0;
+                l.inflight.clear();
+                l.stash.clear();
+                l.resync_queue = keys;
+                l.resync_part = 0;
+            }
+            // An empty RESYNC still says "this is all".
+            self.send_resync_part(now, m, out, true);
+        }
+        // Again, what was not acknowledged in time.
+        let again: Vec<Sent> = match self.link_mut(m) {
+            // Into the void of the resync period, only once a period.
+            Some(l)
+                if !l.inflight.is_empty()
+                    && now.saturating_sub(l.last_progress)
+                        >= if l.out_of_reach { resync_ms } else { retry_ms } =>
+            {
+                l.last_progress = now;
+                l.inflight.iter().cloned().collect()
+            }
+            _ => Vec::new(),
+        };
+        for s in again {
+            self.transmit(now, m, &s, out);
+        }
+        loop {
+            let Some(l) = self.link(m) else { return };
+            if l.inflight.len() >= window {
+                break;
+            }
+            if !l.resync_queue.is_empty() {
+                self.send_resync_part(now, m, out, false);
+            } else if !l.stash.is_empty() {
+                self.send_sync(now, m, out);
+            } else {
+                break;
+            }
+        }
+        let Some(l) = self.link(m) else { return };
+        if l.inflight.len() < window && now.saturating_sub(l.last_sent) >= ping_ms {
+            self.send_new(now, m, SentKind::Ping, Vec::new(), out);
+        }
+        let Some(l) = self.link(m) else { return };
+        if l.to_ack {
+            self.send_ack(now, m, out);
+        }
+    }
+
+    /// Takes runs from the front of `keys` while the message stays under
+    /// the frame limit, into `taken`; a run too large for any frame is
+    /// reported and passed over. The number of keys looked at.
+    fn fill(&self, keys: &[RunKey], taken: &mut Vec<RunKey>, out: &mut Vec<Out>) -> usize {
+        // Room for the envelope's own fields.
+        let budget = self.settings.max_frame.saturating_sub(128);
+        let mut size = 0usize;
+        for (i, run) in keys.iter().enumerate() {
+            let Some(state) = self.runs.get(run) else {
+                continue;
+            };
+            let n = wire::entry_size(run, state);
+            if n > budget {
+                out.push(Out::Oversized {
+                    run: *run,
+                    bytes: n,
+                });
+                continue;
+            }
+            if size + n > budget {
+                return i;
+            }
+            size += n;
+            taken.push(*run);
+        }
+        keys.len()
+    }
+
+    fn send_sync(&mut self, now: i64, m: u16, out: &mut Vec<Out>) {
+        let Some(l) = self.link(m) else { return };
+        let keys: Vec<RunKey> = l.stash.iter().copied().collect();
+        let mut taken = Vec::new();
+        let used = self.fill(&keys, &mut taken, out);
+        if let Some(l) = self.link_mut(m) {
+            for r in keys.iter().take(used) {
+                l.stash.remove(r);
+            }
+        }
+        if !taken.is_empty() {
+            self.send_new(now, m, SentKind::Sync, taken, out);
+        }
+    }
+
+    fn send_resync_part(&mut self, now: i64, m: u16, out: &mut Vec<Out>, first: bool) {
+        let Some(l) = self.link(m) else { return };
+        if !first && l.resync_queue.is_empty() {
+            return;
+        }
+        let keys: Vec<RunKey> = l.resync_queue.iter().copied().collect();
+        let mut taken = Vec::new();
+        let used = self.fill(&keys, &mut taken, out);
+        let Some(l) = self.link_mut(m) else { return };
+        l.resync_queue.drain(..used);
+        let part = l.resync_part;
+        l.resync_part += 1;
+        let last = l.resync_queue.is_empty();
+        self.send_new(now, m, SentKind::Resync { part, last }, taken, out);
+    }
+
+    fn send_new(
+        &mut self,
+        now: i64,
+        m: u16,
+        kind: SentKind,
+        runs: Vec<RunKey>,
+        out: &mut Vec<Out>,
+    ) {
+        let (w, ended) = (self.watermark, self.ended);
+        let Some(l) = self.link_mut(m) else { return };
+        let seq = l.next_seq;
+        l.next_seq += 1;
+        if l.inflight.is_empty() {
+            l.last_progress = now;
+        }
+        if l.stash.is_empty() && l.resync_queue.is_empty() {
+            l.announced = w;
+            l.announced_end = ended;
+        }
+        let marks = (l.announced, l.announced_end);
+        let states: Vec<(RunKey, RunState)> = runs
+            .iter()
+            .filter_map(|r| self.runs.get(r).map(|st| (*r, st.clone())))
+            .collect();
+        let (kind, body) = match kind {
+            SentKind::Sync => (Kind::Sync, Body::Sync(states)),
+            SentKind::Ping => (Kind::Ping, Body::Ping),
+            SentKind::Resync { part, last } => (
+                Kind::Resync,
+                Body::Resync {
+                    part,
+                    last,
+                    runs: states,
+                },
+            ),
+        };
+        let Some(env) = self.envelope(m, seq, marks, body) else {
+            return;
+        };
+        let s = Sent {
+            seq,
+            kind,
+            runs,
+            bytes: wire::encode(&env),
+        };
+        self.transmit(now, m, &s, out);
+        if let Some(l) = self.link_mut(m) {
+            l.inflight.push_back(s);
+        }
+    }
+
+    fn envelope(&self, m: u16, seq: u64, marks: (i64, bool), body: Body) -> Option<Envelope> {
+        let l = self.link(m)?;
+        Some(Envelope {
+            version: PROTOCOL,
+            sender: self.me,
+            incarnation: self.incarnation,
+            stream: l.stream,
+            seq,
+            ack: l.from.map(|(incarnation, stream, next)| Ack {
+                incarnation,
+                stream,
+                seq: next - 1,
+            }),
+            reset: l.reset_pending && seq != 0,
+            watermark: marks.0,
+            ended: marks.1,
+            body,
+        })
+    }
+
+    fn transmit(&mut self, now: i64, m: u16, s: &Sent, out: &mut Vec<Out>) {
+        self.stats.sent += 1;
+        if let Some(l) = self.link_mut(m) {
+            l.last_sent = now;
+            l.to_ack = false;
+        }
+        out.push(Out::Send {
+            to: m,
+            kind: s.kind,
+            bytes: s.bytes.clone(),
+        });
+    }
+
+    fn send_ack(&mut self, now: i64, m: u16, out: &mut Vec<Out>) {
+        let Some(env) = self.envelope(m, 0, (i64::MIN, false), Body::Ack) else {
+            return;
+        };
+        self.stats.sent += 1;
+        if let Some(l) = self.link_mut(m) {
+            l.to_ack = false;
+            l.last_sent = now;
+        }
+        out.push(Out::Send {
+            to: m,
+            kind: Kind::Ack,
+            bytes: wire::encode(&env),
+        });
+    }
+}
