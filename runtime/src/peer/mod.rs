@@ -65,7 +65,8 @@ pub struct Settings {
     /// Finished (completed and halted) runs kept for a RESYNC, the most
     /// recent first. Default 1,000.
     pub cache: usize,
-    /// The largest message, in bytes. Default 256 KiB.
+    /// The largest message, in bytes. Default 60 KiB, so that a message
+    /// fits one Noise transport message (65,535 bytes with its tag).
     pub max_frame: usize,
 }
 
@@ -78,7 +79,7 @@ impl Default for Settings {
             window: 64,
             stash_limit: 100_000,
             cache: 1_000,
-            max_frame: 256 * 1024,
+            max_frame: 60 * 1024,
         }
     }
 }

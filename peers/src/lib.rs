@@ -1,0 +1,1 @@
+//! The peer transport (the edge of `cep_runtime::peer`): being written.
