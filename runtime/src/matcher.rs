@@ -68,7 +68,10 @@ pub enum End {
 pub struct Effects {
     /// Record run changes (created, took, ended); matches are always kept.
     pub track: bool,
-    pub created: Vec<(u64, Option<u64>)>,
+    /// The partition being worked on (set only when tracking).
+    pub key: Key,
+    /// Runs made: (run, the run it forked from, its partition key).
+    pub created: Vec<(u64, Option<u64>, Key)>,
     pub took: Vec<(u64, u16, u64)>,
     pub ended: Vec<(u64, End)>,
     pub matches: Vec<Match>,
@@ -77,7 +80,7 @@ pub struct Effects {
 impl Effects {
     fn note_created(&mut self, run: u64, from: Option<u64>) {
         if self.track {
-            self.created.push((run, from));
+            self.created.push((run, from, self.key.clone()));
         }
     }
 
@@ -256,6 +259,9 @@ impl Matcher {
                 return None;
             }
         };
+        if fx.track {
+            fx.key = part.key.clone();
+        }
         let before = part.runs.len();
         let mut next = std::mem::take(&mut self.scratch);
         next.clear();
@@ -641,6 +647,53 @@ impl Matcher {
         self.partitions.retain(|_, p| !p.runs.is_empty());
         self.shed += excess as u64;
         self.recount();
+    }
+
+    /// The live run `id` of partition `key`.
+    pub fn get(&self, key: &[Value], id: u64) -> Option<&Run> {
+        self.partitions.get(key)?.runs.iter().find(|r| r.id == id)
+    }
+
+    /// A new run id of this pattern, for a run made elsewhere (a peer's):
+    /// from the counter of the pattern's own runs, so ids never collide.
+    pub fn next_id(&mut self) -> u64 {
+        self.runs += 1;
+        self.runs
+    }
+
+    /// Puts `run` in partition `key` (made if missing), in place of the
+    /// run with its id, or after the partition's runs. The deadline the
+    /// partition must be woken at, if it moved earlier.
+    pub fn put(&mut self, key: &[Value], run: Run) -> Option<(Key, i64)> {
+        let mut part = match self.partitions.remove(key) {
+            Some(p) => p,
+            None => Partition {
+                key: Arc::from(key),
+                ..Partition::default()
+            },
+        };
+        match part.runs.iter_mut().find(|r| r.id == run.id) {
+            Some(r) => *r = run,
+            None => {
+                part.runs.push(run);
+                self.live += 1;
+            }
+        }
+        let wake = self.schedule(&mut part).map(|d| (part.key.clone(), d));
+        self.partitions.insert(part.key.clone(), part);
+        wake
+    }
+
+    /// Takes run `id` out of partition `key` (it ended elsewhere).
+    pub fn take(&mut self, key: &[Value], id: u64) -> Option<Run> {
+        let part = self.partitions.get_mut(key)?;
+        let i = part.runs.iter().position(|r| r.id == id)?;
+        let run = part.runs.remove(i);
+        self.live = self.live.saturating_sub(1);
+        if part.runs.is_empty() {
+            self.partitions.remove(key);
+        }
+        Some(run)
     }
 
     pub fn has_timers(&self) -> bool {

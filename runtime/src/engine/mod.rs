@@ -20,6 +20,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
+mod runs;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Part of every run id, so that ids stay unique across peers.
@@ -95,9 +97,11 @@ pub struct RunChange {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    /// A new run; `from` is the run it forked from.
+    /// A new run; `from` is the run it forked from; `key` is its
+    /// partition's key (empty when the pattern is not partitioned).
     Created {
         from: Option<u64>,
+        key: Key,
     },
     /// The run bound an event (by its `seq`).
     Took {
@@ -536,11 +540,14 @@ impl Engine {
 
     fn report(&mut self, pattern: u32, fx: &mut Effects, out: &mut Vec<Output>) {
         if self.config.track_runs {
-            for (run, from) in &fx.created {
+            for (run, from, key) in &fx.created {
                 out.push(Output::Run(RunChange {
                     pattern,
                     run: *run,
-                    change: Change::Created { from: *from },
+                    change: Change::Created {
+                        from: *from,
+                        key: key.clone(),
+                    },
                 }));
             }
             for (run, binding, seq) in &fx.took {
@@ -566,12 +573,7 @@ impl Engine {
         };
         let output: EventId = m.ir.output;
         for mat in fx.matches.drain(..) {
-            let scope = Scope {
-                current: None,
-                chain: &mat.chain,
-                triggers: &[],
-            };
-            let fields: Vec<Value> = m.ir.emit.iter().map(|e| eval(e, &scope)).collect();
+            let fields = emit(m, &mat.chain);
             self.seq += 1;
             let event = Event {
                 ty: output,
@@ -582,7 +584,7 @@ impl Engine {
                 seq: self.seq,
                 source: 0,
                 run: Some(mat.run),
-                fields: fields.into_boxed_slice(),
+                fields,
             };
             if self.procs.enforces(output) {
                 if let Err(reason) = admit(&mut self.procs, &event, out) {
@@ -608,6 +610,17 @@ impl Engine {
             self.queue.push_back(event);
         }
     }
+}
+
+/// The fields of a pattern's complex event: its `emit` over a match's
+/// bound events.
+fn emit(m: &Matcher, chain: &crate::run::Chain) -> Box<[Value]> {
+    let scope = Scope {
+        current: None,
+        chain,
+        triggers: &[],
+    };
+    m.ir.emit.iter().map(|e| eval(e, &scope)).collect()
 }
 
 /// The process check of an activity event, with its changes (kept only
