@@ -10,20 +10,34 @@ use std::path::PathBuf;
 pub enum Error {
     /// Reading or writing a key file failed (missing, not permitted, …).
     Io {
+        /// The key file.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// [`keygen`](crate::keygen) would overwrite this file.
     Exists(PathBuf),
     /// A key file's content is not a key: `problem` says why (not text,
     /// not hex, wrong length, too large).
-    BadKey { path: PathBuf, problem: String },
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why it is not a key.
+        problem: String,
+    },
     /// A private key file that group or others may access (`mode` is its
     /// permission bits).
-    Permissions { path: PathBuf, mode: u32 },
+    Permissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its mode (`st_mode`; the permission bits are the low 12).
+        mode: u32,
+    },
     /// Listening on the configured address failed.
     Bind {
+        /// The configured listen address.
         addr: SocketAddr,
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// The configuration is inconsistent (a duplicate member, this

@@ -102,7 +102,7 @@ pub fn keygen(prefix: &Path) -> Result<(), Error> {
 }
 
 /// Creates `path` (never overwriting it) with `bytes` in hex and a
-/// newline.
+/// newline; a file that could not be written whole is removed again.
 fn write_new(path: &Path, bytes: &[u8; 32], mode: u32) -> Result<(), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
@@ -123,8 +123,16 @@ fn write_new(path: &Path, bytes: &[u8; 32], mode: u32) -> Result<(), Error> {
     })?;
     let mut text = hex(bytes);
     text.push('\n');
-    file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        drop(file);
+        // Best effort: a partial key file would make the next keygen refuse.
+        let _ = fs::remove_file(path);
+        return Err(io(e));
+    }
+    Ok(())
 }
 
 /// Reads a private key file (`PREFIX.key`) written by [`keygen`].
@@ -134,22 +142,7 @@ fn write_new(path: &Path, bytes: &[u8; 32], mode: u32) -> Result<(), Error> {
 /// (like ssh; Unix only); [`Error::BadKey`] when it is not 64 hex
 /// characters (a newline after them is allowed).
 pub fn read_identity(path: &Path) -> Result<Identity, Error> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = fs::metadata(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(Error::Permissions {
-                path: path.to_path_buf(),
-                mode,
-            });
-        }
-    }
-    Identity::from_private(read_key(path)?)
+    Identity::from_private(read_key(path, true)?)
 }
 
 /// Reads a public key file (`PREFIX.pub`) written by [`keygen`]: 32
@@ -159,10 +152,13 @@ pub fn read_identity(path: &Path) -> Result<Identity, Error> {
 /// [`Error::BadKey`] when it is not 64 hex characters (a newline after
 /// them is allowed).
 pub fn read_public(path: &Path) -> Result<[u8; 32], Error> {
-    read_key(path)
+    read_key(path, false)
 }
 
-fn read_key(path: &Path) -> Result<[u8; 32], Error> {
+/// Reads a key file; when `private`, refuses it (Unix) if group or others
+/// have any access to it, judged on the file opened (not on the path
+/// looked up again).
+fn read_key(path: &Path, private: bool) -> Result<[u8; 32], Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -172,6 +168,19 @@ fn read_key(path: &Path) -> Result<[u8; 32], Error> {
         problem,
     };
     let file = fs::File::open(path).map_err(io)?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(Error::Permissions {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = private;
     let mut raw = Vec::new();
     file.take(MAX_KEY_FILE + 1)
         .read_to_end(&mut raw)

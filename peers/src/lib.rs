@@ -153,7 +153,12 @@ pub enum Event {
     /// One frame from member `from`, as the peer passed it to
     /// [`Transport::send`] (≤ `max_frame` bytes); frames from one member
     /// come in the order they were sent on a connection.
-    Frame { from: u16, bytes: Vec<u8> },
+    Frame {
+        /// The sender's member index.
+        from: u16,
+        /// The frame, 1 ..= `max_frame` bytes.
+        bytes: Vec<u8>,
+    },
     /// An authenticated connection with this member is up: frames to it
     /// are sent from now on.
     Connected(u16),
@@ -165,7 +170,13 @@ pub enum Event {
     /// member it *claims* to be, which is not proven), `None` when it
     /// names no configured member; `reason` says what and names the
     /// remote address.
-    Refused { peer: Option<u16>, reason: String },
+    Refused {
+        /// The member concerned (claimed, for an incoming connection), or
+        /// `None`.
+        peer: Option<u16>,
+        /// What was refused and why, naming the remote address.
+        reason: String,
+    },
 }
 
 /// Counts since [`Transport::start`].
