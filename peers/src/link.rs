@@ -18,13 +18,28 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// The largest frame before the handshake is done (the first frame is
 /// 50 bytes, the others 48 and 16).
 const HANDSHAKE_FRAME: usize = 64;
-/// The whole handshake, from the TCP connection on.
-pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Send a keep-alive after this long without sending.
-const KEEPALIVE: Duration = Duration::from_secs(5);
-/// Close a link that received nothing for this long, or whose write
-/// did not finish in it.
-const IDLE: Duration = Duration::from_secs(20);
+
+/// How long a connection waits (the defaults in [`Timings::DEFAULT`];
+/// tests shorten them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timings {
+    /// The whole handshake, from the TCP connection on.
+    pub(crate) handshake: Duration,
+    /// Send a keep-alive after this long without sending.
+    pub(crate) keepalive: Duration,
+    /// Close a link that received nothing for this long, or whose write
+    /// did not finish in it.
+    pub(crate) idle: Duration,
+}
+
+impl Timings {
+    /// 5 s for a handshake, a keep-alive after 5 s, closed after 20 s.
+    pub(crate) const DEFAULT: Timings = Timings {
+        handshake: Duration::from_secs(5),
+        keepalive: Duration::from_secs(5),
+        idle: Duration::from_secs(20),
+    };
+}
 /// Read at least this much at a time.
 const READ_CHUNK: usize = 4096;
 /// Write at most about this much in one batch.
@@ -158,7 +173,7 @@ pub(crate) async fn initiate(
     slot: &Slot,
     stream: TcpStream,
 ) -> Result<Link, Refusal> {
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let deadline = Instant::now() + shared.timings.handshake;
     let peer = &slot.peer;
     let fail = |handshake: bool, why: String| Refusal {
         peer: Some(peer.member),
@@ -198,7 +213,12 @@ pub(crate) async fn initiate(
                 format!("{e} before answering (does it have our public key?)"),
             ))
         }
-        Err(_) => return Err(fail(true, "no answer within 5 s".into())),
+        Err(_) => {
+            return Err(fail(
+                true,
+                format!("no answer within {:?}", shared.timings.handshake),
+            ))
+        }
     };
     let mut scratch = [0u8; HANDSHAKE_FRAME];
     hs.read_message(&reply, &mut scratch).map_err(|e| {
@@ -239,7 +259,7 @@ pub(crate) async fn respond(
     stream: TcpStream,
     remote: SocketAddr,
 ) -> Result<Link, Refusal> {
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let deadline = Instant::now() + shared.timings.handshake;
     let _ = stream.set_nodelay(true);
     let (rd, mut wr) = stream.into_split();
     let mut reader = FrameReader::new(rd, HANDSHAKE_FRAME);
@@ -257,7 +277,12 @@ pub(crate) async fn respond(
             )))
         }
         Ok(Err(e)) => return Err(unknown(format!("{e} before the handshake"))),
-        Err(_) => return Err(unknown("no handshake within 5 s".into())),
+        Err(_) => {
+            return Err(unknown(format!(
+                "no handshake within {:?}",
+                shared.timings.handshake
+            )))
+        }
     };
     let (claim, message) = match first.get(..2) {
         Some(c) => (u16::from_be_bytes([c[0], c[1]]), &first[2..]),
@@ -315,7 +340,12 @@ pub(crate) async fn respond(
     let confirm = match timeout_at(deadline, reader.next()).await {
         Ok(Ok(confirm)) => confirm,
         Ok(Err(e)) => return Err(fail(true, format!("{e} before the key confirmation"))),
-        Err(_) => return Err(fail(true, "no key confirmation within 5 s".into())),
+        Err(_) => {
+            return Err(fail(
+                true,
+                format!("no key confirmation within {:?}", shared.timings.handshake),
+            ))
+        }
     };
     match noise.read_message(0, &confirm, &mut scratch) {
         Ok(0) => {}
@@ -374,10 +404,11 @@ pub(crate) async fn run(shared: &Shared, slot: &Slot, link: Link) {
 
     let noise = &noise;
     let max_frame = shared.max_frame;
+    let timings = shared.timings;
     let reading = async {
         let mut plain = vec![0u8; max_frame + TAG_LEN];
         loop {
-            let frame = match timeout(IDLE, reader.next()).await {
+            let frame = match timeout(timings.idle, reader.next()).await {
                 Ok(Ok(frame)) => frame,
                 Ok(Err(ReadError::TooLarge(n))) => {
                     shared.refuse(crate::link::Refusal {
@@ -427,7 +458,7 @@ pub(crate) async fn run(shared: &Shared, slot: &Slot, link: Link) {
                     Some(frame) => frame,
                     None => return,
                 },
-                _ = sleep(KEEPALIVE) => Vec::new(),
+                _ = sleep(timings.keepalive) => Vec::new(),
             };
             out.clear();
             let mut frames = 0u64;
@@ -450,7 +481,7 @@ pub(crate) async fn run(shared: &Shared, slot: &Slot, link: Link) {
                     next = queue.try_recv().ok();
                 }
             }
-            match timeout(IDLE, writer.write_all(&out)).await {
+            match timeout(timings.idle, writer.write_all(&out)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) | Err(_) => return,
             }

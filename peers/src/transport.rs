@@ -1,7 +1,7 @@
 //! The transport: the runtime thread, the listener, the dialers, and the
 //! caller's side (queues, events, counts).
 
-use crate::link::{self, Refusal};
+use crate::link::{self, Refusal, Timings};
 use crate::{noise, Config, Error, Event, Identity, PeerAddr, Stats, MAX_FRAME};
 use snow::params::NoiseParams;
 use std::collections::BTreeMap;
@@ -61,6 +61,7 @@ pub(crate) struct Shared {
     pub(crate) identity: Identity,
     pub(crate) params: NoiseParams,
     pub(crate) max_frame: usize,
+    pub(crate) timings: Timings,
     pub(crate) slots: BTreeMap<u16, Arc<Slot>>,
     pub(crate) counters: Counters,
     events: std_mpsc::Sender<Event>,
@@ -169,6 +170,11 @@ impl Transport {
     /// member among its peers, a member twice), [`Error::Bind`] naming
     /// the address, [`Error::Runtime`], [`Error::Noise`].
     pub fn start(cfg: Config) -> Result<Transport, Error> {
+        Transport::start_with(cfg, Timings::DEFAULT)
+    }
+
+    /// [`Transport::start`] with other timings.
+    pub(crate) fn start_with(cfg: Config, timings: Timings) -> Result<Transport, Error> {
         check(&cfg)?;
         let params = noise::params()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -206,6 +212,7 @@ impl Transport {
             identity: cfg.identity,
             params,
             max_frame: cfg.max_frame,
+            timings,
             slots,
             counters: Counters::default(),
             events: events_tx,
@@ -385,5 +392,197 @@ async fn dial(shared: Arc<Shared>, slot: Arc<Slot>) {
         // A peer that is down is not reported: it is retried.
         sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    //! The timings and the handshake bound, with timings shortened so
+    //! that the tests take about a second or two.
+
+    use super::*;
+    use std::io::Read;
+    use std::time::Instant;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn pair(t1: Timings, t0: Timings) -> (Transport, Transport) {
+        let ids = [Identity::generate().unwrap(), Identity::generate().unwrap()];
+        let cfg = |me: u16, addr: SocketAddr| Config {
+            me,
+            name: format!("n{me}"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            identity: ids[usize::from(me)].clone(),
+            peers: vec![PeerAddr {
+                member: 1 - me,
+                name: format!("n{}", 1 - me),
+                addr,
+                public: ids[usize::from(1 - me)].public(),
+            }],
+            max_frame: 1024,
+        };
+        let n1 = Transport::start_with(cfg(1, "127.0.0.1:9".parse().unwrap()), t1).unwrap();
+        let n0 = Transport::start_with(cfg(0, n1.local_addr()), t0).unwrap();
+        (n1, n0)
+    }
+
+    fn expect(t: &Transport, want: Event) {
+        assert_eq!(t.recv_timeout(WAIT), Some(want));
+    }
+
+    /// A raw connection is closed by the other side within [`WAIT`].
+    fn closed(mut stream: std::net::TcpStream) {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buf = [0u8; 64];
+        match stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("not closed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn keepalives_hold_a_quiet_link_and_silence_closes_it() {
+        let lively = Timings {
+            handshake: Duration::from_secs(5),
+            keepalive: Duration::from_millis(50),
+            idle: Duration::from_secs(1),
+        };
+        let (n1, n0) = pair(lively, lively);
+        expect(&n1, Event::Connected(0));
+        expect(&n0, Event::Connected(1));
+        // Twice the idle limit with nothing to send: keep-alives flow,
+        // nothing is reported or counted.
+        let quiet = Instant::now() + Duration::from_secs(2);
+        while let Some(left) = quiet.checked_duration_since(Instant::now()) {
+            assert_eq!(n1.recv_timeout(left), None);
+        }
+        assert_eq!(n0.try_recv(), None);
+        for t in [&n1, &n0] {
+            let s = t.stats();
+            assert_eq!((s.sent, s.received, s.connections), (0, 0, 1), "{s:?}");
+        }
+        n0.send(1, b"after the quiet".to_vec());
+        expect(
+            &n1,
+            Event::Frame {
+                from: 0,
+                bytes: b"after the quiet".to_vec(),
+            },
+        );
+
+        // A dialer that sends no keep-alive: the listener closes the link
+        // after its idle limit, and the dialer comes back.
+        let silent = Timings {
+            keepalive: Duration::from_secs(3600),
+            idle: Duration::from_secs(3600),
+            ..lively
+        };
+        let strict = Timings {
+            keepalive: Duration::from_secs(3600),
+            idle: Duration::from_millis(300),
+            ..lively
+        };
+        let (m1, m0) = pair(strict, silent);
+        expect(&m1, Event::Connected(0));
+        expect(&m0, Event::Connected(1));
+        let up = Instant::now();
+        expect(&m1, Event::Disconnected(0));
+        assert!(
+            up.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            up.elapsed()
+        );
+        expect(&m0, Event::Disconnected(1));
+        expect(&m1, Event::Connected(0));
+        expect(&m0, Event::Connected(1));
+        assert_eq!(m1.stats().refused, 0);
+        for t in [n0, n1, m0, m1] {
+            t.shutdown();
+        }
+    }
+
+    #[test]
+    fn handshakes_are_bounded_in_number_and_time() {
+        let patient = Timings {
+            handshake: Duration::from_secs(30),
+            ..Timings::DEFAULT
+        };
+        let (n1, n0) = pair(patient, Timings::DEFAULT);
+        expect(&n1, Event::Connected(0));
+        expect(&n0, Event::Connected(1));
+        // 16 connections that say nothing hold every handshake slot.
+        let silent: Vec<_> = (0..HANDSHAKES)
+            .map(|_| std::net::TcpStream::connect(n1.local_addr()).unwrap())
+            .collect();
+        let seventeenth = std::net::TcpStream::connect(n1.local_addr()).unwrap();
+        closed(seventeenth);
+        match n1.recv_timeout(WAIT) {
+            Some(Event::Refused { peer: None, reason }) => {
+                assert!(
+                    reason.contains("16 handshakes in progress already"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(n1.stats().handshakes_failed, 0);
+        // The live link still carries frames.
+        n0.send(1, b"through".to_vec());
+        expect(
+            &n1,
+            Event::Frame {
+                from: 0,
+                bytes: b"through".to_vec(),
+            },
+        );
+        // Closed, they free their slots (each refused).
+        drop(silent);
+        for _ in 0..HANDSHAKES {
+            match n1.recv_timeout(WAIT) {
+                Some(Event::Refused { peer: None, reason }) => {
+                    assert!(reason.contains("before the handshake"), "{reason}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        n1.shutdown();
+        n0.shutdown();
+
+        // A connection that says nothing is closed after the handshake
+        // time.
+        let hasty = Timings {
+            handshake: Duration::from_millis(200),
+            ..Timings::DEFAULT
+        };
+        // (Member 0 is not started: its real handshake might not make it
+        // in 200 ms on a loaded machine.)
+        let m1 = Transport::start_with(
+            Config {
+                me: 1,
+                name: "n1".into(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                identity: Identity::generate().unwrap(),
+                peers: vec![PeerAddr {
+                    member: 0,
+                    name: "n0".into(),
+                    addr: "127.0.0.1:9".parse().unwrap(),
+                    public: Identity::generate().unwrap().public(),
+                }],
+                max_frame: 1024,
+            },
+            hasty,
+        )
+        .unwrap();
+        let mute = std::net::TcpStream::connect(m1.local_addr()).unwrap();
+        closed(mute);
+        match m1.recv_timeout(WAIT) {
+            Some(Event::Refused { peer: None, reason }) => {
+                assert!(reason.contains("no handshake within 200ms"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        m1.shutdown();
     }
 }

@@ -185,10 +185,10 @@ fn three() -> (Vec<Identity>, Vec<Node>) {
 }
 
 /// Frame `i` from `from` to `to`: a header and a body whose length varies
-/// from 1 byte to a few kilobytes.
+/// from 1 byte to 2 kilobytes.
 fn frame(from: u16, to: u16, i: usize) -> Vec<u8> {
     let mut bytes = format!("{from}>{to}#{i};").into_bytes();
-    bytes.extend((0..(i * 97) % 5000).map(|k| (k ^ i) as u8));
+    bytes.extend((0..(i * 97) % 2000).map(|k| (k ^ i) as u8));
     bytes
 }
 
@@ -655,4 +655,47 @@ fn start_refuses_a_bad_configuration_or_a_taken_address() {
     let e = error(config(0, vec![p1], 1024, taken));
     assert!(e.contains(&format!("cannot listen on {taken}")), "{e}");
     first.shutdown();
+}
+
+#[test]
+fn undrained_refusals_and_frames_are_bounded() {
+    let ids = ids(2);
+    let mut n1 = Node::start(1, &ids[1], any_port(), vec![peer(0, &ids[0], not_dialed())]);
+    let mut n0 = Node::start(0, &ids[0], any_port(), vec![peer(1, &ids[1], n1.addr())]);
+    n1.wait_connected(0);
+    n0.wait_connected(1);
+
+    // 300 refusals while the caller takes none: all counted, 256 kept.
+    for _ in 0..300 {
+        raw_exchange(n1.addr(), &fake_first_frame(9));
+    }
+    eventually(&n1.t, "300 refusals", |s| s.refused == 300);
+    n1.drain();
+    assert_eq!(n1.count(|e| matches!(e, Event::Refused { .. })), 256);
+    // Taken, they make room again.
+    raw_exchange(n1.addr(), &fake_first_frame(9));
+    n1.wait_refused("claims member 9");
+
+    // 300 frames while the caller takes none: all written, at most 256
+    // delivered; reading resumes as they are taken, in order.
+    // (In two batches: the send queue holds 256.)
+    for (from, to) in [(0u16, 200u16), (200, 300)] {
+        for i in from..to {
+            n0.t.send(1, i.to_be_bytes().to_vec());
+        }
+        eventually(&n0.t, &format!("{to} sent"), |s| s.sent == u64::from(to));
+    }
+    assert_eq!(n0.t.stats().dropped, 0);
+    eventually(&n1.t, "256 received", |s| s.received == 256);
+    let settle = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < settle {
+        assert_eq!(n1.t.stats().received, 256, "more than 256 waiting");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for i in 0..300u16 {
+        assert_eq!(n1.wait_frame(), (0, i.to_be_bytes().to_vec()));
+    }
+    assert_eq!(n1.t.stats().received, 300);
+    n0.t.shutdown();
+    n1.t.shutdown();
 }
