@@ -125,6 +125,8 @@ impl Sim {
             stash_limit: 500,
             cache: 1_000,
             max_frame: 2_048,
+            // The simulated watermark moves at every step.
+            announce_ms: 50,
         };
         let peers = (0..PEERS)
             .map(|m| Peer {

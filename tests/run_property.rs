@@ -631,6 +631,7 @@ fn the_pipeline_never_panics_and_accounts_for_every_line() {
                 max_runs,
                 track_runs: ci % 2 == 1,
                 track_processes: ci % 2 == 1,
+                member: 0,
             };
             let mut at: (u64, Vec<u8>) = (0, Vec::new());
             let result = catch_unwind(AssertUnwindSafe(|| {

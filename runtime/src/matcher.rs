@@ -295,6 +295,7 @@ impl Matcher {
                 first_time: ev.time,
                 last_time: ev.time,
                 chain: Chain::default(),
+                foreign: false,
             };
             self.step(run, ev, ids, fx, &mut next, &mut completed);
         }
@@ -388,6 +389,9 @@ impl Matcher {
                         first_time: run.first_time,
                         last_time: ev.time,
                         chain: run.chain.push(*binding, ev.clone()),
+                        // This engine bound its event: its deadlines are
+                        // this engine's now (`Run::foreign`).
+                        foreign: false,
                     };
                     if looping {
                         nr.count += 1;
@@ -409,7 +413,12 @@ impl Matcher {
                 // `then any`: the run that skipped the event lives on as a fork.
                 let id = ids.next_run();
                 fx.note_created(id, Some(run.id));
-                out.push(Run { id, ..run });
+                // A new run of this engine, whatever its parent.
+                out.push(Run {
+                    id,
+                    foreign: false,
+                    ..run
+                });
             } else {
                 out.push(run);
             }
@@ -457,6 +466,7 @@ impl Matcher {
                 id: if can_take { ids.next_run() } else { run.id },
                 state: target,
                 count: 0,
+                foreign: run.foreign && !can_take,
                 ..run.clone()
             };
             if can_take {
@@ -541,6 +551,7 @@ impl Matcher {
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
         part.runs
             .iter()
+            .filter(|r| !r.foreign)
             .filter_map(|r| {
                 let st = self.ir.states.get(usize::from(r.state))?;
                 match (&st.timeout, window) {
@@ -571,6 +582,11 @@ impl Matcher {
             let Some(st) = self.ir.states.get(usize::from(r.state)) else {
                 continue;
             };
+            if r.foreign {
+                // Its origin handles its deadlines.
+                keep.push(r);
+                continue;
+            }
             if let Some(t) = &st.timeout {
                 let due = r
                     .last_time

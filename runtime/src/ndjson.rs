@@ -302,6 +302,7 @@ mod tests {
             time,
             seq: 9,
             source,
+            origin: 0,
             run: None,
             fields: vec![
                 Value::Int(-4),

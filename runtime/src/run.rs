@@ -86,4 +86,10 @@ pub struct Run {
     pub first_time: i64,
     pub last_time: i64,
     pub chain: Chain,
+    /// Learned from a peer (`crate::peer`) whose input gave the run its
+    /// last event: its deadlines (absence, window) are that peer's to
+    /// handle, so this engine neither completes nor expires it on time;
+    /// it ends here when the peer's end arrives. False for every run
+    /// this engine created or bound an event to.
+    pub foreign: bool,
 }

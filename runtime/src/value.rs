@@ -90,6 +90,10 @@ pub struct Event {
     /// Given by the caller for input events (a line number, say); 0 for
     /// a complex event the engine produced.
     pub source: u64,
+    /// The peer whose input the event came from (its member index; 0
+    /// without peers): with `source`, where the event entered the
+    /// cluster (`crate::peer`).
+    pub origin: u16,
     /// For a complex event the engine produced: the run (of the pattern
     /// that emits this type) that produced it. `None` for input events,
     /// including complex events read back from a file.
@@ -105,6 +109,7 @@ impl Event {
             time,
             seq: 0,
             source,
+            origin: 0,
             run: None,
             fields: fields.into_boxed_slice(),
         }

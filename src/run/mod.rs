@@ -257,6 +257,7 @@ pub fn run(o: &Options) -> u8 {
         max_runs: o.max_runs,
         track_runs: false,
         track_processes: history.is_some(),
+        member: 0,
     };
     let engine = Engine::new(program.clone(), config);
     let scheduler = Scheduler::new(

@@ -35,6 +35,9 @@ pub struct Config {
     /// Report every process execution, refusal and retirement as
     /// [`Output::Process`].
     pub track_processes: bool,
+    /// This instance's member index among its peers (0 alone): the
+    /// `origin` of the complex events it makes.
+    pub member: u16,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             max_runs: 100_000,
             track_runs: false,
             track_processes: false,
+            member: 0,
         }
     }
 }
@@ -583,6 +587,7 @@ impl Engine {
                 time: mat.time.min(cep_ir::MAX_TIME_MS),
                 seq: self.seq,
                 source: 0,
+                origin: self.config.member,
                 run: Some(mat.run),
                 fields,
             };

@@ -41,6 +41,27 @@ impl Engine {
         self.matchers.get_mut(pattern as usize)?.take(key, id)
     }
 
+    /// The earliest deadline scheduled (ms; a pattern's absence or window,
+    /// a process retirement), `None` when there is none. It may be one
+    /// that no longer holds anything (a run that ended since): handling
+    /// it then does nothing. Peers announce it as the next thing they
+    /// will process (`crate::peer::member`).
+    pub fn next_deadline(&self) -> Option<i64> {
+        let pattern = self.timers.peek().map(|t| t.0.deadline);
+        match (pattern, self.procs.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A new sequence number of this engine (it orders what the patterns
+    /// see): for the events of a learned run, which the engine never
+    /// processed.
+    pub fn stamp(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
     /// The complex event of a run of `pattern` that completed on a peer
     /// with the events of `chain`, at `time` (ms): the pattern's `emit`
     /// over them. It is only the record to write: it is not fed to the
@@ -61,6 +82,7 @@ impl Engine {
             time: time.min(cep_ir::MAX_TIME_MS),
             seq: self.seq,
             source: 0,
+            origin: self.config.member,
             run: Some(run),
             fields,
         };

@@ -36,10 +36,14 @@
 //!   runs it learns complete from the RESYNC that answers its first RESET
 //!   (they completed before it joined).
 
+pub mod bridge;
+pub mod member;
 pub mod merge;
+pub mod order;
 pub mod wire;
 
 pub use merge::{Bound, Phase, RunKey, RunState};
+pub use order::Frontier;
 pub use wire::{Ack, Body, Envelope, WireError, PROTOCOL};
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -68,6 +72,11 @@ pub struct Settings {
     /// The largest message, in bytes. Default 60 KiB, so that a message
     /// fits one Noise transport message (65,535 bytes with its tag).
     pub max_frame: usize,
+    /// A peer is told this node's new frontier ([`order`]) by a message
+    /// of its own at most once per this period (a message with run
+    /// changes always carries it). 0, the default: at once, so a peer
+    /// waiting for this one goes on without delay.
+    pub announce_ms: i64,
 }
 
 impl Default for Settings {
@@ -80,6 +89,7 @@ impl Default for Settings {
             stash_limit: 100_000,
             cache: 1_000,
             max_frame: 60 * 1024,
+            announce_ms: 0,
         }
     }
 }
@@ -174,15 +184,18 @@ struct Link {
     last_progress: i64,
     /// What the next message announces: this node's watermark as of the
     /// last time nothing for the peer was waiting to be put in a message.
-    announced: i64,
+    announced: Frontier,
     announced_end: bool,
+    /// The frontier the last message to the peer carried, and when.
+    sent_frontier: (Frontier, bool),
+    last_announce: i64,
     /// We send RESET until the peer acknowledges our incarnation.
     reset_pending: bool,
     // The peer's stream to us: (incarnation, stream, next seq expected).
     from: Option<(u32, u32, u64)>,
     to_ack: bool,
     heard: i64,
-    watermark: i64,
+    frontier: Frontier,
     ended: bool,
     // The resync period.
     out_of_reach: bool,
@@ -207,13 +220,15 @@ impl Link {
             resync_part: 0,
             last_sent: now,
             last_progress: now,
-            announced: i64::MIN,
+            announced: Frontier::START,
             announced_end: false,
+            sent_frontier: (Frontier::START, false),
+            last_announce: i64::MIN,
             reset_pending: true,
             from: None,
             to_ack: false,
             heard: now,
-            watermark: i64::MIN,
+            frontier: Frontier::START,
             ended: false,
             out_of_reach: false,
             resync_wanted: false,
@@ -267,7 +282,7 @@ pub struct Node {
     emitted: HashSet<RunKey>,
     links: Vec<Option<Link>>,
     now: i64,
-    watermark: i64,
+    frontier: Frontier,
     ended: bool,
     counter: u64,
     stats: Stats,
@@ -301,7 +316,7 @@ impl Node {
                 .map(|m| (m != me).then(|| Link::new(now, fresh)))
                 .collect(),
             now,
-            watermark: i64::MIN,
+            frontier: Frontier::START,
             ended: false,
             counter: 0,
             stats: Stats::default(),
@@ -380,8 +395,8 @@ impl Node {
             .iter()
             .flatten()
             .filter(|l| !l.out_of_reach)
-            .map(|l| l.watermark)
-            .fold(self.watermark, i64::min)
+            .map(|l| l.frontier.time)
+            .fold(self.frontier.time, i64::min)
     }
 
     /// Every peer in reach has said its input ended.
@@ -403,9 +418,27 @@ impl Node {
     /// This node's watermark is now `w` (event time, ms): every run
     /// change it made below `w` has been given to [`Node::local`].
     pub fn watermark(&mut self, w: i64) {
-        self.watermark = self.watermark.max(w);
+        self.frontier(Frontier::before(w));
+    }
+
+    /// This node's next item is at `f` or later ([`order`]): every run
+    /// change of its items before `f` has been given to [`Node::local`].
+    /// It never goes back (a lower `f` is ignored).
+    pub fn frontier(&mut self, f: Frontier) {
+        self.frontier = self.frontier.max(f);
         self.note_waiting();
         self.prune();
+    }
+
+    /// Whether this node may process its item at `at`: every peer in
+    /// reach has announced a next item after it in the cluster's order
+    /// ([`order::before`]). A peer in the resync period does not hold it
+    /// back.
+    pub fn may_process(&self, at: Frontier) -> bool {
+        (0..self.links.len() as u16).all(|m| {
+            self.link(m)
+                .is_none_or(|l| l.out_of_reach || order::before(at, self.me, l.frontier, m))
+        })
     }
 
     /// This node's input has ended (announced to the peers).
@@ -438,7 +471,7 @@ impl Node {
 
     /// After a change: what each link announces next.
     fn note_waiting(&mut self) {
-        let (w, ended) = (self.watermark, self.ended);
+        let (w, ended) = (self.frontier, self.ended);
         for l in self.links.iter_mut().flatten() {
             if l.stash.is_empty() && l.resync_queue.is_empty() {
                 l.announced = w;
@@ -600,10 +633,10 @@ impl Node {
         l.back_in_reach();
         if restarted {
             // A new life: its watermark and input start over.
-            l.watermark = msg.watermark;
+            l.frontier = msg.frontier;
             l.ended = msg.ended;
         } else {
-            l.watermark = l.watermark.max(msg.watermark);
+            l.frontier = l.frontier.max(msg.frontier);
             l.ended |= msg.ended;
         }
         if msg.reset && l.reset_answered != Some(msg.incarnation) {
@@ -668,6 +701,7 @@ impl Node {
         let retry_ms = self.settings.retry_ms;
         let ping_ms = self.settings.ping_ms;
         let window = self.settings.window;
+        let announce_ms = self.settings.announce_ms;
         let start = {
             let Some(l) = self.link_mut(m) else { return };
             if !l.out_of_reach && now.saturating_sub(l.heard) >= resync_ms {
@@ -723,6 +757,12 @@ impl Node {
                 self.send_resync_part(now, m, out, false);
             } else if !l.stash.is_empty() {
                 self.send_sync(now, m, out);
+            } else if l.sent_frontier != (l.announced, l.announced_end)
+                && now.saturating_sub(l.last_announce) >= announce_ms
+            {
+                // Where this node is, at once: the peer may be waiting
+                // for it (`may_process`).
+                self.send_new(now, m, SentKind::Sync, Vec::new(), out);
             } else {
                 break;
             }
@@ -804,7 +844,7 @@ impl Node {
         runs: Vec<RunKey>,
         out: &mut Vec<Out>,
     ) {
-        let (w, ended) = (self.watermark, self.ended);
+        let (w, ended) = (self.frontier, self.ended);
         let Some(l) = self.link_mut(m) else { return };
         let seq = l.next_seq;
         l.next_seq += 1;
@@ -816,6 +856,8 @@ impl Node {
             l.announced_end = ended;
         }
         let marks = (l.announced, l.announced_end);
+        l.sent_frontier = marks;
+        l.last_announce = now;
         let states: Vec<(RunKey, RunState)> = runs
             .iter()
             .filter_map(|r| self.runs.get(r).map(|st| (*r, st.clone())))
@@ -847,7 +889,7 @@ impl Node {
         }
     }
 
-    fn envelope(&self, m: u16, seq: u64, marks: (i64, bool), body: Body) -> Option<Envelope> {
+    fn envelope(&self, m: u16, seq: u64, marks: (Frontier, bool), body: Body) -> Option<Envelope> {
         let l = self.link(m)?;
         Some(Envelope {
             version: PROTOCOL,
@@ -861,7 +903,7 @@ impl Node {
                 seq: next - 1,
             }),
             reset: l.reset_pending && seq != 0,
-            watermark: marks.0,
+            frontier: marks.0,
             ended: marks.1,
             body,
         })
@@ -881,7 +923,7 @@ impl Node {
     }
 
     fn send_ack(&mut self, now: i64, m: u16, out: &mut Vec<Out>) {
-        let Some(env) = self.envelope(m, 0, (i64::MIN, false), Body::Ack) else {
+        let Some(env) = self.envelope(m, 0, (Frontier::START, false), Body::Ack) else {
             return;
         };
         self.stats.sent += 1;

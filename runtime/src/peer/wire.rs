@@ -7,6 +7,7 @@
 //! [`Settings::max_frame`]: super::Settings::max_frame
 
 use super::merge::{RunKey, RunState};
+use super::order::Frontier;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks; a message of another version
@@ -35,9 +36,9 @@ pub struct Envelope {
     pub ack: Option<Ack>,
     /// RESET: the sender restarted and asks the receiver to RESYNC it.
     pub reset: bool,
-    /// The sender's watermark (ms of event time): it has sent every run
-    /// change it made below it. `i64::MIN` before any event.
-    pub watermark: i64,
+    /// The sender's next item (`super::order`): it has sent every run
+    /// change of its items before it. [`Frontier::START`] before any.
+    pub frontier: Frontier,
     /// The sender's input has ended: no change of its own will follow
     /// but those its deadlines make.
     pub ended: bool,
@@ -169,7 +170,7 @@ mod tests {
                 seq: 2,
             }),
             reset: false,
-            watermark: 1_700_000_000_000,
+            frontier: Frontier::before(1_700_000_000_000),
             ended: false,
             body: Body::Sync(vec![(key, state)]),
         }
