@@ -40,6 +40,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Parse and check rule files together; report every problem found.
     Check {
@@ -187,6 +188,34 @@ pub enum Command {
         /// `cep history`.
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        /// Share run state with peers (docs/peers.md): the address this
+        /// member listens on for them (TCP, `127.0.0.1:7001`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Another member of the cluster, `NAME=ADDR` (give one for each;
+        /// two or three members in all).
+        #[arg(long, value_name = "NAME=ADDR", value_parser = run::peers::parse_named)]
+        peer: Vec<(String, String)>,
+        /// This member's private key (`cep keygen NAME` writes NAME.key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// A member's public key, `NAME=FILE` (one for each --peer).
+        #[arg(long = "peer-key", value_name = "NAME=FILE", value_parser = run::peers::parse_named)]
+        peer_key: Vec<(String, String)>,
+        /// PING a peer that has been sent nothing for this long.
+        #[arg(long, value_name = "D", default_value = "2s", value_parser = run::parse_delay)]
+        peer_ping: u64,
+        /// A peer not heard from for this long is out of reach: it gets a
+        /// RESYNC when it is back, and no longer holds the others back.
+        #[arg(long, value_name = "D", default_value = "30s", value_parser = run::parse_delay)]
+        peer_resync: u64,
+    },
+    /// Writes a new key pair for a peer: NAME.key (private, mode 0600)
+    /// and NAME.pub (public; give it to the other members). NAME is a
+    /// path prefix; existing files are never overwritten.
+    Keygen {
+        #[arg(value_name = "NAME")]
+        name: PathBuf,
     },
     /// Stitches process history logs (`cep run --history`, from one or
     /// more instances) into one happens-before history and names its
@@ -284,26 +313,55 @@ where
             run_id,
             once,
             history,
-        } => run::run(&run::Options {
-            rules,
-            input,
-            output,
-            dead_letter,
-            max_delay_ms: max_delay,
-            max_runs: usize::try_from(max_runs).unwrap_or(usize::MAX),
-            instance,
-            max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
-            store,
-            max_concurrent: max_concurrent.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-            on_failure,
-            step_log,
-            grace_ms: grace,
-            dry_run,
-            mode,
-            run_id,
-            once,
-            history,
-        }),
+            listen,
+            peer,
+            key,
+            peer_key,
+            peer_ping,
+            peer_resync,
+        } => {
+            let peers = match peer_options(listen, peer, key, peer_key, peer_ping, peer_resync) {
+                Ok(p) => p,
+                Err(m) => {
+                    fail(&m);
+                    return EXIT_USAGE;
+                }
+            };
+            run::run(&run::Options {
+                rules,
+                input,
+                output,
+                dead_letter,
+                max_delay_ms: max_delay,
+                max_runs: usize::try_from(max_runs).unwrap_or(usize::MAX),
+                instance,
+                max_line_bytes: usize::try_from(max_line_bytes).unwrap_or(usize::MAX),
+                store,
+                max_concurrent: max_concurrent.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                on_failure,
+                step_log,
+                grace_ms: grace,
+                dry_run,
+                mode,
+                run_id,
+                once,
+                history,
+                peers,
+            })
+        }
+        Command::Keygen { name } => match cep_peers::keygen(&name) {
+            Ok(()) => {
+                out(&format!(
+                    "wrote {0}.key (private, mode 0600) and {0}.pub\n",
+                    show_path(&name)
+                ));
+                EXIT_OK
+            }
+            Err(e) => {
+                fail(&e.to_string());
+                EXIT_USAGE
+            }
+        },
         Command::History {
             logs,
             process,
@@ -311,6 +369,52 @@ where
             json,
         } => history::history(&logs, process.as_deref(), key.as_deref(), json),
     }
+}
+
+/// The peer options of `cep run`, all or none: `--listen`, at least one
+/// `--peer`, `--key`.
+fn peer_options(
+    listen: Option<std::net::SocketAddr>,
+    peer: Vec<(String, String)>,
+    key: Option<PathBuf>,
+    peer_key: Vec<(String, String)>,
+    ping: u64,
+    resync: u64,
+) -> Result<Option<run::peers::PeerOptions>, String> {
+    if listen.is_none() && peer.is_empty() && key.is_none() && peer_key.is_empty() {
+        return Ok(None);
+    }
+    let Some(listen) = listen else {
+        return Err("--peer needs --listen ADDR (where this member listens for the others)".into());
+    };
+    if peer.is_empty() {
+        return Err("--listen needs at least one --peer NAME=ADDR".into());
+    }
+    let Some(key) = key else {
+        return Err(
+            "--peer needs --key FILE (this member's private key; `cep keygen NAME` writes one)"
+                .into(),
+        );
+    };
+    let mut peers = Vec::new();
+    for (n, a) in peer {
+        let addr = a.parse().map_err(|_| {
+            format!("--peer {n}={a}: `{a}` is not an address such as 127.0.0.1:7002")
+        })?;
+        peers.push((n, addr));
+    }
+    let ms = |d: u64| i64::try_from(d).unwrap_or(i64::MAX);
+    Ok(Some(run::peers::PeerOptions {
+        listen,
+        peers,
+        key,
+        peer_keys: peer_key
+            .into_iter()
+            .map(|(n, f)| (n, PathBuf::from(f)))
+            .collect(),
+        ping_ms: ms(ping).max(1),
+        resync_ms: ms(resync).max(1),
+    }))
 }
 
 // ---- output helpers --------------------------------------------------------------

@@ -10,10 +10,12 @@
 //! core as an input.
 
 pub mod actions;
+pub mod peer_store;
 pub mod reader;
 pub mod store;
 
 pub use actions::{end_orphans, Executor, Finished, Identity};
+pub use peer_store::{Emitted, Life, PeerStore};
 pub use reader::{Reader, RunRow, StepRow};
 pub use store::{Opened, Resumed, Store, StoreError};
 

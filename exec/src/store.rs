@@ -20,8 +20,9 @@ use std::path::Path;
 
 /// The schema, one migration per version (never edited once released).
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE runs (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE runs (
             id TEXT PRIMARY KEY,
             program_hash TEXT NOT NULL,
             started_ms INTEGER NOT NULL,
@@ -75,7 +76,52 @@ fn migrations() -> Migrations<'static> {
             units INTEGER NOT NULL,
             PRIMARY KEY (run_id, step_run, resource)
         );",
-    )])
+        ),
+        // Peers (`crate::peer_store`): one row per instance name, and the
+        // complex events each has written.
+        M::up(
+            "CREATE TABLE peer_lives (
+            instance TEXT PRIMARY KEY,
+            program_hash TEXT NOT NULL,
+            input TEXT NOT NULL,
+            incarnation INTEGER NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE peer_emitted (
+            instance TEXT NOT NULL,
+            run TEXT NOT NULL,
+            entry BLOB NOT NULL,
+            at INTEGER NOT NULL,
+            line BLOB NOT NULL,
+            PRIMARY KEY (instance, run)
+        );",
+        ),
+    ])
+}
+
+/// Opens (or makes) the store at `path` with its schema up to date:
+/// WAL, synchronous FULL, foreign keys on.
+pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let name = path.display().to_string();
+    let err =
+        |what: &str, e: &dyn std::fmt::Display| StoreError(format!("store `{name}`: {what}: {e}"));
+    let mut conn = if path == Path::new(":memory:") {
+        Connection::open_in_memory()
+    } else {
+        Connection::open(path)
+    }
+    .map_err(|e| err("cannot open it", &e))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| err("cannot set WAL mode", &e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| err("cannot set synchronous mode", &e))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| err("cannot turn on foreign keys", &e))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| err("cannot bring its schema up to date", &e))?;
+    Ok(conn)
 }
 
 /// An error of the store, as a sentence naming the file.
@@ -172,22 +218,7 @@ impl Store {
         let err = |what: &str, e: &dyn std::fmt::Display| {
             StoreError(format!("store `{name}`: {what}: {e}"))
         };
-        let mut conn = if path == Path::new(":memory:") {
-            Connection::open_in_memory()
-        } else {
-            Connection::open(path)
-        }
-        .map_err(|e| err("cannot open it", &e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| err("cannot set WAL mode", &e))?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| err("cannot set synchronous mode", &e))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| err("cannot turn on foreign keys", &e))?;
-        conn.set_prepared_statement_cache_capacity(32);
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| err("cannot bring its schema up to date", &e))?;
+        let conn = connect(path)?;
         let hash = program.program_hash();
         let found: Option<(String, String, i64, u32)> = match resume {
             None => None,

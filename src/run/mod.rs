@@ -25,6 +25,7 @@
 
 mod input;
 mod live;
+pub mod peers;
 mod sink;
 
 use crate::same_file::{self, Named};
@@ -74,6 +75,9 @@ pub struct Options {
     pub once: bool,
     /// The process history log (`--history`): appended to.
     pub history: Option<PathBuf>,
+    /// `--listen`, `--peer`, `--key`, `--peer-key`: a member of a cluster
+    /// (`peers`).
+    pub peers: Option<peers::PeerOptions>,
 }
 
 /// Eventor's run modes.
@@ -141,6 +145,9 @@ pub fn run(o: &Options) -> u8 {
     if let Err(m) = check_runnable(&program) {
         fail(&m);
         return EXIT_USAGE;
+    }
+    if let Some(p) = &o.peers {
+        return peers::run(o, p, program);
     }
     let source: Box<dyn Read + Send> = if is_stdio(&o.input) {
         Box::new(io::stdin())

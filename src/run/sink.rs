@@ -59,7 +59,7 @@ impl Sink {
     }
 
     /// A file opened to append to (created if missing).
-    fn append(path: &Path) -> Result<Sink, String> {
+    pub(super) fn append(path: &Path) -> Result<Sink, String> {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -33,6 +33,8 @@ pub struct Step {
     pub refused: u64,
     /// Runs too large for any frame, not shared.
     pub oversized: u64,
+    /// Of `emits`, those learned from peers (completed elsewhere).
+    pub learned: u64,
 }
 
 impl Step {
@@ -43,6 +45,7 @@ impl Step {
         self.outputs.clear();
         self.refused = 0;
         self.oversized = 0;
+        self.learned = 0;
     }
 }
 
@@ -149,6 +152,11 @@ impl Member {
         self.step(now, out);
     }
 
+    /// The edge lost its connection to member `peer` ([`Node::departed`]).
+    pub fn departed(&mut self, peer: u16) {
+        self.node.departed(peer);
+    }
+
     /// Member `peer` became reachable.
     pub fn connected(&mut self, now: i64, peer: u16, out: &mut Step) {
         self.node.connected(now, peer, &mut self.node_out);
@@ -201,6 +209,7 @@ impl Member {
         let node_out = std::mem::take(&mut self.node_out);
         self.bridge
             .from_node(&mut self.engine, node_out, &mut self.acts);
+        out.learned += self.acts.complex.len() as u64;
         out.emits.append(&mut self.acts.complex);
         out.send.append(&mut self.acts.send);
         out.refused += std::mem::take(&mut self.acts.refused);

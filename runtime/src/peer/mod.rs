@@ -399,6 +399,21 @@ impl Node {
             .fold(self.frontier.time, i64::min)
     }
 
+    /// The edge lost its connection to `peer`. A peer whose input had
+    /// ended and that this node has nothing left to tell (its last
+    /// message acknowledged) has left for good: it no longer holds this
+    /// node back, as if it were in the resync period (it comes back in
+    /// reach, and gets a RESYNC, if it speaks again). Otherwise nothing
+    /// changes: the connection may come back.
+    pub fn departed(&mut self, peer: u16) {
+        if let Some(l) = self.link_mut(peer) {
+            if l.ended && l.frontier == Frontier::END && l.waiting() == 0 {
+                l.out_of_reach = true;
+                l.inflight.clear();
+            }
+        }
+    }
+
     /// Every peer in reach has said its input ended.
     pub fn peers_ended(&self) -> bool {
         self.links

@@ -125,6 +125,17 @@ pub fn decode(bytes: &[u8], max_frame: usize) -> Result<Envelope, WireError> {
     postcard::from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))
 }
 
+/// A run's state as a store keeps it (postcard, the message encoding of
+/// one run entry): what [`decode_entry`] reads back.
+pub fn encode_entry(run: &RunKey, state: &RunState) -> Vec<u8> {
+    postcard::to_allocvec(&(run, state)).unwrap_or_default()
+}
+
+/// A run entry written by [`encode_entry`].
+pub fn decode_entry(bytes: &[u8]) -> Result<(RunKey, RunState), WireError> {
+    postcard::from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
 /// The encoded size of one run entry, to fill messages up to the limit.
 pub(super) fn entry_size(run: &RunKey, state: &RunState) -> usize {
     postcard::to_allocvec(&(run, state)).map_or(usize::MAX, |v| v.len())

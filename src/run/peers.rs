@@ -1,0 +1,544 @@
+//! `cep run --peer`: one member of a cluster of two or three instances
+//! that share run state (docs/peers.md). The edge of
+//! `cep_runtime::peer::member::Member`: the input read on a thread
+//! (`input::Feed`), frames over `cep_peers::Transport` (TCP, Noise KK),
+//! what must survive a restart in the SQLite store
+//! (`cep_exec::PeerStore`), complex events appended to the output.
+//!
+//! Write-ahead: the complex events an input decides are recorded in the
+//! store with the input position and committed before their lines are
+//! written; a restart writes the lines recorded but not in the output
+//! (and cuts a torn last line), resumes a file input after the last line
+//! processed, and starts a new incarnation (run ids never repeat).
+//!
+//! Each member processes its own events in the cluster's order; it exits
+//! once every member's input has ended and its peers hold its final
+//! state, or after a signal (without waiting for them).
+
+use super::input::{Feed, Next};
+use super::sink::{why, Outputs, Sink, Stop};
+use super::{default_store, is_stdio, Options};
+use crate::{err, fail, show_path, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
+use cep_ir::Program;
+use cep_peers::{PeerAddr, Transport};
+use cep_runtime::ingest::{self, Decoder, Line, Lines};
+use cep_runtime::ndjson::Encoder;
+use cep_runtime::peer::member::{Member, Step};
+use cep_runtime::peer::{wire, Node, Restored, RunKey, Settings};
+use cep_runtime::{Config, Engine};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The cluster as the command line gives it.
+#[derive(Clone, Debug)]
+pub struct PeerOptions {
+    pub listen: SocketAddr,
+    /// The other members: name and address.
+    pub peers: Vec<(String, SocketAddr)>,
+    /// This member's private key (`cep keygen`).
+    pub key: PathBuf,
+    /// The other members' public keys, by name.
+    pub peer_keys: Vec<(String, PathBuf)>,
+    pub ping_ms: i64,
+    pub resync_ms: i64,
+}
+
+/// Own events read ahead of the cluster, at most.
+const AHEAD: usize = 8_192;
+
+/// `NAME=VALUE` of `--peer` and `--peer-key`.
+pub fn parse_named(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, v)) if !n.is_empty() && !v.is_empty() => Ok((n.to_string(), v.to_string())),
+        _ => Err("NAME=VALUE (for example `B=127.0.0.1:7002`)".into()),
+    }
+}
+
+struct Cluster {
+    names: Vec<String>,
+    me: u16,
+    transport: cep_peers::Config,
+}
+
+fn cluster(o: &Options, p: &PeerOptions) -> Result<Cluster, String> {
+    let mut names: Vec<String> = p.peers.iter().map(|(n, _)| n.clone()).collect();
+    names.push(o.instance.clone());
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!(
+            "`{}` is named twice among --instance and --peer; every member needs a name of its own",
+            w[0]
+        ));
+    }
+    if names.len() > 3 {
+        return Err(format!(
+            "{} members given; peers are two or three instances",
+            names.len()
+        ));
+    }
+    let index = |n: &str| {
+        names
+            .iter()
+            .position(|x| x == n)
+            .and_then(|i| u16::try_from(i).ok())
+    };
+    let me = index(&o.instance).unwrap_or(0);
+    for (n, _) in &p.peer_keys {
+        if !p.peers.iter().any(|(m, _)| m == n) {
+            return Err(format!("`--peer-key {n}=…` names no --peer `{n}`"));
+        }
+    }
+    let identity = cep_peers::read_identity(&p.key).map_err(|e| e.to_string())?;
+    let mut peers = Vec::new();
+    for (n, addr) in &p.peers {
+        let Some((_, path)) = p.peer_keys.iter().find(|(m, _)| m == n) else {
+            return Err(format!(
+                "--peer `{n}` has no public key: give `--peer-key {n}={n}.pub` (made by `cep keygen {n}`)"
+            ));
+        };
+        let public = cep_peers::read_public(path).map_err(|e| e.to_string())?;
+        peers.push(PeerAddr {
+            member: index(n).unwrap_or(0),
+            name: n.clone(),
+            addr: *addr,
+            public,
+        });
+    }
+    Ok(Cluster {
+        me,
+        transport: cep_peers::Config {
+            me,
+            name: o.instance.clone(),
+            listen: p.listen,
+            identity,
+            peers,
+            max_frame: Settings::default().max_frame,
+        },
+        names,
+    })
+}
+
+/// Runs one member; the exit code.
+pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
+    if !program.steps.is_empty() {
+        fail(
+            "these rules have steps, and `cep run --peer` does not run steps yet \
+             (each peer would run the steps of its own complex events); run them without --peer",
+        );
+        return EXIT_USAGE;
+    }
+    if o.max_delay_ms > 0 {
+        fail("--max-delay with --peer: the cluster's order is the reordering; give each peer its input in time order");
+        return EXIT_USAGE;
+    }
+    if is_stdio(&o.output) {
+        fail("--peer needs --output FILE: a restarted peer appends to it after what it wrote");
+        return EXIT_USAGE;
+    }
+    if !program.processes.is_empty() {
+        err("cep run: warning: with --peer, each process is enforced on this peer's own input only: process state is not shared between peers\n");
+    }
+    let c = match cluster(o, p) {
+        Ok(c) => c,
+        Err(m) => {
+            fail(&m);
+            return EXIT_USAGE;
+        }
+    };
+    let input_name = if is_stdio(&o.input) {
+        "standard input".to_string()
+    } else {
+        format!("`{}`", show_path(&o.input))
+    };
+    let store_path = o.store.clone().unwrap_or_else(|| default_store(&o.rules));
+    let (mut store, life) = match cep_exec::PeerStore::open(
+        &store_path,
+        &o.instance,
+        &program.program_hash(),
+        &input_name,
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            fail(&e.0);
+            return EXIT_USAGE;
+        }
+    };
+    // What earlier lives wrote: marks, completions, and lines not yet out.
+    let mut restored = Restored::default();
+    for e in &life.emitted {
+        if let Ok((run, state)) = wire::decode_entry(&e.entry) {
+            restored.emitted.insert(run);
+            restored.completed.insert(run, state);
+        }
+    }
+    let mut out_len = match repair_output(&o.output, &life) {
+        Ok(n) => n,
+        Err(m) => {
+            fail(&m);
+            return EXIT_FAIL;
+        }
+    };
+    let source: Box<dyn Read + Send> = if is_stdio(&o.input) {
+        Box::new(io::stdin())
+    } else {
+        match File::open(&o.input) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                fail(&format!(
+                    "cannot read `{}`: {}",
+                    show_path(&o.input),
+                    why(&e)
+                ));
+                return EXIT_USAGE;
+            }
+        }
+    };
+    let skip = if is_stdio(&o.input) { 0 } else { life.position };
+    let (out, dead) = match (
+        Sink::append(&o.output),
+        o.dead_letter.as_deref().map(Sink::append).transpose(),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(m), _) | (_, Err(m)) => {
+            fail(&m);
+            return EXIT_USAGE;
+        }
+    };
+    let mut outputs = Outputs {
+        out,
+        dead,
+        steps: None,
+        history: None,
+        encoder: Encoder::new(&program),
+        line: Vec::with_capacity(1024),
+        dead_letters: 0,
+        refused: 0,
+        not_accepting: 0,
+    };
+    let transport = match Transport::start(c.transport.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            fail(&e.to_string());
+            return EXIT_USAGE;
+        }
+    };
+    let started = Instant::now();
+    let now = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let settings = Settings {
+        ping_ms: p.ping_ms,
+        resync_ms: p.resync_ms,
+        ..Settings::default()
+    };
+    let engine = Engine::new(
+        program.clone(),
+        Config {
+            instance: o.instance.clone(),
+            max_delay_ms: 0,
+            max_runs: o.max_runs,
+            track_runs: true,
+            track_processes: false,
+            member: c.me,
+        },
+    );
+    let members = u16::try_from(c.names.len()).unwrap_or(u16::MAX);
+    let node = Node::new(
+        c.me,
+        members,
+        life.incarnation,
+        settings,
+        Some(restored),
+        now(),
+    );
+    let mut m = Member::new(engine, node);
+    let mut feed = Feed::start(source);
+    let mut lines = Lines::new(o.max_line_bytes);
+    let mut decoder = Decoder::new(&program);
+    let mut line_no: u64 = 0;
+    let mut input_done = false;
+    let mut step = Step::default();
+    let mut counts = Counts::default();
+    let mut signal = None;
+    let mut done_since: Option<Instant> = None;
+    let mut written: HashSet<RunKey> = HashSet::new();
+    let result: Result<(), Stop> = 'run: loop {
+        // Own input, read ahead of the cluster up to a bound.
+        while !input_done && m.waiting() < AHEAD {
+            let Some(next) = feed.poll() else { break };
+            let mut line = |kind: Line, text: &[u8]| -> Result<(), Stop> {
+                line_no += 1;
+                if line_no <= skip {
+                    return Ok(());
+                }
+                counts.lines += 1;
+                if kind == Line::Oversized {
+                    return outputs.dead_letter(
+                        line_no,
+                        &ingest::oversized(o.max_line_bytes),
+                        text,
+                    );
+                }
+                let text: &[u8] = match text.strip_prefix(b"\xEF\xBB\xBF") {
+                    Some(rest) if line_no == 1 => rest,
+                    _ => text,
+                };
+                match decoder.decode(text, line_no) {
+                    Ok(None) => Ok(()),
+                    Ok(Some(ev)) => {
+                        counts.events += 1;
+                        m.offer(ev);
+                        Ok(())
+                    }
+                    Err(r) => outputs.dead_letter(line_no, &r, text),
+                }
+            };
+            let r = match next {
+                Next::Chunk(chunk) => lines.feed(&chunk, &mut line),
+                Next::End => {
+                    input_done = true;
+                    lines.end(&mut line)
+                }
+                Next::Error(e) => {
+                    fail(&format!("cannot read {input_name}: {}", why(&e)));
+                    input_done = true;
+                    Ok(())
+                }
+                Next::Stop(s) => {
+                    signal = Some(s);
+                    break 'run Ok(());
+                }
+                Next::StopNow => break 'run Ok(()),
+                _ => Ok(()),
+            };
+            if input_done {
+                m.end_input();
+            }
+            if let Err(e) = r {
+                break 'run Err(e);
+            }
+        }
+        // Peers.
+        let mut heard = false;
+        while let Some(ev) = transport.try_recv() {
+            heard = true;
+            handle(&mut m, ev, now(), &mut step);
+        }
+        m.step(now(), &mut step);
+        if let Err(e) = act(
+            &mut m,
+            &transport,
+            &mut store,
+            &mut outputs,
+            &mut step,
+            &c.names,
+            &program,
+            &mut out_len,
+            &mut written,
+            &mut counts,
+        ) {
+            break 'run Err(e);
+        }
+        if m.done() {
+            // Stay a moment to acknowledge the peers' last messages.
+            let since = *done_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_millis(300) {
+                break 'run Ok(());
+            }
+        } else {
+            done_since = None;
+        }
+        if !heard {
+            if let Some(ev) = transport.recv_timeout(Duration::from_millis(2)) {
+                handle(&mut m, ev, now(), &mut step);
+            }
+        }
+    };
+    let flushed = outputs.flush();
+    let stats = m.node().stats();
+    let t = transport.stats();
+    err(&format!(
+        "cep run: instance {} (member {} of {}, incarnation {}): {} lines, {} events, {} complex events written ({} learned from peers), {} dead letters; \
+         peers: sent {}, received {}, refused {}, stash {}, resyncs {}{}\n",
+        o.instance,
+        c.me,
+        c.names.len(),
+        life.incarnation,
+        counts.lines,
+        counts.events,
+        counts.written,
+        counts.learned,
+        outputs.dead_letters,
+        stats.sent,
+        stats.received,
+        stats.refused + t.refused,
+        m.node().stash_size(),
+        stats.resyncs,
+        if m.node().out_of_reach().is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; warning: finished without {}",
+                m.node()
+                    .out_of_reach()
+                    .iter()
+                    .filter_map(|&i| c.names.get(usize::from(i)).cloned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    ));
+    transport.shutdown();
+    match (result, flushed) {
+        (Err(Stop::Io(e)), _) | (_, Err(Stop::Io(e))) => {
+            fail(&e);
+            EXIT_FAIL
+        }
+        _ => match signal {
+            Some(s) => 128 + u8::try_from(s).unwrap_or(0),
+            None => EXIT_OK,
+        },
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    lines: u64,
+    events: u64,
+    written: u64,
+    learned: u64,
+}
+
+fn handle(m: &mut Member, ev: cep_peers::Event, now: i64, step: &mut Step) {
+    match ev {
+        cep_peers::Event::Frame { bytes, .. } => m.receive(now, &bytes, step),
+        cep_peers::Event::Connected(p) => m.connected(now, p, step),
+        cep_peers::Event::Disconnected(p) => m.departed(p),
+        cep_peers::Event::Refused { reason, .. } => {
+            err(&format!("cep run: peer connection refused: {reason}\n"));
+        }
+    }
+}
+
+/// The run name of a cluster run: `<origin>-<pattern>-<incarnation>.<n>`.
+fn run_name(names: &[String], program: &Program, run: &RunKey) -> String {
+    let origin = names
+        .get(usize::from(run.origin))
+        .map_or("?", String::as_str);
+    let pattern = program
+        .patterns
+        .get(run.pattern as usize)
+        .map_or("?", |p| p.name.as_str());
+    format!("{origin}-{pattern}-{}.{}", run.incarnation, run.n)
+}
+
+/// Does what a step of the member says: records the complex events and
+/// the input position in the store (committed), then writes them, the
+/// dead letters, and sends the frames.
+#[allow(clippy::too_many_arguments)]
+fn act(
+    m: &mut Member,
+    transport: &Transport,
+    store: &mut cep_exec::PeerStore,
+    outputs: &mut Outputs,
+    step: &mut Step,
+    names: &[String],
+    program: &Program,
+    out_len: &mut u64,
+    written: &mut HashSet<RunKey>,
+    counts: &mut Counts,
+) -> Result<(), Stop> {
+    counts.learned += step.learned;
+    let mut batch = Vec::new();
+    let mut at = *out_len;
+    for (run, c) in &step.emits {
+        if !written.insert(*run) {
+            continue;
+        }
+        let name = run_name(names, program, run);
+        let mut line = Vec::new();
+        let own = (c.pattern, c.run);
+        outputs.encoder.complex(
+            c,
+            |p, r| {
+                if (p, r) == own {
+                    name.clone()
+                } else {
+                    m.engine().run_name(p, r)
+                }
+            },
+            &mut line,
+        );
+        let state = m.node().state(run).cloned();
+        let entry = state
+            .map(|s| wire::encode_entry(run, &s))
+            .unwrap_or_default();
+        batch.push(cep_exec::Emitted {
+            run: name,
+            entry,
+            at,
+            line,
+        });
+        at += batch.last().map_or(0, |e| e.line.len() as u64);
+    }
+    if !batch.is_empty() || !step.outputs.is_empty() {
+        store
+            .record(m.position(), &batch)
+            .map_err(|e| Stop::Io(e.0))?;
+    }
+    for e in &batch {
+        outputs.out.write(&e.line)?;
+        *out_len += e.line.len() as u64;
+        counts.written += 1;
+    }
+    let latest = None;
+    for o in &step.outputs {
+        outputs.engine(m.engine(), o, (0, &[]), latest)?;
+    }
+    for (to, bytes) in step.send.drain(..) {
+        transport.send(to, bytes);
+    }
+    if !batch.is_empty() {
+        outputs.out.flush()?;
+    }
+    step.clear();
+    Ok(())
+}
+
+/// Makes the output agree with the store before anything is appended:
+/// cuts a torn last line and writes the lines recorded but not written.
+/// The output's length after.
+fn repair_output(path: &std::path::Path, life: &cep_exec::Life) -> Result<u64, String> {
+    let name = show_path(path);
+    let len = match std::fs::metadata(path) {
+        Ok(md) => md.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(format!("cannot read `{name}`: {}", why(&e))),
+    };
+    let (cut, missing) = life.unwritten(len);
+    if missing.is_empty() {
+        return Ok(len);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot write `{name}`: {}", why(&e)))?;
+    let mut len = len;
+    if let Some(c) = cut {
+        f.set_len(c)
+            .map_err(|e| format!("cannot write `{name}`: {}", why(&e)))?;
+        len = c;
+    }
+    for e in missing {
+        f.write_all(&e.line)
+            .map_err(|e| format!("cannot write `{name}`: {}", why(&e)))?;
+        len += e.line.len() as u64;
+    }
+    f.sync_data()
+        .map_err(|e| format!("cannot write `{name}`: {}", why(&e)))?;
+    Ok(len)
+}
