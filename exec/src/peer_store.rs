@@ -36,6 +36,9 @@ pub struct Life {
     pub position: u64,
     /// Every complex event written in earlier lives, in output order.
     pub emitted: Vec<Emitted>,
+    /// The latest state of every run this instance made a change to
+    /// (the protocol's encoding), by run name.
+    pub runs: Vec<(String, Vec<u8>)>,
 }
 
 impl Life {
@@ -130,6 +133,16 @@ impl PeerStore {
             rows.collect::<Result<Vec<_>, _>>()
                 .map_err(|e| err("cannot read what was written", &e))?
         };
+        let runs = {
+            let mut q = tx
+                .prepare("SELECT run, entry FROM peer_runs WHERE instance = ?1")
+                .map_err(|e| err("cannot read the run states", &e))?;
+            let rows = q
+                .query_map(params![instance], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| err("cannot read the run states", &e))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err("cannot read the run states", &e))?
+        };
         tx.commit()
             .map_err(|e| err("cannot commit the start", &e))?;
         Ok((
@@ -142,14 +155,24 @@ impl PeerStore {
                 incarnation,
                 position,
                 emitted,
+                runs,
             },
         ))
     }
 
     /// Records, in one transaction that is durable when this returns, the
-    /// input processed up to line `position` and the complex events
-    /// decided since the last call. Errors name the store.
-    pub fn record(&mut self, position: u64, emitted: &[Emitted]) -> Result<(), StoreError> {
+    /// input processed up to line `position`, the complex events decided
+    /// and the run states made since the last call (`runs`: name and
+    /// entry; a later state of a run replaces the earlier; `gone`: runs
+    /// to forget, finished long enough ago that no peer can bring them
+    /// back). Errors name the store.
+    pub fn record(
+        &mut self,
+        position: u64,
+        emitted: &[Emitted],
+        runs: &[(String, Vec<u8>)],
+        gone: &[String],
+    ) -> Result<(), StoreError> {
         let name = &self.name;
         let err = |what: &str, e: &dyn std::fmt::Display| {
             StoreError(format!("store `{name}`: {what}: {e}"))
@@ -168,6 +191,25 @@ impl PeerStore {
             for e in emitted {
                 ins.execute(params![self.instance, e.run, e.entry, e.at as i64, e.line])
                     .map_err(|x| err("cannot record a complex event", &x))?;
+            }
+        }
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "INSERT INTO peer_runs (instance, run, entry) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (instance, run) DO UPDATE SET entry = excluded.entry",
+                )
+                .map_err(|e| err("cannot record a run state", &e))?;
+            for (run, entry) in runs {
+                up.execute(params![self.instance, run, entry])
+                    .map_err(|x| err("cannot record a run state", &x))?;
+            }
+            let mut del = tx
+                .prepare_cached("DELETE FROM peer_runs WHERE instance = ?1 AND run = ?2")
+                .map_err(|e| err("cannot forget a run state", &e))?;
+            for run in gone {
+                del.execute(params![self.instance, run])
+                    .map_err(|x| err("cannot forget a run state", &x))?;
             }
         }
         tx.execute(
@@ -202,17 +244,28 @@ mod tests {
             (life.incarnation, life.position, life.emitted.len()),
             (1, 0, 0)
         );
+        let st = |n: &str, b: u8| (n.to_string(), vec![b]);
         s.record(
             3,
             &[line("A-P-1.1", 0, "one\n"), line("A-P-1.2", 4, "two\n")],
+            &[st("A-P-1.1", 1), st("A-P-1.3", 1)],
+            &[],
         )
         .unwrap();
-        // Recorded twice (a retry): kept once.
-        s.record(2, &[line("A-P-1.2", 4, "two\n")]).unwrap();
+        // Recorded twice (a retry): kept once; a later state replaces one,
+        // a run forgotten.
+        s.record(
+            2,
+            &[line("A-P-1.2", 4, "two\n")],
+            &[st("A-P-1.3", 2)],
+            &["A-P-1.1".into()],
+        )
+        .unwrap();
         drop(s);
         let (_, life) = PeerStore::open(&dir, "A", "h1", "`in`").unwrap();
         assert_eq!((life.incarnation, life.position), (2, 3));
         assert_eq!(life.emitted.len(), 2);
+        assert_eq!(life.runs, vec![st("A-P-1.3", 2)]);
         // The output has the first line and half the second: cut to 4,
         // write the second again.
         let (cut, missing) = life.unwritten(6);

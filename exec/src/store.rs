@@ -77,8 +77,8 @@ fn migrations() -> Migrations<'static> {
             PRIMARY KEY (run_id, step_run, resource)
         );",
         ),
-        // Peers (`crate::peer_store`): one row per instance name, and the
-        // complex events each has written.
+        // Peers (`crate::peer_store`): one row per instance name, the
+        // complex events each has written, the run states it made.
         M::up(
             "CREATE TABLE peer_lives (
             instance TEXT PRIMARY KEY,
@@ -93,6 +93,12 @@ fn migrations() -> Migrations<'static> {
             entry BLOB NOT NULL,
             at INTEGER NOT NULL,
             line BLOB NOT NULL,
+            PRIMARY KEY (instance, run)
+        );
+        CREATE TABLE peer_runs (
+            instance TEXT NOT NULL,
+            run TEXT NOT NULL,
+            entry BLOB NOT NULL,
             PRIMARY KEY (instance, run)
         );",
         ),

@@ -26,7 +26,7 @@ use cep_runtime::ndjson::Encoder;
 use cep_runtime::peer::member::{Member, Step};
 use cep_runtime::peer::{wire, Node, Restored, RunKey, Settings};
 use cep_runtime::{Config, Engine};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -255,6 +255,14 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         now(),
     );
     let mut m = Member::new(engine, node);
+    // The runs this member had made, back in the engine and the node.
+    let states: Vec<_> = life
+        .runs
+        .iter()
+        .filter_map(|(_, e)| wire::decode_entry(e).ok())
+        .collect();
+    m.restore(now(), states);
+    m.resume_after(skip);
     let mut feed = Feed::start(source);
     let mut lines = Lines::new(o.max_line_bytes);
     let mut decoder = Decoder::new(&program);
@@ -265,6 +273,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let mut signal = None;
     let mut done_since: Option<Instant> = None;
     let mut written: HashSet<RunKey> = HashSet::new();
+    let mut finished: BTreeSet<(i64, String)> = BTreeSet::new();
+    let mut recorded = life.position;
     let result: Result<(), Stop> = 'run: loop {
         // Own input, read ahead of the cluster up to a bound.
         while !input_done && m.waiting() < AHEAD {
@@ -338,6 +348,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             &program,
             &mut out_len,
             &mut written,
+            &mut finished,
+            &mut recorded,
             &mut counts,
         ) {
             break 'run Err(e);
@@ -377,13 +389,13 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         stats.refused + t.refused,
         m.node().stash_size(),
         stats.resyncs,
-        if m.node().out_of_reach().is_empty() {
+        if m.node().missing().is_empty() {
             String::new()
         } else {
             format!(
                 "; warning: finished without {}",
                 m.node()
-                    .out_of_reach()
+                    .missing()
                     .iter()
                     .filter_map(|&i| c.names.get(usize::from(i)).cloned())
                     .collect::<Vec<_>>()
@@ -449,6 +461,8 @@ fn act(
     program: &Program,
     out_len: &mut u64,
     written: &mut HashSet<RunKey>,
+    finished: &mut BTreeSet<(i64, String)>,
+    recorded: &mut u64,
     counts: &mut Counts,
 ) -> Result<(), Stop> {
     counts.learned += step.learned;
@@ -484,10 +498,33 @@ fn act(
         });
         at += batch.last().map_or(0, |e| e.line.len() as u64);
     }
-    if !batch.is_empty() || !step.outputs.is_empty() {
+    let runs: Vec<(String, Vec<u8>)> = step
+        .changed
+        .iter()
+        .map(|(run, state)| {
+            let name = run_name(names, program, run);
+            if state.finished() {
+                finished.insert((state.expires, name.clone()));
+            }
+            (name, wire::encode_entry(run, state))
+        })
+        .collect();
+    // Finished runs whose window the whole cluster has passed: no peer
+    // can bring them back.
+    let wm = m.node().cluster_watermark();
+    let mut gone = Vec::new();
+    while finished.first().is_some_and(|(e, _)| *e < wm) {
+        if let Some((_, name)) = finished.pop_first() {
+            gone.push(name);
+        }
+    }
+    // Write-ahead: what this step decided and made is durable before a
+    // line is written or a frame sent.
+    if !batch.is_empty() || !runs.is_empty() || !gone.is_empty() || m.position() != *recorded {
         store
-            .record(m.position(), &batch)
+            .record(m.position(), &batch, &runs, &gone)
             .map_err(|e| Stop::Io(e.0))?;
+        *recorded = m.position();
     }
     for e in &batch {
         outputs.out.write(&e.line)?;

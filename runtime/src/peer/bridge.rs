@@ -49,6 +49,10 @@ pub struct Bridge {
     windows: Vec<Option<i64>>,
     /// This member's index.
     me: u16,
+    /// Every run state this engine gave the node since the edge last
+    /// took them: what a restart must find in the store before they are
+    /// sent (write-ahead; `member::Step::changed`).
+    pub changed: Vec<(RunKey, RunState)>,
 }
 
 impl Bridge {
@@ -56,6 +60,7 @@ impl Bridge {
     pub fn new(engine: &Engine, me: u16) -> Bridge {
         Bridge {
             me,
+            changed: Vec::new(),
             runs: HashMap::new(),
             ids: HashMap::new(),
             windows: engine
@@ -140,6 +145,7 @@ impl Bridge {
                                 self.ids.remove(&t.run);
                                 if let Some(mut st) = t.last {
                                     st.phase = Phase::Halted;
+                                    self.changed.push((t.run, st.clone()));
                                     node.local(now, t.run, st, node_out);
                                 }
                             }
@@ -166,6 +172,7 @@ impl Bridge {
                         expires: self.expires(c.pattern, first),
                         bound: c.matched.iter().map(|(b, e)| bound(*b, e)).collect(),
                     };
+                    self.changed.push((t.run, st.clone()));
                     if node.local(now, t.run, st, node_out) {
                         emits.push((t.run, c));
                     }
@@ -199,6 +206,7 @@ impl Bridge {
         if let Some(t) = self.runs.get_mut(&(pattern, id)) {
             t.last = Some(st.clone());
         }
+        self.changed.push((cluster, st.clone()));
         node.local(now, cluster, st, node_out);
     }
 
@@ -225,7 +233,8 @@ impl Bridge {
     }
 
     /// A peer's state of a run, now the node's: the engine takes it over.
-    fn apply(&mut self, engine: &mut Engine, run: RunKey, state: RunState) {
+    /// Also a state this member had stored before a restart.
+    pub fn apply(&mut self, engine: &mut Engine, run: RunKey, state: RunState) {
         let pattern = run.pattern;
         if state.finished() {
             if let Some(id) = self.ids.remove(&run) {

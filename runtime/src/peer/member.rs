@@ -11,7 +11,7 @@
 //! peers sees its events in a single instance's order.
 
 use super::bridge::{Acts, Bridge};
-use super::{Frontier, Node, Out, RunKey};
+use super::{Frontier, Node, Out, RunKey, RunState};
 use crate::engine::{Complex, Engine, Output};
 use crate::value::Event;
 use std::collections::VecDeque;
@@ -35,6 +35,13 @@ pub struct Step {
     pub oversized: u64,
     /// Of `emits`, those learned from peers (completed elsewhere).
     pub learned: u64,
+    /// The run states this member's own items made, in order, with the
+    /// input position they cover ([`Member::position`]): the edge stores
+    /// them (with the position) before it sends `send`, so that a
+    /// restart can give them again ([`Member::restore`]) and resume its
+    /// input after that position, neither losing nor repeating an
+    /// event's effect.
+    pub changed: Vec<(RunKey, RunState)>,
 }
 
 impl Step {
@@ -46,6 +53,7 @@ impl Step {
         self.refused = 0;
         self.oversized = 0;
         self.learned = 0;
+        self.changed.clear();
     }
 }
 
@@ -97,6 +105,12 @@ impl Member {
     /// The input position of the last own event processed (0 before any).
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// After a restart: the input was processed up to `position` in an
+    /// earlier life (the edge skips those lines).
+    pub fn resume_after(&mut self, position: u64) {
+        self.position = self.position.max(position);
     }
 
     /// Own input events waiting for the cluster.
@@ -152,6 +166,19 @@ impl Member {
         self.step(now, out);
     }
 
+    /// Run states this member had made before a restart (the store's,
+    /// written with [`Step::changed`]): the node and the engine take them
+    /// back, as if learned; the node shares them again (merging is
+    /// idempotent, so peers that had them already are unchanged).
+    pub fn restore(&mut self, now: i64, states: Vec<(RunKey, RunState)>) {
+        for (run, state) in states {
+            self.node.local(now, run, state.clone(), &mut self.node_out);
+            let merged = self.node.state(&run).cloned().unwrap_or(state);
+            self.bridge.apply(&mut self.engine, run, merged);
+        }
+        self.node_out.clear();
+    }
+
     /// The edge lost its connection to member `peer` ([`Node::departed`]).
     pub fn departed(&mut self, peer: u16) {
         self.node.departed(peer);
@@ -193,6 +220,7 @@ impl Member {
                 &mut out.emits,
             );
             out.outputs.append(&mut self.outs);
+            out.changed.append(&mut self.bridge.changed);
             self.learn(out);
         }
         if self.ended && self.queue.is_empty() {

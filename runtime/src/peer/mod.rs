@@ -387,6 +387,15 @@ impl Node {
             .collect()
     }
 
+    /// Peers in the resync period whose input had not ended: the run
+    /// went on without them (what the others write may then differ from
+    /// a single instance's, docs/peers.md).
+    pub fn missing(&self) -> Vec<u16> {
+        (0..self.links.len() as u16)
+            .filter(|&m| self.link(m).is_some_and(|l| l.out_of_reach && !l.ended))
+            .collect()
+    }
+
     /// The cluster watermark: the least of this node's watermark and the
     /// watermarks its peers announced, leaving out peers in the resync
     /// period (they no longer hold time back).
