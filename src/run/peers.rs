@@ -374,7 +374,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let t = transport.stats();
     err(&format!(
         "cep run: instance {} (member {} of {}, incarnation {}): {} lines, {} events, {} complex events written ({} learned from peers), {} dead letters; \
-         peers: sent {}, received {}, refused {}, stash {}, resyncs {}{}\n",
+         peers: sent {} ({} bytes), received {}, refused {}, stash {}, resyncs {}{}\n",
         o.instance,
         c.me,
         c.names.len(),
@@ -385,6 +385,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         counts.learned,
         outputs.dead_letters,
         stats.sent,
+        stats.bytes_sent,
         stats.received,
         stats.refused + t.refused,
         m.node().stash_size(),

@@ -137,7 +137,10 @@ pub enum Refusal {
 /// Counts kept by a node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Messages sent (resends and acknowledgements included).
     pub sent: u64,
+    /// Bytes of the messages sent (before the transport's framing).
+    pub bytes_sent: u64,
     pub received: u64,
     pub refused: u64,
     /// RESYNCs started (to any peer).
@@ -935,6 +938,7 @@ impl Node {
 
     fn transmit(&mut self, now: i64, m: u16, s: &Sent, out: &mut Vec<Out>) {
         self.stats.sent += 1;
+        self.stats.bytes_sent += s.bytes.len() as u64;
         if let Some(l) = self.link_mut(m) {
             l.last_sent = now;
             l.to_ack = false;
@@ -951,6 +955,8 @@ impl Node {
             return;
         };
         self.stats.sent += 1;
+        let bytes = wire::encode(&env);
+        self.stats.bytes_sent += bytes.len() as u64;
         if let Some(l) = self.link_mut(m) {
             l.to_ack = false;
             l.last_sent = now;
@@ -958,7 +964,7 @@ impl Node {
         out.push(Out::Send {
             to: m,
             kind: Kind::Ack,
-            bytes: wire::encode(&env),
+            bytes,
         });
     }
 }
