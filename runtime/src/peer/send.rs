@@ -51,6 +51,10 @@ impl Node {
                 l.stash.clear();
                 l.resync_queue = keys;
                 l.resync_part = 0;
+                // The parts before the last may not say where this node
+                // is: the peer lacks the runs of the later parts (its
+                // frontier never goes back, so it only waits).
+                l.announced = Frontier::START;
             }
             // An empty RESYNC still says "this is all".
             self.send_resync_part(now, m, out, true);

@@ -1,0 +1,428 @@
+//! A deterministic simulator of three whole peers: each a real
+//! `cep_runtime::peer::member::Member` (engine, protocol node, bridge)
+//! with its own share of the input (split by sensor), exchanging real
+//! encoded frames over a simulated network and clock that drop (3 %),
+//! duplicate (2 %), delay and reorder (1–40 ms) frames, cut links one way
+//! or both for up to 2 s, and crash peers, which restart from what their
+//! store held (write-ahead, as `cep run --peer` does: the emitted complex
+//! events with their final states, the run states the peer made, the
+//! input position, the incarnation). Everything comes from one seed.
+//!
+//! Checked at every step: no peer writes a run's complex event twice,
+//! across its lives. Checked at the end (every input ended and every peer
+//! done): what each peer wrote, over its lives, equals one instance's
+//! output on the whole input (the rules of `peers_common`: strict
+//! contiguity, absence, window, halt, forks, patterns over complex
+//! events); every peer names the runs alike. Partitions and restarts stay
+//! shorter than the resync period, so no peer is ever left out and the
+//! equality must hold exactly.
+//!
+//! A failing seed prints the command that replays it with a trace:
+//! `PEER_SIM_SEED=<seed> cargo test --test peers_sim_engine replay -- --nocapture`.
+
+mod peers_common;
+
+use cep_runtime::peer::member::{Member, Step};
+use cep_runtime::peer::{Node, Restored, RunKey, RunState, Settings};
+use cep_runtime::{Config, Engine, Event, Value};
+use peers_common::{events, program, record, single, Record, PEERS};
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Simulated milliseconds before giving up on a seed.
+const LIMIT_MS: i64 = 120_000;
+/// Faults are injected during the first this many ms.
+const FAULTY_MS: i64 = 3_000;
+const EVENTS: usize = 40;
+
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
+struct Counts {
+    steps: u64,
+    frames: u64,
+    dropped: u64,
+    duplicated: u64,
+    partitions: u64,
+    crashes: u64,
+    refused: u64,
+    written: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.steps += o.steps;
+        self.frames += o.frames;
+        self.dropped += o.dropped;
+        self.duplicated += o.duplicated;
+        self.partitions += o.partitions;
+        self.crashes += o.crashes;
+        self.refused += o.refused;
+        self.written += o.written;
+    }
+}
+
+/// What a peer's store holds.
+#[derive(Default)]
+struct Store {
+    incarnation: u32,
+    emitted: BTreeMap<RunKey, RunState>,
+    runs: BTreeMap<RunKey, RunState>,
+    position: u64,
+}
+
+struct Peer {
+    member: Option<Member>,
+    store: Store,
+    input: Vec<Event>,
+    written: HashMap<RunKey, Record>,
+    down_until: i64,
+}
+
+struct Flight {
+    at: i64,
+    order: u64,
+    to: u16,
+    bytes: Vec<u8>,
+}
+
+struct Sim {
+    seed: u64,
+    rng: Pcg64Mcg,
+    program: Arc<cep_ir::Program>,
+    settings: Settings,
+    now: i64,
+    peers: Vec<Peer>,
+    net: Vec<Flight>,
+    order: u64,
+    cut: HashMap<(u16, u16), i64>,
+    counts: Counts,
+    log: bool,
+}
+
+impl Sim {
+    fn new(seed: u64, log: bool) -> Sim {
+        let program = program();
+        let evs = events(seed, EVENTS);
+        let settings = Settings {
+            ping_ms: 100,
+            retry_ms: 60,
+            // Longer than any fault: nobody is ever left out.
+            resync_ms: 30_000,
+            window: 8,
+            // Small frames: a RESYNC comes in several parts.
+            max_frame: 1_024,
+            ..Settings::default()
+        };
+        let peers = (0..PEERS)
+            .map(|m| Peer {
+                member: None,
+                store: Store::default(),
+                input: evs
+                    .iter()
+                    .filter(|e| matches!(e.fields[0], Value::Int(s) if s % i64::from(PEERS) == i64::from(m)))
+                    .cloned()
+                    .collect(),
+                written: HashMap::new(),
+                down_until: 0,
+            })
+            .collect();
+        let mut sim = Sim {
+            seed,
+            rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5eed),
+            program,
+            settings,
+            now: 0,
+            peers,
+            net: Vec::new(),
+            order: 0,
+            cut: HashMap::new(),
+            counts: Counts::default(),
+            log,
+        };
+        for m in 0..PEERS {
+            sim.start(m);
+        }
+        sim
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.next_u64() % n.max(1)
+    }
+
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        panic!(
+            "seed {}: {what}\nreplay: PEER_SIM_SEED={} cargo test --test peers_sim_engine replay -- --nocapture",
+            self.seed, self.seed
+        )
+    }
+
+    /// Starts (or restarts) peer `m` from its store.
+    fn start(&mut self, m: u16) {
+        let now = self.now;
+        let p = &mut self.peers[usize::from(m)];
+        p.store.incarnation += 1;
+        let restored = Restored {
+            emitted: p.store.emitted.keys().copied().collect(),
+            completed: p.store.emitted.clone(),
+        };
+        let engine = Engine::new(
+            self.program.clone(),
+            Config {
+                track_runs: true,
+                member: m,
+                ..Config::default()
+            },
+        );
+        let node = Node::new(
+            m,
+            PEERS,
+            p.store.incarnation,
+            self.settings.clone(),
+            Some(restored),
+            now,
+        );
+        let mut member = Member::new(engine, node);
+        let states: Vec<(RunKey, RunState)> =
+            p.store.runs.iter().map(|(k, s)| (*k, s.clone())).collect();
+        member.restore(now, states);
+        member.resume_after(p.store.position);
+        for ev in p.input.iter().filter(|e| e.source > p.store.position) {
+            member.offer(ev.clone());
+        }
+        member.end_input();
+        p.member = Some(member);
+        if self.log {
+            eprintln!("{now:>6} {m} starts, incarnation {}", p.store.incarnation);
+        }
+        // The transports connect.
+        let mut step = Step::default();
+        for q in (0..PEERS).filter(|&q| q != m) {
+            if let Some(mm) = self.peers[usize::from(m)].member.as_mut() {
+                mm.connected(now, q, &mut step);
+            }
+            self.take(m, &mut step);
+            if let Some(qm) = self.peers[usize::from(q)].member.as_mut() {
+                qm.connected(now, m, &mut step);
+            }
+            self.take(q, &mut step);
+        }
+    }
+
+    /// Does what peer `m`'s step says: store first (write-ahead), then
+    /// write, then send.
+    fn take(&mut self, m: u16, step: &mut Step) {
+        let now = self.now;
+        let faulty = now < FAULTY_MS;
+        let Some(member) = self.peers[usize::from(m)].member.as_ref() else {
+            step.clear();
+            return;
+        };
+        let position = member.position();
+        let states: Vec<(RunKey, RunState)> = step
+            .emits
+            .iter()
+            .filter_map(|(run, _)| member.node().state(run).map(|s| (*run, s.clone())))
+            .collect();
+        let p = &mut self.peers[usize::from(m)];
+        p.store.position = p.store.position.max(position);
+        for (run, state) in step.changed.drain(..) {
+            p.store.runs.insert(run, state);
+        }
+        for (run, state) in states {
+            p.store.emitted.insert(run, state);
+        }
+        for (run, c) in step.emits.drain(..) {
+            let r = record(c.event.ty, &c.event.fields);
+            if let Some(old) = p.written.insert(run, r.clone()) {
+                let what = format!("peer {m} wrote run {run:?} twice: {old:?} then {r:?}");
+                self.fail(&what);
+            }
+            self.counts.written += 1;
+        }
+        self.counts.refused += step.refused;
+        for (to, bytes) in std::mem::take(&mut step.send) {
+            // The sender's index in front, for the simulated cuts only
+            // (the node reads the sender from the envelope).
+            let bytes: Vec<u8> = std::iter::once(m as u8).chain(bytes).collect();
+            self.counts.frames += 1;
+            if faulty && self.chance(30) {
+                self.counts.dropped += 1;
+                continue;
+            }
+            let copies = if faulty && self.chance(20) {
+                self.counts.duplicated += 1;
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let delay = 1 + self.below(40) as i64;
+                self.order += 1;
+                self.net.push(Flight {
+                    at: now + delay,
+                    order: self.order,
+                    to,
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+        step.clear();
+    }
+
+    fn faults(&mut self) {
+        if self.now >= FAULTY_MS {
+            return;
+        }
+        if self.chance(2) {
+            let a = self.below(u64::from(PEERS)) as u16;
+            let b = (a + 1 + self.below(u64::from(PEERS) - 1) as u16) % PEERS;
+            let until = self.now + 100 + self.below(1_900) as i64;
+            self.cut.insert((a, b), until);
+            if self.chance(500) {
+                self.cut.insert((b, a), until);
+            }
+            self.counts.partitions += 1;
+        }
+        if self.chance(1) {
+            let m = self.below(u64::from(PEERS)) as u16;
+            let down = 50 + self.below(450) as i64;
+            let p = &mut self.peers[usize::from(m)];
+            if p.member.is_some() {
+                p.member = None;
+                p.down_until = self.now + down;
+                self.counts.crashes += 1;
+                if self.log {
+                    eprintln!("{:>6} {m} crashes", self.now);
+                }
+            }
+        }
+    }
+
+    /// Runs the seed to the end; its counts.
+    fn run(mut self) -> Counts {
+        let mut step = Step::default();
+        while self.now < LIMIT_MS {
+            self.now += 1;
+            self.counts.steps += 1;
+            self.faults();
+            for m in 0..PEERS {
+                let p = &self.peers[usize::from(m)];
+                if p.member.is_none() && p.down_until <= self.now {
+                    self.start(m);
+                }
+            }
+            self.cut.retain(|_, until| *until > self.now);
+            // Frames due, in (time, order).
+            self.net.sort_by_key(|f| (f.at, f.order));
+            let due = self.net.iter().take_while(|f| f.at <= self.now).count();
+            let frames: Vec<Flight> = self.net.drain(..due).collect();
+            for f in frames {
+                let from = u16::from(f.bytes.first().copied().unwrap_or(0));
+                if self.cut.contains_key(&(from, f.to)) {
+                    self.counts.dropped += 1;
+                    continue;
+                }
+                let now = self.now;
+                let Some(member) = self.peers[usize::from(f.to)].member.as_mut() else {
+                    continue;
+                };
+                member.receive(now, &f.bytes[1..], &mut step);
+                self.take(f.to, &mut step);
+            }
+            for m in 0..PEERS {
+                let now = self.now;
+                if let Some(member) = self.peers[usize::from(m)].member.as_mut() {
+                    member.step(now, &mut step);
+                }
+                self.take(m, &mut step);
+            }
+            let all_done = self
+                .peers
+                .iter()
+                .all(|p| p.member.as_ref().is_some_and(Member::done));
+            if all_done && self.now > FAULTY_MS && self.net.is_empty() {
+                return self.check();
+            }
+        }
+        self.fail("the peers did not finish");
+    }
+
+    fn check(&self) -> Counts {
+        let want = single(&self.program, &events(self.seed, EVENTS));
+        let mut names = None;
+        for (m, p) in self.peers.iter().enumerate() {
+            let mut got: Vec<Record> = p.written.values().cloned().collect();
+            got.sort();
+            if got != want {
+                self.fail(&format!(
+                    "peer {m} wrote {} complex events, one instance {}: {got:?}\nwant {want:?}",
+                    got.len(),
+                    want.len()
+                ));
+            }
+            let mut keys: Vec<RunKey> = p.written.keys().copied().collect();
+            keys.sort();
+            match &names {
+                None => names = Some(keys),
+                Some(first) if *first != keys => {
+                    self.fail(&format!("peers 0 and {m} name the runs differently"))
+                }
+                Some(_) => {}
+            }
+        }
+        self.counts
+    }
+}
+
+fn seeds(range: std::ops::Range<u64>) -> Counts {
+    let mut total = Counts::default();
+    for seed in range {
+        total += Sim::new(seed, false).run();
+    }
+    total
+}
+
+#[test]
+fn seeds_0_to_250() {
+    let c = seeds(0..250);
+    eprintln!("250 seeds: {c:?}");
+    assert!(
+        c.crashes > 20 && c.partitions > 100 && c.dropped > 1_000,
+        "{c:?}"
+    );
+}
+
+#[test]
+fn seeds_250_to_500() {
+    let c = seeds(250..500);
+    eprintln!("250 seeds: {c:?}");
+    assert!(
+        c.crashes > 20 && c.partitions > 100 && c.dropped > 1_000,
+        "{c:?}"
+    );
+}
+
+#[test]
+fn a_seed_gives_the_same_run_again() {
+    for seed in [3, 77] {
+        let a = Sim::new(seed, false).run();
+        let b = Sim::new(seed, false).run();
+        assert_eq!(a, b, "seed {seed} ran differently twice");
+    }
+}
+
+#[test]
+fn replay() {
+    if let Some(seed) = std::env::var("PEER_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        let c = Sim::new(seed, true).run();
+        eprintln!("seed {seed}: {c:?}");
+    }
+}
