@@ -260,6 +260,14 @@ fn three_processes_write_what_one_instance_writes() {
     let log = c.log(0);
     assert!(log.contains("peers: sent "), "{log}");
     assert!(log.contains("refused 0"), "{log}");
+    // Every bound event names the peer it came in at.
+    let out = std::fs::read_to_string(c.dir.join("outA.ndjson")).unwrap();
+    for n in NAMES {
+        assert!(
+            out.contains(&format!(r#""peer":"{n}","line":"#)),
+            "no event of {n}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&c.dir);
 }
 

@@ -139,6 +139,34 @@ impl Encoder {
     /// Appends the line (with its line break) for a complex event;
     /// `run_name` names a run as [`crate::Engine::run_name`] does.
     pub fn complex(&self, c: &Complex, run_name: impl Fn(u32, u64) -> String, buf: &mut Vec<u8>) {
+        self.complex_in(c, &run_name, None, buf);
+    }
+
+    /// As [`Encoder::complex`], for a member of a cluster
+    /// (`crate::peer`): each bound event also names the peer whose input
+    /// it entered at (`"peer":"B"`, by `peer_name` of its origin); a bound
+    /// complex event gives that peer and its time instead of a run id
+    /// (engine run ids are local to a peer; a complex event read from an
+    /// input line gives its line like any input event):
+    /// `{"binding":"a","peer":"B","line":3}`,
+    /// `{"binding":"w","peer":"C","time":1700000000123}`.
+    pub fn complex_in_cluster(
+        &self,
+        c: &Complex,
+        run_name: impl Fn(u32, u64) -> String,
+        peer_name: impl Fn(u16) -> String,
+        buf: &mut Vec<u8>,
+    ) {
+        self.complex_in(c, &run_name, Some(&peer_name), buf);
+    }
+
+    fn complex_in(
+        &self,
+        c: &Complex,
+        run_name: &dyn Fn(u32, u64) -> String,
+        peer_name: Option<&dyn Fn(u16) -> String>,
+        buf: &mut Vec<u8>,
+    ) {
         self.event(&c.event, buf);
         buf.extend_from_slice(b",\"@cep\":{\"time\":");
         push_i64(buf, c.event.time);
@@ -163,7 +191,22 @@ impl Encoder {
                     buf.push(b',');
                 }
             }
-            match (e.run, self.types.get(e.ty as usize).and_then(|t| t.pattern)) {
+            let complex = self.types.get(e.ty as usize).and_then(|t| t.pattern);
+            if let Some(name) = peer_name {
+                buf.extend_from_slice(b"\"peer\":");
+                push_str(buf, &name(e.origin));
+                // Made by a peer's engine (not read from an input line).
+                if complex.is_some() && e.source == 0 {
+                    buf.extend_from_slice(b",\"time\":");
+                    push_i64(buf, e.time);
+                } else {
+                    buf.extend_from_slice(b",\"line\":");
+                    push_u64(buf, e.source);
+                }
+                buf.push(b'}');
+                continue;
+            }
+            match (e.run, complex) {
                 (Some(run), Some(pattern)) => {
                     buf.extend_from_slice(b"\"run\":");
                     push_str(buf, &run_name(pattern, run));
@@ -355,6 +398,32 @@ mod tests {
                 r#"{"binding":"a","line":3},{"binding":"w","run":"cep-2"},{"binding":"r","line":5}]}}"#,
                 "\n"
             )
+        );
+    }
+
+    #[test]
+    fn names_the_peers_of_the_bound_events_in_a_cluster() {
+        let mut c = complex();
+        // The input event came in at peer 2; the others at peer 0.
+        let mut first = (*c.matched[0].1).clone();
+        first.origin = 2;
+        c.matched[0].1 = Arc::new(first);
+        let mut buf = Vec::new();
+        Encoder::new(&program()).complex_in_cluster(
+            &c,
+            |_, r| format!("A-Out-1.{r}"),
+            |m| ["A", "B", "C"][usize::from(m)].to_string(),
+            &mut buf,
+        );
+        let text = String::from_utf8(buf).unwrap();
+        assert!(
+            text.ends_with(concat!(
+                r#""@cep":{"time":42,"run":"A-Out-1.7","pattern":"Out","events":["#,
+                r#"{"binding":"a","peer":"C","line":3},{"binding":"w","peer":"A","time":20},"#,
+                r#"{"binding":"r","peer":"A","line":5}]}}"#,
+                "\n"
+            )),
+            "{text}"
         );
     }
 

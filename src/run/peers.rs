@@ -156,6 +156,10 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         format!("`{}`", show_path(&o.input))
     };
     let store_path = o.store.clone().unwrap_or_else(|| default_store(&o.rules));
+    if store_path == std::path::Path::new(":memory:") {
+        fail("--peer needs a store that outlives the process (its incarnation, what it wrote, its runs), not `:memory:`: give --store PATH");
+        return EXIT_USAGE;
+    }
     let (mut store, life) = match cep_exec::PeerStore::open(
         &store_path,
         &o.instance,
@@ -374,7 +378,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let t = transport.stats();
     err(&format!(
         "cep run: instance {} (member {} of {}, incarnation {}): {} lines, {} events, {} complex events written ({} learned from peers), {} dead letters; \
-         peers: sent {} ({} bytes), received {}, refused {}, stash {}, resyncs {}{}\n",
+         peers: sent {} ({} bytes), received {}, refused {}, out of order {}, stash {}, resyncs {}{}\n",
         o.instance,
         c.me,
         c.names.len(),
@@ -387,7 +391,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         stats.sent,
         stats.bytes_sent,
         stats.received,
-        stats.refused + t.refused,
+        stats.refused - stats.out_of_order + t.refused,
+        stats.out_of_order,
         m.node().stash_size(),
         stats.resyncs,
         if m.node().missing().is_empty() {
@@ -475,16 +480,11 @@ fn act(
         }
         let name = run_name(names, program, run);
         let mut line = Vec::new();
-        let own = (c.pattern, c.run);
-        outputs.encoder.complex(
+        // In a cluster only the complex event's own run is named.
+        outputs.encoder.complex_in_cluster(
             c,
-            |p, r| {
-                if (p, r) == own {
-                    name.clone()
-                } else {
-                    m.engine().run_name(p, r)
-                }
-            },
+            |_, _| name.clone(),
+            |i| names.get(usize::from(i)).cloned().unwrap_or_default(),
             &mut line,
         );
         let state = m.node().state(run).cloned();

@@ -143,7 +143,14 @@ pub struct Stats {
     /// Bytes of the messages sent (before the transport's framing).
     pub bytes_sent: u64,
     pub received: u64,
+    /// Messages refused, every reason.
     pub refused: u64,
+    /// Of `refused`, those out of order (a gap, to be sent again; a
+    /// duplicate; a frame of a stream or incarnation already replaced):
+    /// what the protocol's own resends and RESYNCs leave behind on a
+    /// faulty network, not an attack (the transport refuses replays of
+    /// recorded connections before they reach the node).
+    pub out_of_order: u64,
     /// RESYNCs started (to any peer).
     pub resyncs: u64,
     /// Complex events of runs completed elsewhere, written here.
@@ -711,6 +718,9 @@ impl Node {
 
     fn refuse(&mut self, from: Option<u16>, why: Refusal, out: &mut Vec<Out>) {
         self.stats.refused += 1;
+        if matches!(why, Refusal::Gap | Refusal::Duplicate | Refusal::Stale) {
+            self.stats.out_of_order += 1;
+        }
         out.push(Out::Refused { from, why });
     }
 }
