@@ -135,6 +135,10 @@ impl Cluster {
     }
 
     fn start(&self, i: usize) -> Child {
+        self.start_with(i, &[])
+    }
+
+    fn start_with(&self, i: usize, extra: &[&str]) -> Child {
         let n = NAMES[i];
         let mut c = cep();
         c.current_dir(&self.dir)
@@ -155,6 +159,7 @@ impl Cluster {
                 .arg("--peer-key")
                 .arg(format!("{p}={p}.pub"));
         }
+        c.args(extra);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -304,5 +309,23 @@ fn a_peer_killed_mid_stream_and_restarted_loses_and_repeats_nothing() {
         c.lines("outB.ndjson") > before,
         "B wrote nothing after its restart: {log}"
     );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+#[test]
+fn a_peer_that_never_comes_is_left_out_after_the_resync_period() {
+    let c = Cluster::new("absent", &input(200, 5));
+    // C never starts: A and B wait for it for the resync period, then go
+    // on without it and say so.
+    let fast = ["--peer-resync", "1500ms", "--peer-ping", "200ms"];
+    let a = c.start_with(0, &fast);
+    let b = c.start_with(1, &fast);
+    c.wait(vec![(0, a), (1, b)]);
+    for i in 0..2 {
+        let log = c.log(i);
+        assert!(log.contains("warning: finished without C"), "{log}");
+    }
+    // What A and B read was processed.
+    assert!(c.lines("outA.ndjson") > 0);
     let _ = std::fs::remove_dir_all(&c.dir);
 }
