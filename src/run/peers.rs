@@ -26,7 +26,7 @@ use cep_runtime::ndjson::Encoder;
 use cep_runtime::peer::member::{Member, Step};
 use cep_runtime::peer::{wire, Node, Restored, RunKey, Settings};
 use cep_runtime::{Config, Engine};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -276,7 +276,6 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let mut counts = Counts::default();
     let mut signal = None;
     let mut done_since: Option<Instant> = None;
-    let mut written: HashSet<RunKey> = HashSet::new();
     let mut finished: BTreeSet<(i64, String)> = BTreeSet::new();
     let mut recorded = life.position;
     let result: Result<(), Stop> = 'run: loop {
@@ -351,7 +350,6 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             &c.names,
             &program,
             &mut out_len,
-            &mut written,
             &mut finished,
             &mut recorded,
             &mut counts,
@@ -466,7 +464,6 @@ fn act(
     names: &[String],
     program: &Program,
     out_len: &mut u64,
-    written: &mut HashSet<RunKey>,
     finished: &mut BTreeSet<(i64, String)>,
     recorded: &mut u64,
     counts: &mut Counts,
@@ -475,9 +472,7 @@ fn act(
     let mut batch = Vec::new();
     let mut at = *out_len;
     for (run, c) in &step.emits {
-        if !written.insert(*run) {
-            continue;
-        }
+        // The node marks each run written once, across lives.
         let name = run_name(names, program, run);
         let mut line = Vec::new();
         // In a cluster only the complex event's own run is named.
