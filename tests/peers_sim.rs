@@ -126,7 +126,7 @@ impl Sim {
             cache: 1_000,
             max_frame: 2_048,
             // The simulated watermark moves at every step.
-            announce_ms: 50,
+            announce_ms: 200,
         };
         let peers = (0..PEERS)
             .map(|m| Peer {
