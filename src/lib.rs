@@ -202,13 +202,15 @@ pub enum Command {
         /// A member's public key, `NAME=FILE` (one for each --peer).
         #[arg(long = "peer-key", value_name = "NAME=FILE", value_parser = run::peers::parse_named)]
         peer_key: Vec<(String, String)>,
-        /// PING a peer that has been sent nothing for this long.
-        #[arg(long, value_name = "D", default_value = "2s", value_parser = run::parse_delay)]
-        peer_ping: u64,
+        /// PING a peer that has been sent nothing for this long (default
+        /// 2s).
+        #[arg(long, value_name = "D", value_parser = run::parse_delay)]
+        peer_ping: Option<u64>,
         /// A peer not heard from for this long is out of reach: it gets a
-        /// RESYNC when it is back, and no longer holds the others back.
-        #[arg(long, value_name = "D", default_value = "30s", value_parser = run::parse_delay)]
-        peer_resync: u64,
+        /// RESYNC when it is back, and no longer holds the others back
+        /// (default 30s).
+        #[arg(long, value_name = "D", value_parser = run::parse_delay)]
+        peer_resync: Option<u64>,
     },
     /// Writes a new key pair for a peer: NAME.key (private, mode 0600)
     /// and NAME.pub (public; give it to the other members). NAME is a
@@ -378,12 +380,16 @@ fn peer_options(
     peer: Vec<(String, String)>,
     key: Option<PathBuf>,
     peer_key: Vec<(String, String)>,
-    ping: u64,
-    resync: u64,
+    ping: Option<u64>,
+    resync: Option<u64>,
 ) -> Result<Option<run::peers::PeerOptions>, String> {
     if listen.is_none() && peer.is_empty() && key.is_none() && peer_key.is_empty() {
-        return Ok(None);
+        return match (ping, resync) {
+            (None, None) => Ok(None),
+            _ => Err("--peer-ping and --peer-resync set how a member talks to its peers: give them with --peer".into()),
+        };
     }
+    let (ping, resync) = (ping.unwrap_or(2_000), resync.unwrap_or(30_000));
     let Some(listen) = listen else {
         return Err("--peer needs --listen ADDR (where this member listens for the others)".into());
     };

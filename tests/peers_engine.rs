@@ -62,7 +62,7 @@ fn cluster(program: &Arc<cep_ir::Program>, evs: &[Event]) -> Vec<Written> {
     let mut step = Step::default();
     let mut frames: Vec<(u16, Vec<u8>)> = Vec::new();
     let mut take = |m: usize, step: &mut Step, frames: &mut Vec<(u16, Vec<u8>)>| {
-        for (run, c) in step.emits.drain(..) {
+        for (run, c, _) in step.emits.drain(..) {
             written[m].records.push(record(c.event.ty, &c.event.fields));
             written[m].runs.push(run);
         }

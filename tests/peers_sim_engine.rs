@@ -9,7 +9,8 @@
 //! input position, the incarnation). Everything comes from one seed.
 //!
 //! Checked at every step: no peer writes a run's complex event twice,
-//! across its lives. Checked at the end (every input ended and every peer
+//! across its lives, nor anything once it has said it is done (when
+//! `cep run` would exit). Checked at the end (every input ended and every peer
 //! done): what each peer wrote, over its lives, equals one instance's
 //! output on the whole input (the rules of `peers_common`: strict
 //! contiguity, absence, window, halt, forks, patterns over complex
@@ -77,6 +78,9 @@ struct Peer {
     input: Vec<Event>,
     written: HashMap<RunKey, Record>,
     down_until: i64,
+    /// `Member::done` said nothing more would happen here (`cep run`
+    /// exits then).
+    was_done: bool,
 }
 
 struct Flight {
@@ -112,6 +116,9 @@ impl Sim {
             window: 8,
             // Small frames: a RESYNC comes in several parts.
             max_frame: 1_024,
+            // A small cache: finished runs are forgotten while peers may
+            // still hold older states of them.
+            cache: 20,
             ..Settings::default()
         };
         let peers = (0..PEERS)
@@ -125,6 +132,7 @@ impl Sim {
                     .collect(),
                 written: HashMap::new(),
                 down_until: 0,
+                was_done: false,
             })
             .collect();
         let mut sim = Sim {
@@ -196,6 +204,7 @@ impl Sim {
         }
         member.end_input();
         p.member = Some(member);
+        p.was_done = false;
         if self.log {
             eprintln!("{now:>6} {m} starts, incarnation {}", p.store.incarnation);
         }
@@ -223,20 +232,17 @@ impl Sim {
             return;
         };
         let position = member.position();
-        let states: Vec<(RunKey, RunState)> = step
-            .emits
-            .iter()
-            .filter_map(|(run, _)| member.node().state(run).map(|s| (*run, s.clone())))
-            .collect();
         let p = &mut self.peers[usize::from(m)];
         p.store.position = p.store.position.max(position);
         for (run, state) in step.changed.drain(..) {
             p.store.runs.insert(run, state);
         }
-        for (run, state) in states {
-            p.store.emitted.insert(run, state);
+        if p.was_done && !step.emits.is_empty() {
+            let what = format!("peer {m} wrote a complex event after it said it was done");
+            self.fail(&what);
         }
-        for (run, c) in step.emits.drain(..) {
+        for (run, c, state) in step.emits.drain(..) {
+            p.store.emitted.insert(run, state);
             let r = record(c.event.ty, &c.event.fields);
             if let Some(old) = p.written.insert(run, r.clone()) {
                 let what = format!("peer {m} wrote run {run:?} twice: {old:?} then {r:?}");
@@ -341,10 +347,10 @@ impl Sim {
                 }
                 self.take(m, &mut step);
             }
-            let all_done = self
-                .peers
-                .iter()
-                .all(|p| p.member.as_ref().is_some_and(Member::done));
+            for p in &mut self.peers {
+                p.was_done = p.member.as_ref().is_some_and(Member::done);
+            }
+            let all_done = self.peers.iter().all(|p| p.was_done);
             if all_done && self.now > FAULTY_MS && self.net.is_empty() {
                 return self.check();
             }

@@ -132,6 +132,29 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         );
         return EXIT_USAGE;
     }
+    let step_flags: Vec<&str> = [
+        (o.dry_run, "--dry-run"),
+        (o.mode != super::Mode::Restart, "--mode"),
+        (o.run_id.is_some(), "--run-id"),
+        (o.once, "--once"),
+        (o.history.is_some(), "--history"),
+        (o.step_log.is_some(), "--step-log"),
+        (o.max_concurrent.is_some(), "--max-concurrent"),
+        (o.grace_ms != 10_000, "--grace"),
+        (o.on_failure != cep_runtime::OnFailure::Stop, "--on-failure"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect();
+    if !step_flags.is_empty() {
+        fail(&format!(
+            "{} with --peer: a peer runs no steps and keeps no process history yet; \
+             leave {} out, or run without --peer",
+            step_flags.join(", "),
+            if step_flags.len() == 1 { "it" } else { "them" }
+        ));
+        return EXIT_USAGE;
+    }
     if o.max_delay_ms > 0 {
         fail("--max-delay with --peer: the cluster's order is the reordering; give each peer its input in time order");
         return EXIT_USAGE;
@@ -175,9 +198,20 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     // What earlier lives wrote: marks, completions, and lines not yet out.
     let mut restored = Restored::default();
     for e in &life.emitted {
-        if let Ok((run, state)) = wire::decode_entry(&e.entry) {
-            restored.emitted.insert(run);
-            restored.completed.insert(run, state);
+        match wire::decode_entry(&e.entry) {
+            Ok((run, state)) => {
+                restored.emitted.insert(run);
+                restored.completed.insert(run, state);
+            }
+            Err(why) => {
+                fail(&format!(
+                    "store `{}`: the mark of run `{}` cannot be read ({why}); \
+                     without it the run could be written twice: give the store this peer wrote",
+                    show_path(&store_path),
+                    e.run
+                ));
+                return EXIT_FAIL;
+            }
         }
     }
     let mut out_len = match repair_output(&o.output, &life) {
@@ -260,11 +294,19 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     );
     let mut m = Member::new(engine, node);
     // The runs this member had made, back in the engine and the node.
-    let states: Vec<_> = life
-        .runs
-        .iter()
-        .filter_map(|(_, e)| wire::decode_entry(e).ok())
-        .collect();
+    let mut states = Vec::new();
+    for (name, e) in &life.runs {
+        match wire::decode_entry(e) {
+            Ok(s) => states.push(s),
+            Err(why) => {
+                fail(&format!(
+                    "store `{}`: the state of run `{name}` cannot be read ({why})",
+                    show_path(&store_path)
+                ));
+                return EXIT_FAIL;
+            }
+        }
+    }
     m.restore(now(), states);
     m.resume_after(skip);
     let mut feed = Feed::start(source);
@@ -276,6 +318,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let mut counts = Counts::default();
     let mut signal = None;
     let mut done_since: Option<Instant> = None;
+    let mut read_failed = false;
     let mut finished: BTreeSet<(i64, String)> = BTreeSet::new();
     let mut recorded = life.position;
     let result: Result<(), Stop> = 'run: loop {
@@ -316,7 +359,9 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
                     lines.end(&mut line)
                 }
                 Next::Error(e) => {
+                    // The cluster still finishes; this peer exits 1.
                     fail(&format!("cannot read {input_name}: {}", why(&e)));
+                    read_failed = true;
                     input_done = true;
                     Ok(())
                 }
@@ -371,6 +416,21 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             }
         }
     };
+    if result.is_ok() && signal.is_none() {
+        // The end of the input: process instances not accepting.
+        let mut outs = Vec::new();
+        m.acceptance(&mut outs);
+        for o in &outs {
+            if let Err(e) = outputs.engine(m.engine(), o, (0, &[]), None) {
+                fail(&match e {
+                    Stop::Io(m) => m,
+                    Stop::Closed => "the output was closed".into(),
+                });
+                read_failed = true;
+                break;
+            }
+        }
+    }
     let flushed = outputs.flush();
     let stats = m.node().stats();
     let t = transport.stats();
@@ -415,6 +475,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         }
         _ => match signal {
             Some(s) => 128 + u8::try_from(s).unwrap_or(0),
+            None if read_failed => EXIT_FAIL,
             None => EXIT_OK,
         },
     }
@@ -426,11 +487,12 @@ struct Counts {
     events: u64,
     written: u64,
     learned: u64,
+    oversized: u64,
 }
 
 fn handle(m: &mut Member, ev: cep_peers::Event, now: i64, step: &mut Step) {
     match ev {
-        cep_peers::Event::Frame { bytes, .. } => m.receive(now, &bytes, step),
+        cep_peers::Event::Frame { from, bytes } => m.receive_from(now, from, &bytes, step),
         cep_peers::Event::Connected(p) => m.connected(now, p, step),
         cep_peers::Event::Disconnected(p) => m.departed(p),
         cep_peers::Event::Refused { reason, .. } => {
@@ -469,9 +531,17 @@ fn act(
     counts: &mut Counts,
 ) -> Result<(), Stop> {
     counts.learned += step.learned;
+    if step.oversized > 0 {
+        counts.oversized += step.oversized;
+        err(&format!(
+            "cep run: warning: {} run state(s) larger than a frame ({} bytes) not shared with the peers\n",
+            step.oversized,
+            Settings::default().max_frame
+        ));
+    }
     let mut batch = Vec::new();
     let mut at = *out_len;
-    for (run, c) in &step.emits {
+    for (run, c, state) in &step.emits {
         // The node marks each run written once, across lives.
         let name = run_name(names, program, run);
         let mut line = Vec::new();
@@ -482,10 +552,7 @@ fn act(
             |i| names.get(usize::from(i)).cloned().unwrap_or_default(),
             &mut line,
         );
-        let state = m.node().state(run).cloned();
-        let entry = state
-            .map(|s| wire::encode_entry(run, &s))
-            .unwrap_or_default();
+        let entry = wire::encode_entry(run, state);
         batch.push(cep_exec::Emitted {
             run: name,
             entry,

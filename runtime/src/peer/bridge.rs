@@ -34,7 +34,8 @@ struct Tracked {
 /// peers to write (with the run's cluster id), frames to send.
 #[derive(Default)]
 pub struct Acts {
-    pub complex: Vec<(RunKey, Complex)>,
+    /// With the run's cluster id and the completed state the node holds.
+    pub complex: Vec<(RunKey, Complex, RunState)>,
     pub send: Vec<(u16, Vec<u8>)>,
     pub refused: u64,
     pub oversized: u64,
@@ -117,7 +118,7 @@ impl Bridge {
         outs: &mut Vec<Output>,
         node: &mut Node,
         node_out: &mut Vec<Out>,
-        emits: &mut Vec<(RunKey, Complex)>,
+        emits: &mut Vec<(RunKey, Complex, RunState)>,
     ) {
         for o in std::mem::take(outs) {
             match o {
@@ -154,12 +155,15 @@ impl Bridge {
                     outs.push(Output::Run(rc));
                 }
                 Output::Complex(c) => {
-                    let Some(t) = self.runs.remove(&(c.pattern, c.run)) else {
-                        // A run the engine made without telling (not
-                        // tracking runs): the cluster learns its end only.
-                        let run = node.next_key(c.pattern);
-                        emits.push((run, c));
-                        continue;
+                    // A run the engine made without telling (not tracking
+                    // runs) gets its id now, and no partition key.
+                    let t = match self.runs.remove(&(c.pattern, c.run)) {
+                        Some(t) => t,
+                        None => Tracked {
+                            run: node.next_key(c.pattern),
+                            key: Arc::from(Vec::new()),
+                            last: None,
+                        },
                     };
                     self.ids.remove(&t.run);
                     let (state, count) = t.last.as_ref().map_or((0, 0), |s| (s.state, s.count));
@@ -173,8 +177,12 @@ impl Bridge {
                         bound: c.matched.iter().map(|(b, e)| bound(*b, e)).collect(),
                     };
                     self.changed.push((t.run, st.clone()));
+                    let given = st.clone();
                     if node.local(now, t.run, st, node_out) {
-                        emits.push((t.run, c));
+                        // The state the node holds (merged), or, if it
+                        // forgot the run at once, the one given.
+                        let held = node.state(&t.run).cloned().unwrap_or(given);
+                        emits.push((t.run, c, held));
                     }
                 }
                 other => outs.push(other),
@@ -223,7 +231,7 @@ impl Bridge {
                     let time = state.bound.last().map_or(0, |b| b.time);
                     let id = self.ids.get(&run).copied().unwrap_or(0);
                     if let Some(c) = engine.complex_of(run.pattern, id, &chain, time) {
-                        acts.complex.push((run, c));
+                        acts.complex.push((run, c, state));
                     }
                 }
                 Out::Refused { .. } => acts.refused += 1,
@@ -241,6 +249,9 @@ impl Bridge {
                 if let Some(t) = self.runs.remove(&(pattern, id)) {
                     engine.take_run(pattern, &t.key, id);
                 }
+                // It ended elsewhere: what a restart must know of it, in
+                // place of the state this member last stored.
+                self.changed.push((run, state));
             }
             return;
         }

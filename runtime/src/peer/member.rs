@@ -23,7 +23,7 @@ pub struct Step {
     /// cluster id; in the order they were made or learned. The node has
     /// marked them written: the edge stores the marks before it writes
     /// (write-ahead).
-    pub emits: Vec<(RunKey, Complex)>,
+    pub emits: Vec<(RunKey, Complex, RunState)>,
     /// Frames to send: (member, bytes).
     pub send: Vec<(u16, Vec<u8>)>,
     /// The engine's other outputs (dead letters: late events, refused
@@ -184,6 +184,20 @@ impl Member {
         self.node.departed(peer);
     }
 
+    /// A frame that came on member `from`'s authenticated connection
+    /// ([`Node::receive_from`]), then whatever own items may go on.
+    pub fn receive_from(&mut self, now: i64, from: u16, bytes: &[u8], out: &mut Step) {
+        self.node.receive_from(now, from, bytes, &mut self.node_out);
+        self.learn(out);
+        self.step(now, out);
+    }
+
+    /// Every process instance not accepting now, as the engine reports
+    /// them ([`Engine::acceptance`]): at the end of the input.
+    pub fn acceptance(&self, out: &mut Vec<Output>) {
+        self.engine.acceptance(out);
+    }
+
     /// Member `peer` became reachable.
     pub fn connected(&mut self, now: i64, peer: u16, out: &mut Step) {
         self.node.connected(now, peer, &mut self.node_out);
@@ -220,7 +234,6 @@ impl Member {
                 &mut out.emits,
             );
             out.outputs.append(&mut self.outs);
-            out.changed.append(&mut self.bridge.changed);
             self.learn(out);
         }
         if self.ended && self.queue.is_empty() {
@@ -231,12 +244,12 @@ impl Member {
     }
 
     fn learn(&mut self, out: &mut Step) {
-        if self.node_out.is_empty() {
-            return;
+        if !self.node_out.is_empty() {
+            let node_out = std::mem::take(&mut self.node_out);
+            self.bridge
+                .from_node(&mut self.engine, node_out, &mut self.acts);
         }
-        let node_out = std::mem::take(&mut self.node_out);
-        self.bridge
-            .from_node(&mut self.engine, node_out, &mut self.acts);
+        out.changed.append(&mut self.bridge.changed);
         out.learned += self.acts.complex.len() as u64;
         out.emits.append(&mut self.acts.complex);
         out.send.append(&mut self.acts.send);

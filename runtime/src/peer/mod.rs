@@ -127,6 +127,9 @@ pub enum Refusal {
     Wire(WireError),
     /// The sender is not a member (or is this node).
     UnknownSender(u16),
+    /// The envelope names another sender than the connection it came on
+    /// (authenticated by the transport): `(named, connection)`.
+    WrongSender(u16, u16),
     /// From an earlier incarnation or stream of its sender (a replay).
     Stale,
     /// Already taken (a duplicate or a replay).
@@ -434,12 +437,14 @@ impl Node {
         }
     }
 
-    /// Every peer in reach has said its input ended.
+    /// Every peer in reach has said its input ended and that it has
+    /// nothing left to process (no deadline either): nothing more will
+    /// come from it.
     pub fn peers_ended(&self) -> bool {
         self.links
             .iter()
             .flatten()
-            .all(|l| l.ended || l.out_of_reach)
+            .all(|l| l.out_of_reach || (l.ended && l.frontier == Frontier::END))
     }
 
     fn link(&self, m: u16) -> Option<&Link> {
@@ -522,15 +527,19 @@ impl Node {
             // Past its window everywhere: it cannot be in progress.
             state.phase = Phase::Halted;
         }
-        let changed = match self.runs.get(&run) {
-            Some(old) => state.ahead_of(old),
-            None => true,
-        };
+        let known = self.runs.get(&run);
+        let changed = known.is_none_or(|old| state.ahead_of(old));
         if !changed {
             return false;
         }
         let finished = state.finished();
         let expires = state.expires;
+        // A finished run this node had forgotten (or never held), past
+        // its window everywhere: its sender passes it to every other peer
+        // itself (and keeps it until they acknowledge it), so it goes no
+        // further from here; passing it on would bounce it between peers
+        // that each forget it again.
+        let relay = !(known.is_none() && finished && expires < self.cluster_watermark());
         self.runs.insert(run, state);
         if finished {
             self.finished.insert((expires, run));
@@ -546,7 +555,7 @@ impl Node {
         let limit = self.settings.stash_limit;
         for (m, l) in self.links.iter_mut().enumerate() {
             let Some(l) = l else { continue };
-            if from.is_some_and(|f| usize::from(f) == m) || l.out_of_reach {
+            if from.is_some_and(|f| usize::from(f) == m) || l.out_of_reach || !relay {
                 continue;
             }
             l.stash.insert(run);
@@ -561,7 +570,10 @@ impl Node {
     }
 
     /// Forgets finished runs whose window the cluster watermark has
-    /// passed, but the most recent `cache` of them.
+    /// passed, but the most recent `cache` of them and those still
+    /// waiting to reach a peer in reach (in its stash, a RESYNC in
+    /// progress, or a message not yet acknowledged): a peer that lost the
+    /// message (or restarted before it acknowledged it) still gets them.
     fn prune(&mut self) {
         let wm = self.cluster_watermark();
         let due: Vec<(i64, RunKey)> = self
@@ -577,10 +589,27 @@ impl Node {
                     },
                 ),
             )
+            .filter(|(_, run)| !self.cached.contains(run))
             .copied()
             .collect();
+        if due.is_empty() {
+            return;
+        }
+        let waiting: HashSet<RunKey> = self
+            .links
+            .iter()
+            .flatten()
+            .filter(|l| !l.out_of_reach)
+            .flat_map(|l| {
+                l.stash
+                    .iter()
+                    .chain(l.resync_queue.iter())
+                    .chain(l.inflight.iter().flat_map(|s| s.runs.iter()))
+                    .copied()
+            })
+            .collect();
         for (e, run) in due {
-            if self.cached.contains(&run) {
+            if waiting.contains(&run) {
                 continue;
             }
             self.finished.remove(&(e, run));
@@ -602,12 +631,26 @@ impl Node {
 
     /// The bytes of one frame from the transport.
     pub fn receive(&mut self, now: i64, bytes: &[u8], out: &mut Vec<Out>) {
+        self.receive_on(now, None, bytes, out);
+    }
+
+    /// A message that came on the connection of member `from`, which the
+    /// transport authenticated: refused unless its envelope names `from`
+    /// as its sender (a member may not speak for another).
+    pub fn receive_from(&mut self, now: i64, from: u16, bytes: &[u8], out: &mut Vec<Out>) {
+        self.receive_on(now, Some(from), bytes, out);
+    }
+
+    fn receive_on(&mut self, now: i64, from: Option<u16>, bytes: &[u8], out: &mut Vec<Out>) {
         self.now = self.now.max(now);
         let msg = match wire::decode(bytes, self.settings.max_frame) {
             Ok(m) => m,
-            Err(e) => return self.refuse(None, Refusal::Wire(e), out),
+            Err(e) => return self.refuse(from, Refusal::Wire(e), out),
         };
         let p = msg.sender;
+        if let Some(f) = from.filter(|&f| f != p) {
+            return self.refuse(Some(f), Refusal::WrongSender(p, f), out);
+        }
         let incarnation = self.incarnation;
         let Some(l) = self.link_mut(p) else {
             return self.refuse(Some(p), Refusal::UnknownSender(p), out);

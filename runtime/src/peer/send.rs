@@ -86,6 +86,9 @@ impl Node {
                 self.send_sync(now, m, out);
             } else if l.sent_frontier != (l.announced, l.announced_end)
                 && now.saturating_sub(l.last_announce) >= announce_ms
+                // A peer in the resync period gets no changes (its stash
+                // is wiped), so no frontier either: the RESYNC will say.
+                && !l.out_of_reach
             {
                 // Where this node is, at once: the peer may be waiting
                 // for it (`may_process`).
