@@ -21,9 +21,13 @@ use std::path::Path;
 /// protocol's encoding of the run and its final state), the output's
 /// length before its line (bytes), and the line (with its newline).
 pub struct Emitted {
+    /// The run's name (`A-Up-1.7`).
     pub run: String,
+    /// `cep_runtime::peer::wire::encode_entry` of the run and its state.
     pub entry: Vec<u8>,
+    /// The output's length before the line, bytes.
     pub at: u64,
+    /// The line, with its newline.
     pub line: Vec<u8>,
 }
 
@@ -58,6 +62,7 @@ impl Life {
     }
 }
 
+/// One instance's peer tables in an open store (see the module docs).
 pub struct PeerStore {
     conn: Connection,
     name: String,

@@ -36,8 +36,11 @@ struct Tracked {
 pub struct Acts {
     /// With the run's cluster id and the completed state the node holds.
     pub complex: Vec<(RunKey, Complex, RunState)>,
+    /// Frames to send: (member, bytes).
     pub send: Vec<(u16, Vec<u8>)>,
+    /// Messages the node refused.
     pub refused: u64,
+    /// Runs too large for any frame.
     pub oversized: u64,
 }
 

@@ -94,10 +94,12 @@ impl Member {
         m
     }
 
+    /// The engine (to name runs, describe refusals).
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
+    /// The protocol node (stats, states, peers out of reach).
     pub fn node(&self) -> &Node {
         &self.node
     }

@@ -34,9 +34,13 @@ use std::cmp::Ordering;
 /// store) and a counter of that incarnation. Never derived from a clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RunKey {
+    /// The pattern's index in the IR.
     pub pattern: u32,
+    /// The member that created the run.
     pub origin: u16,
+    /// Its incarnation then.
     pub incarnation: u32,
+    /// Its counter in that incarnation (from 1).
     pub n: u64,
 }
 
@@ -44,8 +48,11 @@ pub struct RunKey {
 /// halted, killed, expired, skipped or shed), or complete. In this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Phase {
+    /// In progress.
     Active,
+    /// Ended without a match.
     Halted,
+    /// Matched: its complex event is written.
     Completed,
 }
 
@@ -54,22 +61,29 @@ pub enum Phase {
 /// its content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bound {
+    /// The block's binding (its index in the pattern).
     pub binding: u16,
+    /// The member whose input the event came in at.
     pub origin: u16,
+    /// Its input position there (its line; 0 for a complex event).
     pub position: u64,
+    /// Its event type (index in the IR).
     pub ty: u32,
     /// Event time, milliseconds since the Unix epoch.
     pub time: i64,
+    /// Its field values, in declaration order.
     pub fields: Vec<Value>,
 }
 
 /// The whole state of one run: what a SYNC or RESYNC carries for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
+    /// Where the run is.
     pub phase: Phase,
     /// The automaton state the run is in, and the events taken in its
     /// group (the matcher's run).
     pub state: u32,
+    #[allow(missing_docs)]
     pub count: u32,
     /// The partition key's values.
     pub key: Vec<Value>,

@@ -98,25 +98,37 @@ impl Default for Settings {
 /// What a node asks of the edge.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Out {
-    /// Send these bytes (one frame) to peer `to`.
+    /// Send these bytes (one frame, at most `Settings::max_frame`) to
+    /// member `to`; `kind` for counting.
+    #[allow(missing_docs)]
     Send { to: u16, kind: Kind, bytes: Vec<u8> },
-    /// A peer moved this run forward: the engine takes this state over.
+    /// A peer moved run `run` forward: the engine takes `state` over.
+    #[allow(missing_docs)]
     Applied { run: RunKey, state: RunState },
-    /// This run completed elsewhere and had not completed here: write its
-    /// complex event (once; the run is now in [`Node::emitted`]).
+    /// Run `run` completed elsewhere and had not completed here: write
+    /// its complex event, from `state` (once; the run is now in
+    /// [`Node::emitted`]).
+    #[allow(missing_docs)]
     Complex { run: RunKey, state: RunState },
-    /// A message was not taken.
+    /// A message (from member `from`, when known) was not taken, and why.
+    #[allow(missing_docs)]
     Refused { from: Option<u16>, why: Refusal },
-    /// This run's state is larger than a frame: it cannot be shared.
+    /// Run `run`'s state is `bytes` long, larger than a frame: it cannot
+    /// be shared.
+    #[allow(missing_docs)]
     Oversized { run: RunKey, bytes: usize },
 }
 
 /// The kind of a message, for counting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// Run changes (and the frontier).
     Sync,
+    /// Nothing to send for a while.
     Ping,
+    /// A part of the whole state.
     Resync,
+    /// An acknowledgement alone.
     Ack,
 }
 
@@ -145,6 +157,7 @@ pub struct Stats {
     pub sent: u64,
     /// Bytes of the messages sent (before the transport's framing).
     pub bytes_sent: u64,
+    /// Messages taken (sequenced ones and acknowledgements).
     pub received: u64,
     /// Messages refused, every reason.
     pub refused: u64,
@@ -277,7 +290,9 @@ impl Link {
 /// the cluster does not settle on another end for a run it wrote.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Restored {
+    /// The runs whose complex event was written in an earlier life.
     pub emitted: HashSet<RunKey>,
+    /// Their completed states, shared again with the peers.
     pub completed: BTreeMap<RunKey, RunState>,
 }
 
@@ -352,14 +367,17 @@ impl Node {
         }
     }
 
+    /// This node's member index.
     pub fn me(&self) -> u16 {
         self.me
     }
 
+    /// This node's incarnation (1 on the first start).
     pub fn incarnation(&self) -> u32 {
         self.incarnation
     }
 
+    /// Its counts since it started.
     pub fn stats(&self) -> Stats {
         self.stats
     }

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 /// sent. Ordered by (time, kind): at one instant deadlines come first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Frontier {
+    /// Event time, ms.
     pub time: i64,
+    /// The next item is an event (or later); false: a deadline.
     pub events: bool,
 }
 

@@ -25,11 +25,17 @@ pub const PROTOCOL: u16 = 1;
 /// state and is never refused for its order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// [`PROTOCOL`]; checked first.
     pub version: u16,
     /// Index of the sender in the cluster's sorted member names.
     pub sender: u16,
+    /// The sender's incarnation.
     pub incarnation: u32,
+    /// The sender's stream to the receiver in that incarnation (one more
+    /// at every RESYNC).
     pub stream: u32,
+    /// The message's number in the stream, from 1; 0 for an
+    /// acknowledgement alone.
     pub seq: u64,
     /// The highest contiguous message of the receiver's stream to the
     /// sender that the sender has taken.
@@ -42,6 +48,7 @@ pub struct Envelope {
     /// The sender's input has ended: no change of its own will follow
     /// but those its deadlines make.
     pub ended: bool,
+    /// What it carries.
     pub body: Body,
 }
 
@@ -49,8 +56,11 @@ pub struct Envelope {
 /// `(incarnation, stream)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
+    /// The receiver's incarnation the stream belongs to.
     pub incarnation: u32,
+    /// The stream.
     pub stream: u32,
+    /// The highest contiguous message taken.
     pub seq: u64,
 }
 
@@ -64,6 +74,7 @@ pub enum Body {
     Ping,
     /// The whole state, in parts: the active runs and the retained
     /// finished ones. `last` on the final part.
+    #[allow(missing_docs)]
     Resync {
         part: u32,
         last: bool,
