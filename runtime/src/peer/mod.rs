@@ -33,8 +33,9 @@
 //!   complex event ([`Out::Complex`]), once: the node keeps the runs it
 //!   has emitted (the edge stores them, so across restarts too). A node
 //!   that started without a store does not write the complex events of
-//!   runs it learns complete from the RESYNC that answers its first RESET
-//!   (they completed before it joined).
+//!   runs a peer reports complete before that peer's first whole RESYNC
+//!   (the one that answers its RESET) has come: they completed before it
+//!   joined.
 
 pub mod bridge;
 pub mod member;
@@ -230,8 +231,9 @@ struct Link {
     last_resync: i64,
     /// The peer incarnation whose RESET we have answered.
     reset_answered: Option<u32>,
-    /// Completions in the peer's next RESYNC are not written (we started
-    /// without a store).
+    /// Completions the peer reports until its first whole RESYNC has come
+    /// are not written (we started without a store: they completed
+    /// before we joined).
     silent: bool,
 }
 
@@ -740,7 +742,10 @@ impl Node {
             l.resync_wanted = true;
             l.last_resync = i64::MIN;
         }
-        let silent = l.silent && matches!(msg.body, Body::Resync { .. });
+        // Until the peer's first whole RESYNC has come, what it says
+        // completed, completed before this node joined (also what a SYNC
+        // it had waiting for this node carries).
+        let silent = l.silent;
         if let Body::Resync { last: true, .. } = msg.body {
             l.silent = false;
         }
