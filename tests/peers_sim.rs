@@ -3,7 +3,8 @@
 //! (`cep_runtime::peer::Node`) exchange real encoded frames over a
 //! simulated network and clock that drop, duplicate, delay and reorder
 //! messages, cut links (both ways or one way) and crash nodes, which
-//! restart with their store. Everything comes from one seed; the same seed
+//! restart with their store (or, for one node in a third of the seeds,
+//! without it: the core's late joiner). Everything comes from one seed; the same seed
 //! gives the same trace (checked).
 //!
 //! Each node's "engine" is a seeded script that makes the run changes an
@@ -12,7 +13,8 @@
 //! their window.
 //!
 //! Checked at every step:
-//! - no node writes two complex events for one run, across its restarts;
+//! - no node writes two complex events for one run, across its restarts
+//!   (within each life for a node restarting without its store);
 //! - a node's state of a run never goes back in the merge order (so a
 //!   halted or completed run never comes back as active).
 //!
@@ -48,6 +50,8 @@ struct Counts {
     duplicated: u64,
     partitions: u64,
     crashes: u64,
+    /// Restarts without the store.
+    storeless: u64,
     refused: u64,
     resyncs: u64,
     runs: u64,
@@ -62,6 +66,7 @@ impl std::ops::AddAssign for Counts {
         self.duplicated += o.duplicated;
         self.partitions += o.partitions;
         self.crashes += o.crashes;
+        self.storeless += o.storeless;
         self.refused += o.refused;
         self.resyncs += o.resyncs;
         self.runs += o.runs;
@@ -87,6 +92,8 @@ struct Peer {
     seen: HashMap<RunKey, RunState>,
     down_until: i64,
     position: u64,
+    /// Restarts without its store (the core's late joiner).
+    storeless: bool,
 }
 
 struct Sim {
@@ -128,7 +135,7 @@ impl Sim {
             // The simulated watermark moves at every step.
             announce_ms: 200,
         };
-        let peers = (0..PEERS)
+        let mut peers: Vec<Peer> = (0..PEERS)
             .map(|m| Peer {
                 node: Some(Node::new(
                     m,
@@ -144,8 +151,15 @@ impl Sim {
                 seen: HashMap::new(),
                 down_until: 0,
                 position: 0,
+                storeless: false,
             })
             .collect();
+        // In a third of the seeds one node restarts without its store.
+        if seed % 3 == 0 {
+            if let Some(p) = peers.last_mut() {
+                p.storeless = true;
+            }
+        }
         Sim {
             seed,
             rng: Pcg64Mcg::seed_from_u64(seed),
@@ -230,6 +244,9 @@ impl Sim {
             if let Some(st) = n.state(&run) {
                 p.store.completed.insert(run, st.clone());
             }
+        }
+        if self.log {
+            eprintln!("{:>6} {m} WRITES {run:?}", self.now);
         }
         let w = p.written.entry(run).or_insert(0);
         *w += 1;
@@ -432,12 +449,51 @@ impl Sim {
                 if let Some(n) = &p.node {
                     p.store.emitted = n.emitted().clone();
                 }
+                if self.log {
+                    eprintln!("{:>6} {m} crashes", self.now);
+                }
+                if p.storeless {
+                    self.forget_with(m);
+                }
+                let p = &mut self.peers[usize::from(m)];
                 p.node = None;
                 p.down_until = self.now + 20 + (self.rng.next_u64() % 2_500) as i64;
                 self.counts.crashes += 1;
             }
         }
         self.restart_due(false);
+    }
+
+    /// Node `m` crashes without a store: a completion only it knew of
+    /// is gone with it, so the cluster is not expected to write it. What
+    /// it wrote is forgotten with it too: a late joiner writes nothing
+    /// the others report complete before their first RESYNC, but a
+    /// completion old enough to be forgotten and brought back later (by
+    /// a peer restarting with its store) it cannot tell from a new one,
+    /// so without a store "never twice" holds within each life only.
+    fn forget_with(&mut self, m: u16) {
+        let Some(node) = self.peers[usize::from(m)].node.as_ref() else {
+            return;
+        };
+        let lost: Vec<RunKey> = node
+            .runs()
+            .iter()
+            .filter(|(_, s)| s.phase == Phase::Completed)
+            .map(|(k, _)| *k)
+            .filter(|k| {
+                self.peers.iter().enumerate().all(|(i, q)| {
+                    i == usize::from(m)
+                        || !(q.store.completed.contains_key(k)
+                            || q.node.as_ref().is_some_and(|n| {
+                                n.state(k).is_some_and(|s| s.phase == Phase::Completed)
+                            }))
+                })
+            })
+            .collect();
+        for k in lost {
+            self.completed.remove(&k);
+        }
+        self.peers[usize::from(m)].written.clear();
     }
 
     fn restart_due(&mut self, all: bool) {
@@ -447,12 +503,26 @@ impl Sim {
             if p.node.is_none() && (all || p.down_until <= now) {
                 p.incarnation += 1;
                 p.seen.clear();
+                let store = (!p.storeless).then(|| p.store.clone());
+                if p.storeless {
+                    self.counts.storeless += 1;
+                }
+                if self.log {
+                    eprintln!(
+                        "{now:>6} {m} restarts{}",
+                        if p.storeless {
+                            " without its store"
+                        } else {
+                            ""
+                        }
+                    );
+                }
                 p.node = Some(Node::new(
                     m,
                     PEERS,
                     p.incarnation,
                     self.settings.clone(),
-                    Some(p.store.clone()),
+                    store,
                     now,
                 ));
             }
@@ -617,6 +687,7 @@ fn seeds_0_to_2500() {
     let c = seeds(0..2_500);
     eprintln!("peers_sim 0..2500: {c:?}");
     assert!(c.crashes > 0 && c.partitions > 0 && c.duplicated > 0 && c.dropped > 0);
+    assert!(c.storeless > 0, "{c:?}");
     assert!(c.completed > 0 && c.resyncs > 0 && c.refused > 0);
 }
 

@@ -746,8 +746,13 @@ impl Node {
         // completed, completed before this node joined (also what a SYNC
         // it had waiting for this node carries).
         let silent = l.silent;
+        // Only a RESYNC made for this life (its sender acknowledges this
+        // incarnation) ends it: one started for an earlier life may still
+        // be on its way.
         if let Body::Resync { last: true, .. } = msg.body {
-            l.silent = false;
+            if msg.ack.is_some_and(|a| a.incarnation == incarnation) {
+                l.silent = false;
+            }
         }
         self.stats.received += 1;
         let Envelope { body, .. } = msg;
