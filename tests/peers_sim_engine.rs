@@ -48,6 +48,9 @@ struct Counts {
     crashes: u64,
     refused: u64,
     written: u64,
+    /// A hash of every frame sent, in order: the same seed gives the
+    /// same trace.
+    trace: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -60,6 +63,7 @@ impl std::ops::AddAssign for Counts {
         self.crashes += o.crashes;
         self.refused += o.refused;
         self.written += o.written;
+        self.trace = self.trace.rotate_left(5) ^ o.trace;
     }
 }
 
@@ -256,6 +260,10 @@ impl Sim {
             // (the node reads the sender from the envelope).
             let bytes: Vec<u8> = std::iter::once(m as u8).chain(bytes).collect();
             self.counts.frames += 1;
+            for b in &bytes {
+                self.counts.trace =
+                    (self.counts.trace ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
             if faulty && self.chance(30) {
                 self.counts.dropped += 1;
                 continue;
@@ -419,6 +427,7 @@ fn a_seed_gives_the_same_run_again() {
         let a = Sim::new(seed, false).run();
         let b = Sim::new(seed, false).run();
         assert_eq!(a, b, "seed {seed} ran differently twice");
+        assert_ne!(a.trace, 0);
     }
 }
 
