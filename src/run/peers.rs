@@ -320,7 +320,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let mut done_since: Option<Instant> = None;
     let mut read_failed = false;
     let mut finished: BTreeSet<(i64, String)> = BTreeSet::new();
-    let mut recorded = life.position;
+    // What the store holds for this life (a pipe starts again at 0).
+    let mut recorded = m.position();
     let result: Result<(), Stop> = 'run: loop {
         // Own input, read ahead of the cluster up to a bound.
         while !input_done && m.waiting() < AHEAD {
