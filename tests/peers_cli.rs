@@ -139,10 +139,14 @@ impl Cluster {
     }
 
     fn start_with(&self, i: usize, extra: &[&str]) -> Child {
+        self.start_on("rules.cep", i, extra)
+    }
+
+    fn start_on(&self, rules: &str, i: usize, extra: &[&str]) -> Child {
         let n = NAMES[i];
         let mut c = cep();
         c.current_dir(&self.dir)
-            .args(["run", "rules.cep", "--input"])
+            .args(["run", rules, "--input"])
             .arg(format!("in{n}.ndjson"))
             .arg("--output")
             .arg(format!("out{n}.ndjson"))
@@ -327,5 +331,27 @@ fn a_peer_that_never_comes_is_left_out_after_the_resync_period() {
     }
     // What A and B read was processed.
     assert!(c.lines("outA.ndjson") > 0);
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+#[test]
+fn a_peer_running_other_rules_is_refused_and_named() {
+    let c = Cluster::new("rules", &input(100, 3));
+    // B's rules have one more pattern: its run states would be misread.
+    let other =
+        format!("{RULES}\npattern Extra {{\n    a: R where v == 9\n    emit {{ v: a.v }}\n}}\n");
+    std::fs::write(c.dir.join("other.cep"), &other).unwrap();
+    let fast = ["--peer-resync", "1500ms", "--peer-ping", "200ms"];
+    let a = c.start_with(0, &fast);
+    let b = c.start_on("other.cep", 1, &fast);
+    let mut cc = c.start_with(2, &fast);
+    c.wait(vec![(0, a), (1, b)]);
+    let _ = cc.kill();
+    let _ = cc.wait();
+    let log = c.log(0);
+    assert!(
+        log.contains("peer B runs other rules than this member"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(&c.dir);
 }

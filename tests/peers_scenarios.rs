@@ -334,3 +334,42 @@ fn a_replayed_reset_and_a_replayed_complete_are_refused() {
     );
     assert!(net.nodes[1].stats().refused > refused);
 }
+
+#[test]
+fn a_peer_running_other_rules_is_refused() {
+    let other = Settings {
+        program: 2,
+        ..settings()
+    };
+    let mine = Settings {
+        program: 1,
+        ..settings()
+    };
+    let a = Node::new(0, 2, 1, mine, Some(Restored::default()), 0);
+    let b = Node::new(1, 2, 1, other, Some(Restored::default()), 0);
+    let mut net = Net::new(vec![a, b]);
+    net.run(2);
+    let r = net.nodes[0].next_key(0);
+    net.local(0, r, st(Phase::Completed, &[1]));
+    net.run(5);
+    // Nothing of A's gets into B, nor of B's into A: their runs would
+    // name other patterns.
+    assert_eq!(net.state(1, &r), None);
+    assert!(net.written[1].is_empty());
+    assert!(net.nodes[1].stats().refused > 0);
+    let mut out = Vec::new();
+    let frame = net
+        .recorded
+        .iter()
+        .find(|(f, t, _)| (*f, *t) == (0, 1))
+        .map(|(_, _, b)| b.clone())
+        .unwrap();
+    net.nodes[1].receive(net.now, &frame, &mut out);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Out::Refused {
+            from: Some(0),
+            why: cep_runtime::peer::Refusal::OtherProgram(1)
+        }
+    )));
+}

@@ -134,6 +134,7 @@ impl Sim {
             max_frame: 2_048,
             // The simulated watermark moves at every step.
             announce_ms: 200,
+            program: 0x5eed,
         };
         let mut peers: Vec<Peer> = (0..PEERS)
             .map(|m| Peer {

@@ -270,6 +270,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let settings = Settings {
         ping_ms: p.ping_ms,
         resync_ms: p.resync_ms,
+        program: program_id(&program),
         ..Settings::default()
     };
     let engine = Engine::new(
@@ -489,6 +490,7 @@ struct Counts {
     written: u64,
     learned: u64,
     oversized: u64,
+    warned_program: std::collections::HashSet<u16>,
 }
 
 fn handle(m: &mut Member, ev: cep_peers::Event, now: i64, step: &mut Step) {
@@ -500,6 +502,14 @@ fn handle(m: &mut Member, ev: cep_peers::Event, now: i64, step: &mut Step) {
             err(&format!("cep run: peer connection refused: {reason}\n"));
         }
     }
+}
+
+/// The rules as peers compare them: the low 64 bits of the program's
+/// hash (`Program::program_hash`, `fnv1a64:<16 hex digits>`).
+fn program_id(program: &Program) -> u64 {
+    let h = program.program_hash();
+    let hex = h.rsplit(':').next().unwrap_or("");
+    u64::from_str_radix(hex, 16).unwrap_or(0)
 }
 
 /// The run name of a cluster run: `<origin>-<pattern>-<incarnation>.<n>`.
@@ -532,6 +542,14 @@ fn act(
     counts: &mut Counts,
 ) -> Result<(), Stop> {
     counts.learned += step.learned;
+    for &peer in &step.other_program {
+        if counts.warned_program.insert(peer) {
+            let name = names.get(usize::from(peer)).map_or("?", String::as_str);
+            err(&format!(
+                "cep run: warning: peer {name} runs other rules than this member: its messages are refused; give every member the same rules\n"
+            ));
+        }
+    }
     if step.oversized > 0 {
         counts.oversized += step.oversized;
         err(&format!(

@@ -40,6 +40,8 @@ pub struct Acts {
     pub send: Vec<(u16, Vec<u8>)>,
     /// Messages the node refused.
     pub refused: u64,
+    /// Members whose messages were refused because they run other rules.
+    pub other_program: Vec<u16>,
     /// Runs too large for any frame.
     pub oversized: u64,
 }
@@ -237,7 +239,12 @@ impl Bridge {
                         acts.complex.push((run, c, state));
                     }
                 }
-                Out::Refused { .. } => acts.refused += 1,
+                Out::Refused { from, why } => {
+                    acts.refused += 1;
+                    if let (Some(f), super::Refusal::OtherProgram(_)) = (from, why) {
+                        acts.other_program.push(f);
+                    }
+                }
                 Out::Oversized { .. } => acts.oversized += 1,
             }
         }

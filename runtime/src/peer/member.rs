@@ -31,6 +31,8 @@ pub struct Step {
     pub outputs: Vec<Output>,
     /// Peer messages refused (unknown, replayed, reordered, bad version).
     pub refused: u64,
+    /// Members whose messages were refused because they run other rules.
+    pub other_program: Vec<u16>,
     /// Runs too large for any frame, not shared.
     pub oversized: u64,
     /// Of `emits`, those learned from peers (completed elsewhere).
@@ -51,6 +53,7 @@ impl Step {
         self.send.clear();
         self.outputs.clear();
         self.refused = 0;
+        self.other_program.clear();
         self.oversized = 0;
         self.learned = 0;
         self.changed.clear();
@@ -256,6 +259,7 @@ impl Member {
         out.emits.append(&mut self.acts.complex);
         out.send.append(&mut self.acts.send);
         out.refused += std::mem::take(&mut self.acts.refused);
+        out.other_program.append(&mut self.acts.other_program);
         out.oversized += std::mem::take(&mut self.acts.oversized);
     }
 }

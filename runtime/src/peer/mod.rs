@@ -79,6 +79,11 @@ pub struct Settings {
     /// changes always carries it). 0, the default: at once, so a peer
     /// waiting for this one goes on without delay.
     pub announce_ms: i64,
+    /// The rules this node runs (a hash of the compiled program, e.g. the
+    /// low 64 bits of `Program::program_hash`): every message carries it,
+    /// and one from a peer running other rules is refused (run states of
+    /// other patterns would be misread). 0 by default.
+    pub program: u64,
 }
 
 impl Default for Settings {
@@ -92,6 +97,7 @@ impl Default for Settings {
             cache: 1_000,
             max_frame: 60 * 1024,
             announce_ms: 0,
+            program: 0,
         }
     }
 }
@@ -138,6 +144,8 @@ pub enum Kind {
 pub enum Refusal {
     /// The bytes are not a message of this protocol version.
     Wire(WireError),
+    /// The sender runs other rules (its program hash).
+    OtherProgram(u64),
     /// The sender is not a member (or is this node).
     UnknownSender(u16),
     /// The envelope names another sender than the connection it came on
@@ -670,6 +678,9 @@ impl Node {
         let p = msg.sender;
         if let Some(f) = from.filter(|&f| f != p) {
             return self.refuse(Some(f), Refusal::WrongSender(p, f), out);
+        }
+        if msg.program != self.settings.program {
+            return self.refuse(Some(p), Refusal::OtherProgram(msg.program), out);
         }
         let incarnation = self.incarnation;
         let Some(l) = self.link_mut(p) else {

@@ -224,6 +224,7 @@ impl Node {
         Some(Envelope {
             version: PROTOCOL,
             sender: self.me,
+            program: self.settings.program,
             incarnation: self.incarnation,
             stream: l.stream,
             seq,

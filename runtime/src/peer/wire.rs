@@ -29,6 +29,8 @@ pub struct Envelope {
     pub version: u16,
     /// Index of the sender in the cluster's sorted member names.
     pub sender: u16,
+    /// The sender's rules (`super::Settings::program`).
+    pub program: u64,
     /// The sender's incarnation.
     pub incarnation: u32,
     /// The sender's stream to the receiver in that incarnation (one more
@@ -183,6 +185,7 @@ mod tests {
         Envelope {
             version: PROTOCOL,
             sender: 2,
+            program: 0x1234_5678_9abc_def0,
             incarnation: 1,
             stream: 3,
             seq: 9,
