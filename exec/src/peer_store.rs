@@ -38,7 +38,9 @@ pub struct Life {
     pub incarnation: u32,
     /// The input lines processed in earlier lives (0 on the first start).
     pub position: u64,
-    /// Every complex event written in earlier lives, in output order.
+    /// Every complex event written in earlier lives, in output order;
+    /// the line itself only where the output (of the length given to
+    /// [`PeerStore::open`]) does not hold it whole, empty elsewhere.
     pub emitted: Vec<Emitted>,
     /// The latest state of every run this instance made a change to
     /// (the protocol's encoding), by run name.
@@ -55,7 +57,7 @@ impl Life {
         let missing: Vec<&Emitted> = self
             .emitted
             .iter()
-            .filter(|e| e.at + e.line.len() as u64 > len)
+            .filter(|e| !e.line.is_empty() && e.at + e.line.len() as u64 > len)
             .collect();
         let cut = missing.first().map(|e| e.at).filter(|&at| at < len);
         (cut, missing)
@@ -79,6 +81,7 @@ impl PeerStore {
         instance: &str,
         program_hash: &str,
         input: &str,
+        output_len: u64,
     ) -> Result<(PeerStore, Life), StoreError> {
         let name = path.display().to_string();
         let mut conn = connect(path)?;
@@ -122,11 +125,13 @@ impl PeerStore {
         let emitted = {
             let mut q = tx
                 .prepare(
-                    "SELECT run, entry, at, line FROM peer_emitted WHERE instance = ?1 ORDER BY at",
+                    "SELECT run, entry, at,
+                            CASE WHEN at + length(line) > ?2 THEN line ELSE x'' END
+                     FROM peer_emitted WHERE instance = ?1 ORDER BY at",
                 )
                 .map_err(|e| err("cannot read what was written", &e))?;
             let rows = q
-                .query_map(params![instance], |r| {
+                .query_map(params![instance, output_len as i64], |r| {
                     Ok(Emitted {
                         run: r.get(0)?,
                         entry: r.get(1)?,
@@ -244,7 +249,7 @@ mod tests {
     fn lives_count_up_and_keep_what_was_written() {
         let dir = std::env::temp_dir().join(format!("cep-peer-store-{}", std::process::id()));
         let _ = std::fs::remove_file(&dir);
-        let (mut s, life) = PeerStore::open(&dir, "A", "h1", "`in`").unwrap();
+        let (mut s, life) = PeerStore::open(&dir, "A", "h1", "`in`", 0).unwrap();
         assert_eq!(
             (life.incarnation, life.position, life.emitted.len()),
             (1, 0, 0)
@@ -267,25 +272,30 @@ mod tests {
         )
         .unwrap();
         drop(s);
-        let (_, life) = PeerStore::open(&dir, "A", "h1", "`in`").unwrap();
+        // The output has the first line and half the second: cut to 4,
+        // write the second again; the first line is not even read.
+        let (_, life) = PeerStore::open(&dir, "A", "h1", "`in`", 6).unwrap();
         assert_eq!((life.incarnation, life.position), (2, 3));
         assert_eq!(life.emitted.len(), 2);
+        assert!(life.emitted[0].line.is_empty());
         assert_eq!(life.runs, vec![st("A-P-1.3", 2)]);
-        // The output has the first line and half the second: cut to 4,
-        // write the second again.
         let (cut, missing) = life.unwritten(6);
         assert_eq!(cut, Some(4));
         assert_eq!(missing.len(), 1);
         assert_eq!(missing[0].run, "A-P-1.2");
-        // Both written: nothing to do.
+        // Both written: nothing to read, nothing to do.
+        let (_, life) = PeerStore::open(&dir, "A", "h1", "`in`", 8).unwrap();
+        assert!(life.emitted.iter().all(|e| e.line.is_empty()));
         assert_eq!(life.unwritten(8).1.len(), 0);
         // Another instance in the same file starts its own count.
-        let (_, other) = PeerStore::open(&dir, "B", "h1", "`in`").unwrap();
+        let (_, other) = PeerStore::open(&dir, "B", "h1", "`in`", 0).unwrap();
         assert_eq!(other.incarnation, 1);
         // Other rules: refused, naming the instance.
-        let e = PeerStore::open(&dir, "A", "h2", "`in`").err().unwrap();
+        let e = PeerStore::open(&dir, "A", "h2", "`in`", 0).err().unwrap();
         assert!(e.0.contains("instance `A` ran other rules"), "{}", e.0);
-        let e = PeerStore::open(&dir, "A", "h1", "`other`").err().unwrap();
+        let e = PeerStore::open(&dir, "A", "h1", "`other`", 0)
+            .err()
+            .unwrap();
         assert!(e.0.contains("read `in`"), "{}", e.0);
         let _ = std::fs::remove_file(&dir);
     }

@@ -183,11 +183,25 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         fail("--peer needs a store that outlives the process (its incarnation, what it wrote, its runs), not `:memory:`: give --store PATH");
         return EXIT_USAGE;
     }
+    // The output as it is: the store reads back only lines it lacks.
+    let out_before = match std::fs::metadata(&o.output) {
+        Ok(md) => md.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(e) => {
+            fail(&format!(
+                "cannot read `{}`: {}",
+                show_path(&o.output),
+                why(&e)
+            ));
+            return EXIT_USAGE;
+        }
+    };
     let (mut store, life) = match cep_exec::PeerStore::open(
         &store_path,
         &o.instance,
         &program.program_hash(),
         &input_name,
+        out_before,
     ) {
         Ok(x) => x,
         Err(e) => {
@@ -214,7 +228,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             }
         }
     }
-    let mut out_len = match repair_output(&o.output, &life) {
+    let mut out_len = match repair_output(&o.output, &life, out_before) {
         Ok(n) => n,
         Err(m) => {
             fail(&m);
@@ -627,16 +641,11 @@ fn act(
     Ok(())
 }
 
-/// Makes the output agree with the store before anything is appended:
-/// cuts a torn last line and writes the lines recorded but not written.
-/// The output's length after.
-fn repair_output(path: &std::path::Path, life: &cep_exec::Life) -> Result<u64, String> {
+/// Makes the output (`len` bytes now) agree with the store before
+/// anything is appended: cuts a torn last line and writes the lines
+/// recorded but not written. The output's length after.
+fn repair_output(path: &std::path::Path, life: &cep_exec::Life, len: u64) -> Result<u64, String> {
     let name = show_path(path);
-    let len = match std::fs::metadata(path) {
-        Ok(md) => md.len(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(format!("cannot read `{name}`: {}", why(&e))),
-    };
     let (cut, missing) = life.unwritten(len);
     if missing.is_empty() {
         return Ok(len);
