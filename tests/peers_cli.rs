@@ -98,8 +98,14 @@ struct Cluster {
 
 impl Cluster {
     fn new(name: &str, lines: &[String]) -> Cluster {
+        Cluster::with_rules(name, RULES, lines, &[])
+    }
+
+    /// A cluster on `rules`; one instance's output made with `single`
+    /// added to its arguments.
+    fn with_rules(name: &str, rules: &str, lines: &[String], single: &[&str]) -> Cluster {
         let dir = dir(name);
-        std::fs::write(dir.join("rules.cep"), RULES).unwrap();
+        std::fs::write(dir.join("rules.cep"), rules).unwrap();
         std::fs::write(dir.join("all.ndjson"), lines.join("\n") + "\n").unwrap();
         for (i, n) in NAMES.iter().enumerate() {
             let part: Vec<&String> = lines
@@ -121,6 +127,7 @@ impl Cluster {
             .arg(dir.join("all.ndjson"))
             .arg("--output")
             .arg(dir.join("single.ndjson"))
+            .args(single)
             .output()
             .unwrap();
         assert!(
@@ -219,14 +226,31 @@ fn read(path: &Path) -> (BTreeMap<String, usize>, Vec<String>) {
 }
 
 fn assert_same_as_one(c: &Cluster) {
-    let (want, _) = read(&c.dir.join("single.ndjson"));
+    assert_same_as_one_in(c, &["Up", "Quiet", "Three", "Calm"]);
+}
+
+/// As `assert_same_as_one`, on the complex events of these types only.
+fn assert_same_as_one_in(c: &Cluster, types: &[&str]) {
+    let only = |(m, r): (BTreeMap<String, usize>, Vec<String>)| {
+        let keep = |k: &String| {
+            let v: Value = serde_json::from_str(k).unwrap();
+            types.contains(&v["type"].as_str().unwrap())
+        };
+        (
+            m.into_iter()
+                .filter(|(k, _)| keep(k))
+                .collect::<BTreeMap<_, _>>(),
+            r,
+        )
+    };
+    let (want, _) = only(read(&c.dir.join("single.ndjson")));
     assert!(
         want.values().sum::<usize>() > 300,
         "too few matches to compare"
     );
     let mut ids: Option<HashSet<String>> = None;
     for (i, n) in NAMES.iter().enumerate() {
-        let (got, runs) = read(&c.dir.join(format!("out{n}.ndjson")));
+        let (got, runs) = only(read(&c.dir.join(format!("out{n}.ndjson"))));
         let unique: HashSet<String> = runs.iter().cloned().collect();
         assert_eq!(
             unique.len(),
@@ -353,5 +377,151 @@ fn a_peer_running_other_rules_is_refused_and_named() {
         log.contains("peer B runs other rules than this member"),
         "{log}"
     );
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// The rules with a step on `Up`: it notes which peer ran it for which
+/// run (`steps.log`, appended by every peer) and emits `Noted`, which a
+/// pattern turns into `Heard`.
+fn step_rules() -> String {
+    format!(
+        r#"{RULES}
+event Noted {{ room: int }}
+
+step note {{
+    on Up
+    run "sh" args ["-c", "echo \"$CEP_RUN_ID $CEP_SEQUENCE\" >> steps.log"]
+    on success emit Noted {{ room: Up.room }}
+    recover {{ ready: rerun, active: rerun, failure: skip, success: skip }}
+}}
+
+pattern Heard {{
+    n: Noted
+    emit {{ room: n.room }}
+}}
+"#
+    )
+}
+
+/// The step's notes: (peer's store run, sequence) per line.
+fn notes(c: &Cluster) -> Vec<(String, String)> {
+    std::fs::read_to_string(c.dir.join("steps.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let (a, b) = l.split_once(' ').unwrap();
+            (a.to_string(), b.to_string())
+        })
+        .collect()
+}
+
+/// The run ids of the `Up` complex events a peer wrote.
+fn ups(c: &Cluster, n: &str) -> Vec<String> {
+    std::fs::read_to_string(c.dir.join(format!("out{n}.ndjson")))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "Up")
+        .map(|v| v["@cep"]["run"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn count(c: &Cluster, n: &str, ty: &str) -> usize {
+    std::fs::read_to_string(c.dir.join(format!("out{n}.ndjson")))
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["type"] == ty)
+        .count()
+}
+
+#[test]
+fn each_complex_events_step_runs_once_in_the_cluster() {
+    let rules = step_rules();
+    let c = Cluster::with_rules("steps", &rules, &input(600, 13), &["--dry-run"]);
+    let children = (0..3).map(|i| (i, c.start(i))).collect();
+    c.wait(children);
+    assert_same_as_one_in(&c, &["Up", "Quiet", "Three", "Calm"]);
+    let want: std::collections::BTreeSet<String> = ups(&c, "A").into_iter().collect();
+    assert!(want.len() > 50, "too few Up runs: {}", want.len());
+    let notes = notes(&c);
+    // Every `Up` run's step ran once, in its run's sequence, on one peer;
+    // more than one peer ran steps (runs complete on every peer).
+    let mut seqs: Vec<String> = notes.iter().map(|(_, q)| q.clone()).collect();
+    seqs.sort();
+    let set: std::collections::BTreeSet<String> = seqs.iter().cloned().collect();
+    assert_eq!(seqs.len(), set.len(), "a step ran twice: {notes:?}");
+    assert_eq!(set, want, "steps ran for other runs than the Up runs");
+    let ran: HashSet<&str> = notes.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(ran.len(), 3, "steps ran on {ran:?} only");
+    // What a step emitted reached the patterns and every peer: one Heard
+    // per Up on each.
+    for (i, n) in NAMES.iter().enumerate() {
+        assert_eq!(count(&c, n, "Heard"), want.len(), "peer {n}: {}", c.log(i));
+        assert!(c.log(i).contains("step runs:"), "{}", c.log(i));
+    }
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+#[test]
+fn a_killed_peer_takes_up_its_step_runs_and_no_step_is_lost() {
+    let rules = step_rules();
+    let c = Cluster::with_rules("steps-kill", &rules, &input(900, 17), &["--dry-run"]);
+    let mut a = c.start(0);
+    let mut b = c.start(1);
+    let cc = c.start(2);
+    let until = Instant::now() + Duration::from_secs(120);
+    while c.lines("outB.ndjson") < 200 {
+        assert!(Instant::now() < until, "B wrote nothing: {}", c.log(1));
+        assert!(
+            b.try_wait().unwrap().is_none(),
+            "B ended before the kill: {}",
+            c.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    b.kill().unwrap();
+    b.wait().unwrap();
+    let b2 = c.start(1);
+    c.wait(vec![(1, b2), (2, cc)]);
+    assert!(a.wait().unwrap().success(), "{}", c.log(0));
+    assert_same_as_one_in(&c, &["Up", "Quiet", "Three", "Calm"]);
+    let want: std::collections::BTreeSet<String> = ups(&c, "A").into_iter().collect();
+    let notes = notes(&c);
+    let set: std::collections::BTreeSet<String> = notes.iter().map(|(_, q)| q.clone()).collect();
+    // No step lost, none for another run; a step runs again only if it
+    // was running on B when B was killed (its recover policy: rerun).
+    assert_eq!(set, want, "{}", c.log(1));
+    let mut seen = HashSet::new();
+    let again: Vec<_> = notes.iter().filter(|n| !seen.insert(&n.1)).collect();
+    assert!(
+        again.iter().all(|(p, _)| p == "peer-B") && again.len() <= 8,
+        "steps ran again: {again:?}"
+    );
+    assert!(c.log(1).contains("incarnation 2"), "{}", c.log(1));
+    // What the steps emitted was processed once: B's restart did not
+    // emit again the events of steps that had ended before the kill.
+    for (i, n) in NAMES.iter().enumerate() {
+        assert_eq!(count(&c, n, "Heard"), want.len(), "peer {n}: {}", c.log(i));
+    }
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+#[test]
+fn what_a_member_cannot_honour_is_refused_before_it_starts() {
+    let c = Cluster::with_rules("refused", &step_rules(), &input(20, 1), &["--dry-run"]);
+    for (extra, says) in [
+        (&["--dry-run"][..], "--dry-run with --peer"),
+        (
+            &["--once", "--history", "h.log"][..],
+            "--once, --history with --peer",
+        ),
+        (&["--max-delay", "1s"][..], "--max-delay with --peer"),
+    ] {
+        let out = c.start_with(0, extra).wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let log = c.log(0);
+        assert!(log.contains(says), "{extra:?}: {log}");
+        assert!(!c.dir.join("A.db").exists(), "a store was made: {log}");
+    }
     let _ = std::fs::remove_dir_all(&c.dir);
 }

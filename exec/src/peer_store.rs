@@ -191,44 +191,78 @@ impl PeerStore {
             .conn
             .transaction()
             .map_err(|e| err("cannot begin a transaction", &e))?;
-        {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO peer_emitted (instance, run, entry, at, line)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(|e| err("cannot record a complex event", &e))?;
-            for e in emitted {
-                ins.execute(params![self.instance, e.run, e.entry, e.at as i64, e.line])
-                    .map_err(|x| err("cannot record a complex event", &x))?;
-            }
-        }
-        {
-            let mut up = tx
-                .prepare_cached(
-                    "INSERT INTO peer_runs (instance, run, entry) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (instance, run) DO UPDATE SET entry = excluded.entry",
-                )
-                .map_err(|e| err("cannot record a run state", &e))?;
-            for (run, entry) in runs {
-                up.execute(params![self.instance, run, entry])
-                    .map_err(|x| err("cannot record a run state", &x))?;
-            }
-            let mut del = tx
-                .prepare_cached("DELETE FROM peer_runs WHERE instance = ?1 AND run = ?2")
-                .map_err(|e| err("cannot forget a run state", &e))?;
-            for run in gone {
-                del.execute(params![self.instance, run])
-                    .map_err(|x| err("cannot forget a run state", &x))?;
-            }
-        }
-        tx.execute(
-            "UPDATE peer_lives SET position = max(position, ?2) WHERE instance = ?1",
-            params![self.instance, position as i64],
-        )
-        .map_err(|e| err("cannot record the input position", &e))?;
+        write_rows(&tx, &self.instance, position, emitted, runs, gone)
+            .map_err(|(w, e)| err(w, &e))?;
         tx.commit().map_err(|e| err("cannot commit", &e))
     }
+
+    /// As [`PeerStore::record`], but into the open transaction of the step
+    /// store `steps` (the same file), and commits it: the step records
+    /// the scheduler gave for these complex events become durable in the
+    /// same transaction as the marks and the input position, so a crash
+    /// cannot keep one without the other.
+    pub fn record_with(
+        &mut self,
+        steps: &mut crate::Store,
+        position: u64,
+        emitted: &[Emitted],
+        runs: &[(String, Vec<u8>)],
+        gone: &[String],
+    ) -> Result<(), StoreError> {
+        let instance = self.instance.clone();
+        steps.within(|c| write_rows(c, &instance, position, emitted, runs, gone))?;
+        steps.commit()
+    }
+}
+
+/// The rows of one [`PeerStore::record`], into `c`'s open transaction;
+/// an error says what could not be written.
+fn write_rows(
+    c: &Connection,
+    instance: &str,
+    position: u64,
+    emitted: &[Emitted],
+    runs: &[(String, Vec<u8>)],
+    gone: &[String],
+) -> Result<(), (&'static str, rusqlite::Error)> {
+    let at = |w: &'static str| move |e| (w, e);
+    {
+        let mut ins = c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO peer_emitted (instance, run, entry, at, line)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(at("cannot record a complex event"))?;
+        for e in emitted {
+            ins.execute(params![instance, e.run, e.entry, e.at as i64, e.line])
+                .map_err(at("cannot record a complex event"))?;
+        }
+    }
+    {
+        let mut up = c
+            .prepare_cached(
+                "INSERT INTO peer_runs (instance, run, entry) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (instance, run) DO UPDATE SET entry = excluded.entry",
+            )
+            .map_err(at("cannot record a run state"))?;
+        for (run, entry) in runs {
+            up.execute(params![instance, run, entry])
+                .map_err(at("cannot record a run state"))?;
+        }
+        let mut del = c
+            .prepare_cached("DELETE FROM peer_runs WHERE instance = ?1 AND run = ?2")
+            .map_err(at("cannot forget a run state"))?;
+        for run in gone {
+            del.execute(params![instance, run])
+                .map_err(at("cannot forget a run state"))?;
+        }
+    }
+    c.execute(
+        "UPDATE peer_lives SET position = max(position, ?2) WHERE instance = ?1",
+        params![instance, position as i64],
+    )
+    .map_err(at("cannot record the input position"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -419,6 +419,31 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `f` on the connection inside the open transaction (begun if
+    /// none is): other tables of the same file written atomically with
+    /// the step records (`PeerStore::record_with`). Committed by the next
+    /// [`Store::commit`].
+    pub fn within<E: std::fmt::Display>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<(), (&'static str, E)>,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        f(&self.conn).map_err(|(what, e)| StoreError(format!("store `{}`: {what}: {e}", self.name)))
+    }
+
+    /// Whether the store at `path` holds a run with this id (opening and
+    /// migrating it if need be).
+    pub fn has_run(path: &Path, id: &str) -> Result<bool, StoreError> {
+        let conn = connect(path)?;
+        conn.query_row(
+            "SELECT count(*) FROM runs WHERE id = ?1",
+            params![id],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(|e| StoreError(format!("store `{}`: {e}", path.display())))
+    }
+
     /// Makes everything applied so far durable.
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if self.open {

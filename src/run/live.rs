@@ -22,7 +22,7 @@ use super::Options;
 use cep_exec::{Executor, Identity, Store};
 use cep_ir::Program;
 use cep_runtime::ingest::{self, Decoder, Line, Lines};
-use cep_runtime::{Outcome, Resolved, RunOutput, Runner, StepOutput};
+use cep_runtime::{Outcome, Resolved, RunOutput, Runner, Scheduler, StepOutput};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,16 +95,7 @@ impl<'a> Live<'a> {
         input_name: String,
         run_id: String,
     ) -> Live<'a> {
-        let dirs = program
-            .sources
-            .iter()
-            .map(|s| {
-                std::path::Path::new(s)
-                    .parent()
-                    .map(|p| p.to_path_buf())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let dirs = rule_dirs(&program);
         Live {
             o,
             decoder: Decoder::new(&program),
@@ -390,35 +381,81 @@ impl<'a> Live<'a> {
     }
 
     fn identity(&self, run: u64, attempt: u32, _action: &Resolved) -> Identity {
-        let r = self.runner.steps.run(run);
-        let step = r.and_then(|r| self.program.steps.get(r.step as usize));
-        Identity {
-            step: step.map(|s| s.name.clone()).unwrap_or_default(),
-            sequence: r.map(|r| r.sequence.to_string()).unwrap_or_default(),
+        let recovery = self.store.as_ref().map_or(0, Store::recovery);
+        identity(
+            &self.program,
+            &self.dirs,
+            &self.runner.steps,
+            &self.run_id,
+            recovery,
+            run,
             attempt,
-            run_id: self.run_id.clone(),
-            recovery: self.store.as_ref().map_or(0, Store::recovery),
-            rules_dir: step
-                .and_then(|s| self.dirs.get(s.source as usize).cloned())
-                .unwrap_or_default(),
-            timeout_ms: step.and_then(|s| s.timeout_ms),
-        }
+        )
     }
 
     /// What an attempt wrote, on stderr (its last 4 KiB).
     fn attempt_output(&self, f: &cep_exec::Finished) {
-        let r = self.runner.steps.run(f.run);
-        let step = r
-            .and_then(|r| self.program.steps.get(r.step as usize))
-            .map_or("?", |s| s.name.as_str());
-        let seq = r.map_or(String::new(), |r| r.sequence.to_string());
-        for (what, text) in [("stdout", &f.stdout), ("stderr", &f.stderr)] {
-            for l in text.lines() {
-                crate::err(&format!(
-                    "cep run: step {step} [{seq}] attempt {} {what}: {l}\n",
-                    f.attempt
-                ));
-            }
+        attempt_output(&self.program, &self.runner.steps, f);
+    }
+}
+
+/// The directory of each source file of `program`, for relative program
+/// paths of steps.
+pub(super) fn rule_dirs(program: &Program) -> Vec<PathBuf> {
+    program
+        .sources
+        .iter()
+        .map(|s| {
+            std::path::Path::new(s)
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Who attempt `attempt` of step run `run` is, for the executor (its
+/// environment: `CEP_RUN_ID`, `CEP_SEQUENCE`, ...).
+pub(super) fn identity(
+    program: &Program,
+    dirs: &[PathBuf],
+    steps: &Scheduler,
+    run_id: &str,
+    recovery: u32,
+    run: u64,
+    attempt: u32,
+) -> Identity {
+    let r = steps.run(run);
+    let step = r.and_then(|r| program.steps.get(r.step as usize));
+    Identity {
+        step: step.map(|s| s.name.clone()).unwrap_or_default(),
+        sequence: r.map(|r| r.sequence.to_string()).unwrap_or_default(),
+        attempt,
+        run_id: run_id.to_string(),
+        recovery,
+        rules_dir: step
+            .and_then(|s| dirs.get(s.source as usize).cloned())
+            .unwrap_or_default(),
+        timeout_ms: step.and_then(|s| s.timeout_ms),
+    }
+}
+
+/// What an attempt wrote, on stderr (its last 4 KiB), a line each.
+pub(super) fn attempt_output(program: &Program, steps: &Scheduler, f: &cep_exec::Finished) {
+    if f.stderr.is_empty() && f.stdout.is_empty() {
+        return;
+    }
+    let r = steps.run(f.run);
+    let step = r
+        .and_then(|r| program.steps.get(r.step as usize))
+        .map_or("?", |s| s.name.as_str());
+    let seq = r.map_or(String::new(), |r| r.sequence.to_string());
+    for (what, text) in [("stdout", &f.stdout), ("stderr", &f.stderr)] {
+        for l in text.lines() {
+            crate::err(&format!(
+                "cep run: step {step} [{seq}] attempt {} {what}: {l}\n",
+                f.attempt
+            ));
         }
     }
 }

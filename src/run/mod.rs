@@ -375,6 +375,23 @@ pub fn run(o: &Options) -> u8 {
     }
 }
 
+/// The summary line of the step runs.
+fn step_summary(st: &cep_runtime::steps::StepStats, dry_run: bool) -> String {
+    let mut line = format!(
+        "cep run: {} step runs: {} succeeded, {} failed ({} unhandled), {} attempts, {} timed out",
+        st.runs, st.succeeded, st.failed, st.unhandled, st.attempts, st.timed_out
+    );
+    let left = st.runs - st.succeeded - st.failed;
+    if left > 0 {
+        line.push_str(&format!(", {left} not finished"));
+    }
+    if dry_run {
+        line.push_str(" (dry run: nothing was started)");
+    }
+    line.push('\n');
+    line
+}
+
 fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
     let stats = live.runner.engine.stats();
     let dead_letters = live.outputs.dead_letters;
@@ -410,20 +427,7 @@ fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
         ));
     }
     if !program.steps.is_empty() {
-        let st = live.runner.steps.stats();
-        let mut line = format!(
-            "cep run: {} step runs: {} succeeded, {} failed ({} unhandled), {} attempts, {} timed out",
-            st.runs, st.succeeded, st.failed, st.unhandled, st.attempts, st.timed_out
-        );
-        let left = st.runs - st.succeeded - st.failed;
-        if left > 0 {
-            line.push_str(&format!(", {left} not finished"));
-        }
-        if o.dry_run {
-            line.push_str(" (dry run: nothing was started)");
-        }
-        line.push('\n');
-        err(&line);
+        err(&step_summary(&live.runner.steps.stats(), o.dry_run));
     }
     for (p, shed) in program
         .patterns

@@ -12,20 +12,30 @@
 //! processed, and starts a new incarnation (run ids never repeat).
 //!
 //! Each member processes its own events in the cluster's order; it exits
-//! once every member's input has ended and its peers hold its final
-//! state, or after a signal (without waiting for them).
+//! once every member's input has ended, its step work is done and its
+//! peers hold its final state, or after a signal (without waiting for
+//! them; running attempts get `--grace`).
+//!
+//! Steps: each member runs the steps of the complex events its own engine
+//! completed (and of its own input events), on the executor
+//! (`cep_exec::Executor`), with the step records in the same store and
+//! the same transaction as the peer records (`PeerStore::record_with`),
+//! committed before an attempt starts. A restarted member takes up the
+//! step runs of its earlier lives (the store's run `peer-<instance>`) by
+//! `--mode continue`, or by each step's `recover` policy otherwise.
 
 use super::input::{Feed, Next};
-use super::sink::{why, Outputs, Sink, Stop};
-use super::{default_store, is_stdio, Options};
+use super::live::{attempt_output, identity, rule_dirs, wall_ms};
+use super::sink::{why, Outputs, Sink, StepLog, Stop};
+use super::{default_store, is_stdio, Mode, Options};
 use crate::{err, fail, show_path, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use cep_ir::Program;
 use cep_peers::{PeerAddr, Transport};
 use cep_runtime::ingest::{self, Decoder, Line, Lines};
 use cep_runtime::ndjson::Encoder;
 use cep_runtime::peer::member::{Member, Step};
-use cep_runtime::peer::{wire, Node, Restored, RunKey, Settings};
-use cep_runtime::{Config, Engine};
+use cep_runtime::peer::{run_name, wire, Node, Restored, Settings};
+use cep_runtime::{Config, Engine, Scheduler, StepConfig, StepOutput};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -125,33 +135,25 @@ fn cluster(o: &Options, p: &PeerOptions) -> Result<Cluster, String> {
 
 /// Runs one member; the exit code.
 pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
-    if !program.steps.is_empty() {
-        fail(
-            "these rules have steps, and `cep run --peer` does not run steps yet \
-             (each peer would run the steps of its own complex events); run them without --peer",
-        );
-        return EXIT_USAGE;
-    }
-    let step_flags: Vec<&str> = [
+    let has_steps = !program.steps.is_empty();
+    let refused: Vec<&str> = [
         (o.dry_run, "--dry-run"),
-        (o.mode != super::Mode::Restart, "--mode"),
+        (o.mode == Mode::Recover && !has_steps, "--mode"),
+        (o.mode == Mode::Continue && !has_steps, "--mode"),
         (o.run_id.is_some(), "--run-id"),
         (o.once, "--once"),
         (o.history.is_some(), "--history"),
-        (o.step_log.is_some(), "--step-log"),
-        (o.max_concurrent.is_some(), "--max-concurrent"),
-        (o.grace_ms != 10_000, "--grace"),
-        (o.on_failure != cep_runtime::OnFailure::Stop, "--on-failure"),
     ]
     .into_iter()
     .filter_map(|(given, flag)| given.then_some(flag))
     .collect();
-    if !step_flags.is_empty() {
+    if !refused.is_empty() {
         fail(&format!(
-            "{} with --peer: a peer runs no steps and keeps no process history yet; \
-             leave {} out, or run without --peer",
-            step_flags.join(", "),
-            if step_flags.len() == 1 { "it" } else { "them" }
+            "{} with --peer: a member of a cluster runs its steps for real and takes up \
+             its own step runs when it restarts (`--mode continue`, or by each step's \
+             `recover` policy), and keeps no process history; leave {} out, or run without --peer",
+            refused.join(", "),
+            if refused.len() == 1 { "it" } else { "them" }
         ));
         return EXIT_USAGE;
     }
@@ -209,6 +211,61 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // The step runs, in the same file: this instance's one run, taken up
+    // by each later life.
+    let step_run = format!("peer-{}", o.instance);
+    let mut steps = None;
+    let mut resumed = None;
+    let (etx, erx) = std::sync::mpsc::channel::<Attempt>();
+    if has_steps {
+        let taken = match cep_exec::Store::has_run(&store_path, &step_run) {
+            Ok(t) => t,
+            Err(e) => {
+                fail(&e.0);
+                return EXIT_USAGE;
+            }
+        };
+        let opened = match cep_exec::Store::open(
+            &store_path,
+            program.clone(),
+            &input_name,
+            &step_run,
+            taken.then_some(step_run.as_str()),
+            wall_ms(),
+        ) {
+            Ok(x) => x,
+            Err(e) => {
+                fail(&e.0);
+                return EXIT_USAGE;
+            }
+        };
+        let tx = etx.clone();
+        let exec = match cep_exec::Executor::new(
+            move |f| {
+                let _ = tx.send(Attempt::Done(f));
+            },
+            move |run, attempt, group| {
+                let _ = etx.send(Attempt::Started(run, attempt, group));
+            },
+        ) {
+            Ok(x) => x,
+            Err(e) => {
+                fail(&format!("cannot start the step executor: {e}"));
+                return EXIT_USAGE;
+            }
+        };
+        if let Some(r) = opened.resumed {
+            // What a killed `cep` left running ends before anything reruns.
+            cep_exec::end_orphans(&step_run, &r.orphans);
+            resumed = Some(r);
+        }
+        steps = Some(StepEdge {
+            store: opened.store,
+            exec,
+            run_id: step_run,
+            dirs: rule_dirs(&program),
+        });
+    }
     // What earlier lives wrote: marks, completions, and lines not yet out.
     let mut restored = Restored::default();
     for e in &life.emitted {
@@ -251,12 +308,13 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         }
     };
     let skip = if is_stdio(&o.input) { 0 } else { life.position };
-    let (out, dead) = match (
+    let (out, dead, step_log) = match (
         Sink::append(&o.output),
         o.dead_letter.as_deref().map(Sink::append).transpose(),
+        o.step_log.as_deref().map(Sink::append).transpose(),
     ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(m), _) | (_, Err(m)) => {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
             fail(&m);
             return EXIT_USAGE;
         }
@@ -264,7 +322,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let mut outputs = Outputs {
         out,
         dead,
-        steps: None,
+        steps: step_log.map(StepLog::new),
         history: None,
         encoder: Encoder::new(&program),
         line: Vec::with_capacity(1024),
@@ -279,8 +337,9 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let started = Instant::now();
-    let now = || i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    // One clock for the protocol's periods and the steps' delays: the
+    // wall clock, epoch ms.
+    let now = wall_ms;
     let settings = Settings {
         ping_ms: p.ping_ms,
         resync_ms: p.resync_ms,
@@ -307,7 +366,18 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         Some(restored),
         now(),
     );
-    let mut m = Member::new(engine, node);
+    let mut m = if has_steps {
+        let scheduler = Scheduler::new(
+            program.clone(),
+            StepConfig {
+                max_concurrent: o.max_concurrent,
+                on_failure: o.on_failure,
+            },
+        );
+        Member::with_steps(engine, node, scheduler, c.names.clone())
+    } else {
+        Member::new(engine, node)
+    };
     // The runs this member had made, back in the engine and the node.
     let mut states = Vec::new();
     for (name, e) in &life.runs {
@@ -324,12 +394,20 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     }
     m.restore(now(), states);
     m.resume_after(skip);
+    let mut step = Step::default();
+    if let Some(r) = resumed {
+        let how = if o.mode == Mode::Continue {
+            cep_runtime::steps::Resume::Continue
+        } else {
+            cep_runtime::steps::Resume::Recover
+        };
+        m.restore_steps(how, r.seen, r.runs, now(), &mut step);
+    }
     let mut feed = Feed::start(source);
     let mut lines = Lines::new(o.max_line_bytes);
     let mut decoder = Decoder::new(&program);
     let mut line_no: u64 = 0;
     let mut input_done = false;
-    let mut step = Step::default();
     let mut counts = Counts::default();
     let mut signal = None;
     let mut done_since: Option<Instant> = None;
@@ -362,7 +440,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
                     Ok(None) => Ok(()),
                     Ok(Some(ev)) => {
                         counts.events += 1;
-                        m.offer(ev);
+                        let sequence = decoder.take_sequence();
+                        m.offer_in(ev, sequence);
                         Ok(())
                     }
                     Err(r) => outputs.dead_letter(line_no, &r, text),
@@ -401,11 +480,18 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             heard = true;
             handle(&mut m, ev, now(), &mut step);
         }
+        // Steps: attempts that ended, delays and back-offs that are due.
+        if let Some(se) = steps.as_mut() {
+            if let Err(e) = attempts(&mut m, se, &erx, &program, &mut step) {
+                break 'run Err(e);
+            }
+        }
         m.step(now(), &mut step);
         if let Err(e) = act(
             &mut m,
             &transport,
             &mut store,
+            steps.as_mut(),
             &mut outputs,
             &mut step,
             &c.names,
@@ -432,6 +518,57 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             }
         }
     };
+    // Steps after a signal: nothing new starts, running attempts get
+    // `--grace` to end (their ends are recorded), then are killed (their
+    // runs stay active in the store, taken up by the next life).
+    let result = match (result, steps.as_mut()) {
+        (Ok(()), Some(se)) if signal.is_some() => {
+            m.halt_steps();
+            let grace = Instant::now() + Duration::from_millis(o.grace_ms);
+            let mut r = Ok(());
+            while r.is_ok() && m.scheduler().is_some_and(Scheduler::busy) && Instant::now() < grace
+            {
+                std::thread::sleep(Duration::from_millis(5));
+                r = attempts(&mut m, se, &erx, &program, &mut step).and_then(|()| {
+                    act(
+                        &mut m,
+                        &transport,
+                        &mut store,
+                        Some(se),
+                        &mut outputs,
+                        &mut step,
+                        &c.names,
+                        &program,
+                        &mut out_len,
+                        &mut finished,
+                        &mut recorded,
+                        &mut counts,
+                    )
+                });
+            }
+            if m.scheduler().is_some_and(Scheduler::busy) {
+                se.exec.kill_all();
+            }
+            r
+        }
+        (r, _) => r,
+    };
+    if let Some(se) = steps.as_mut() {
+        se.exec.shutdown();
+        let outcome = match signal {
+            Some(s) => format!("stopped by {}", super::input::signal_name(s)),
+            None if m.scheduler().is_some_and(|s| s.stats().unhandled > 0) => "failure".into(),
+            None => "success".into(),
+        };
+        if let Err(e) = se
+            .store
+            .commit()
+            .and_then(|()| se.store.end_run(&outcome, wall_ms()))
+        {
+            fail(&e.0);
+            read_failed = true;
+        }
+    }
     if result.is_ok() && signal.is_none() {
         // The end of the input: process instances not accepting.
         let mut outs = Vec::new();
@@ -483,6 +620,10 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
             )
         }
     ));
+    if let Some(st) = m.scheduler().map(Scheduler::stats) {
+        err(&super::step_summary(&st, false));
+    }
+    let unhandled = m.scheduler().is_some_and(|s| s.stats().unhandled > 0);
     transport.shutdown();
     match (result, flushed) {
         (Err(Stop::Io(e)), _) | (_, Err(Stop::Io(e))) => {
@@ -491,7 +632,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         }
         _ => match signal {
             Some(s) => 128 + u8::try_from(s).unwrap_or(0),
-            None if read_failed => EXIT_FAIL,
+            None if read_failed || unhandled => EXIT_FAIL,
             None => EXIT_OK,
         },
     }
@@ -505,6 +646,55 @@ struct Counts {
     learned: u64,
     oversized: u64,
     warned_program: std::collections::HashSet<u16>,
+}
+
+/// The step side of a member: its step store (the same file as the peer
+/// tables), the executor, and what attempts are told of themselves.
+struct StepEdge {
+    store: cep_exec::Store,
+    exec: cep_exec::Executor,
+    /// The store's run of this instance (`peer-<instance>`).
+    run_id: String,
+    dirs: Vec<PathBuf>,
+}
+
+/// What the executor reports, on a channel of its own.
+enum Attempt {
+    Done(cep_exec::Finished),
+    Started(u64, u32, i32),
+}
+
+/// Gives the member the attempts that ended and the wall clock when a
+/// delay, back-off or timeout is due; records process groups.
+fn attempts(
+    m: &mut Member,
+    se: &mut StepEdge,
+    rx: &std::sync::mpsc::Receiver<Attempt>,
+    program: &Program,
+    step: &mut Step,
+) -> Result<(), Stop> {
+    while let Ok(a) = rx.try_recv() {
+        match a {
+            Attempt::Done(f) => {
+                if let Some(s) = m.scheduler() {
+                    attempt_output(program, s, &f);
+                }
+                m.ended(f.run, f.attempt, f.outcome, wall_ms(), step);
+            }
+            Attempt::Started(run, attempt, group) => se
+                .store
+                .attempt_group(run, attempt, group)
+                .map_err(|e| Stop::Io(e.0))?,
+        }
+    }
+    let now = wall_ms();
+    if m.scheduler()
+        .and_then(Scheduler::next_wake)
+        .is_some_and(|w| w <= now)
+    {
+        m.time(now, step);
+    }
+    Ok(())
 }
 
 fn handle(m: &mut Member, ev: cep_peers::Event, now: i64, step: &mut Step) {
@@ -526,26 +716,16 @@ fn program_id(program: &Program) -> u64 {
     u64::from_str_radix(hex, 16).unwrap_or(0)
 }
 
-/// The run name of a cluster run: `<origin>-<pattern>-<incarnation>.<n>`.
-fn run_name(names: &[String], program: &Program, run: &RunKey) -> String {
-    let origin = names
-        .get(usize::from(run.origin))
-        .map_or("?", String::as_str);
-    let pattern = program
-        .patterns
-        .get(run.pattern as usize)
-        .map_or("?", |p| p.name.as_str());
-    format!("{origin}-{pattern}-{}.{}", run.incarnation, run.n)
-}
-
-/// Does what a step of the member says: records the complex events and
-/// the input position in the store (committed), then writes them, the
-/// dead letters, and sends the frames.
+/// Does what a step of the member says: records the complex events, the
+/// input position and the step records in the store (committed), then
+/// writes them, the dead letters, sends the frames and starts the
+/// attempts.
 #[allow(clippy::too_many_arguments)]
 fn act(
     m: &mut Member,
     transport: &Transport,
     store: &mut cep_exec::PeerStore,
+    mut steps: Option<&mut StepEdge>,
     outputs: &mut Outputs,
     step: &mut Step,
     names: &[String],
@@ -614,12 +794,47 @@ fn act(
             gone.push(name);
         }
     }
+    // The scheduler's records go into the step store's transaction;
+    // attempts start only once it is committed.
+    let mut starts = Vec::new();
+    for o in step.steps.drain(..) {
+        match o {
+            StepOutput::Record(r) => {
+                if let Some(se) = steps.as_deref_mut() {
+                    se.store.apply(&r).map_err(|e| Stop::Io(e.0))?;
+                }
+                if let Some(log) = outputs.steps.as_mut() {
+                    log.record(program, &r)?;
+                }
+            }
+            StepOutput::Start {
+                run,
+                attempt,
+                action,
+            } => starts.push((run, attempt, action)),
+            StepOutput::Kill { run, attempt } => {
+                if let Some(se) = steps.as_deref() {
+                    se.exec.kill(run, attempt);
+                }
+            }
+            StepOutput::Emit { .. } => {}
+        }
+    }
     // Write-ahead: what this step decided and made is durable before a
-    // line is written or a frame sent.
-    if !batch.is_empty() || !runs.is_empty() || !gone.is_empty() || m.position() != *recorded {
-        store
+    // line is written, a frame sent or an attempt started.
+    let peer_rows =
+        !batch.is_empty() || !runs.is_empty() || !gone.is_empty() || m.position() != *recorded;
+    match steps.as_deref_mut() {
+        Some(se) if peer_rows => store
+            .record_with(&mut se.store, m.position(), &batch, &runs, &gone)
+            .map_err(|e| Stop::Io(e.0))?,
+        Some(se) => se.store.commit().map_err(|e| Stop::Io(e.0))?,
+        None if peer_rows => store
             .record(m.position(), &batch, &runs, &gone)
-            .map_err(|e| Stop::Io(e.0))?;
+            .map_err(|e| Stop::Io(e.0))?,
+        None => {}
+    }
+    if peer_rows {
         *recorded = m.position();
     }
     for e in &batch {
@@ -636,6 +851,23 @@ fn act(
     }
     if !batch.is_empty() {
         outputs.out.flush()?;
+    }
+    if let Some(se) = steps.as_deref() {
+        for (run, attempt, action) in starts {
+            let who = match m.scheduler() {
+                Some(s) => identity(
+                    program,
+                    &se.dirs,
+                    s,
+                    &se.run_id,
+                    se.store.recovery(),
+                    run,
+                    attempt,
+                ),
+                None => continue,
+            };
+            se.exec.start(run, attempt, action, who);
+        }
     }
     step.clear();
     Ok(())

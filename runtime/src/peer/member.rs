@@ -3,6 +3,18 @@
 //! ([`super::order`]). Pure: the edge gives it input events, peer
 //! frames and the time, and does what [`Step`] says (write, send).
 //!
+//! With steps ([`Member::with_steps`]), the member also holds the step
+//! scheduler, as [`crate::Runner`] does for one instance: its own input
+//! events go to it as the engine admits them, the complex events its own
+//! engine completes go to it in their run's sequence (the cluster run
+//! name, [`super::run_name`]), so each complex event's steps run once in
+//! the cluster, on the peer that completed it (the same peer that feeds it
+//! to the patterns that consume it; docs/peers.md). An event a step emits
+//! is an own item at the time this member has reached (its announced
+//! frontier), so it keeps the cluster's order; while step work is
+//! outstanding at the end of the input, the member's time stops there
+//! (it announces no later item), as a single instance's does.
+//!
 //! An own item (the next input event, or the engine's next deadline) is
 //! processed only when [`Node::may_process`] says every peer in reach is
 //! past it; after it, the run changes it made go to the node, then the
@@ -13,8 +25,10 @@
 use super::bridge::{Acts, Bridge};
 use super::{Frontier, Node, Out, RunKey, RunState};
 use crate::engine::{Complex, Engine, Output};
+use crate::steps::{Outcome, Resume, Scheduler, StepOutput, Stored};
 use crate::value::Event;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// What the edge does after an input of a [`Member`].
 #[derive(Default)]
@@ -44,6 +58,11 @@ pub struct Step {
     /// input after that position, neither losing nor repeating an
     /// event's effect.
     pub changed: Vec<(RunKey, RunState)>,
+    /// The step scheduler's outputs, in order ([`Member::with_steps`]):
+    /// records go into the store's transaction, which is committed with
+    /// `changed` and `emits` before any `Start` is acted on; `Emit` is
+    /// for the record only (the member has queued the event).
+    pub steps: Vec<StepOutput>,
 }
 
 impl Step {
@@ -57,6 +76,7 @@ impl Step {
         self.oversized = 0;
         self.learned = 0;
         self.changed.clear();
+        self.steps.clear();
     }
 }
 
@@ -73,6 +93,21 @@ pub struct Member {
     outs: Vec<Output>,
     node_out: Vec<Out>,
     acts: Acts,
+    steps: Option<Steps>,
+}
+
+/// The step side of a member ([`Member::with_steps`]).
+struct Steps {
+    scheduler: Scheduler,
+    /// The members' names, for the sequences of complex events.
+    names: Vec<String>,
+    /// Events steps emitted, stamped, waiting for their turn (before
+    /// `queue`: none is later than its front).
+    emitted: VecDeque<(Event, Arc<str>)>,
+    /// The sequence an input event named (`"@cep": {"sequence": ...}`),
+    /// by input position, until the engine admits it.
+    sequences: HashMap<u64, Arc<str>>,
+    souts: Vec<StepOutput>,
 }
 
 impl Member {
@@ -91,10 +126,85 @@ impl Member {
             outs: Vec::new(),
             node_out: Vec::new(),
             acts: Acts::default(),
+            steps: None,
         };
         let f = m.next_item();
         m.node.frontier(f);
         m
+    }
+
+    /// A member that runs steps: `scheduler` for this peer's rules,
+    /// `names` the members' names by index (the sequences of complex
+    /// events are cluster run names, [`super::run_name`]).
+    pub fn with_steps(
+        mut engine: Engine,
+        node: Node,
+        scheduler: Scheduler,
+        names: Vec<String>,
+    ) -> Member {
+        // Input events reach the scheduler as the engine admits them.
+        let wanted: Vec<u32> = (0..engine.program().events.len())
+            .filter_map(|t| u32::try_from(t).ok())
+            .filter(|t| scheduler.wants(*t))
+            .collect();
+        engine.forward(wanted);
+        let mut m = Member::new(engine, node);
+        m.steps = Some(Steps {
+            scheduler,
+            names,
+            emitted: VecDeque::new(),
+            sequences: HashMap::new(),
+            souts: Vec::new(),
+        });
+        m
+    }
+
+    /// The step scheduler, with [`Member::with_steps`].
+    pub fn scheduler(&self) -> Option<&Scheduler> {
+        self.steps.as_ref().map(|s| &s.scheduler)
+    }
+
+    /// The wall clock is now `now` (ms): the scheduler's delays, back-offs
+    /// and timeouts that are due; then whatever own items may go on.
+    pub fn time(&mut self, now: i64, out: &mut Step) {
+        if let Some(s) = self.steps.as_mut() {
+            s.scheduler.time(now, &mut s.souts);
+        }
+        self.step_outputs(out);
+        self.step(now, out);
+    }
+
+    /// Attempt `attempt` of step run `run` ended, at wall time `now`.
+    pub fn ended(&mut self, run: u64, attempt: u32, outcome: Outcome, now: i64, out: &mut Step) {
+        if let Some(s) = self.steps.as_mut() {
+            s.scheduler.ended(run, attempt, outcome, now, &mut s.souts);
+        }
+        self.step_outputs(out);
+        self.step(now, out);
+    }
+
+    /// Takes up the step runs of an earlier life ([`Scheduler::restore`]):
+    /// before any input.
+    pub fn restore_steps(
+        &mut self,
+        mode: Resume,
+        seen: Vec<(Arc<str>, Arc<Event>)>,
+        runs: Vec<Stored>,
+        now: i64,
+        out: &mut Step,
+    ) {
+        if let Some(s) = self.steps.as_mut() {
+            s.scheduler.restore(mode, seen, runs, now, &mut s.souts);
+        }
+        self.step_outputs(out);
+    }
+
+    /// Nothing new starts from now on (a signal); running attempts may
+    /// still end.
+    pub fn halt_steps(&mut self) {
+        if let Some(s) = self.steps.as_mut() {
+            s.scheduler.halt();
+        }
     }
 
     /// The engine (to name runs, describe refusals).
@@ -128,16 +238,37 @@ impl Member {
     /// and no deadline is left. While the input is open and nothing is
     /// queued, the next event is unknown: the frontier stays before the
     /// time already reached.
+    ///
+    /// With steps, an event a step emitted is the next item when there is
+    /// one, and while step work is outstanding the member announces no
+    /// item after the time it has reached (a step may still emit there).
     pub fn next_item(&self) -> Frontier {
         let deadline = self.engine.next_deadline();
-        match self.queue.front() {
-            Some(e) => Frontier::next(Some(e.time), deadline),
-            None if self.ended => Frontier::next(None, deadline),
-            None => {
-                let reached = self.engine.now().unwrap_or(i64::MIN);
-                Frontier::next(Some(reached), deadline)
-            }
+        let emitted = self
+            .steps
+            .as_ref()
+            .filter(|s| !s.emitted.is_empty())
+            .map(|_| self.reached());
+        let busy = self.steps.as_ref().is_some_and(|s| s.scheduler.busy());
+        match emitted.or(self.queue.front().map(|e| e.time)) {
+            Some(t) => Frontier::next(Some(t), deadline),
+            None if self.ended && !busy => Frontier::next(None, deadline),
+            None => Frontier::next(Some(self.reached()), deadline),
         }
+    }
+
+    /// The time this member has reached: its engine's clock, or the time
+    /// of the item it announced last, if later; 0 (the epoch) before any
+    /// (as [`crate::Runner`] stamps an event emitted before any input).
+    fn reached(&self) -> i64 {
+        let announced = self.node.announced();
+        let now = self.engine.now();
+        let t = match (now, announced) {
+            (_, a) if a == Frontier::END || a == Frontier::START => now,
+            (Some(n), a) => Some(n.max(a.time)),
+            (None, a) => Some(a.time),
+        };
+        t.unwrap_or(0)
     }
 
     /// An own input event (in input order; `source` its position). Its
@@ -145,6 +276,17 @@ impl Member {
     pub fn offer(&mut self, mut ev: Event) {
         ev.origin = self.node.me();
         self.queue.push_back(ev);
+    }
+
+    /// An own input event that names its step sequence (`"@cep":
+    /// {"sequence": ...}`); without steps, as [`Member::offer`].
+    pub fn offer_in(&mut self, ev: Event, sequence: Option<Arc<str>>) {
+        if let (Some(s), Some(q)) = (self.steps.as_mut(), sequence) {
+            if s.scheduler.wants(ev.ty) {
+                s.sequences.insert(ev.source, q);
+            }
+        }
+        self.offer(ev);
     }
 
     /// The own input has ended.
@@ -219,17 +361,28 @@ impl Member {
             if at == Frontier::END || !self.node.may_process(at) {
                 break;
             }
+            let mut emitted = None;
             if at.events {
-                if let Some(ev) = self.queue.pop_front() {
+                if let Some((mut ev, q)) = self.steps.as_mut().and_then(|s| s.emitted.pop_front()) {
+                    // Stamped at its place in the cluster's order.
+                    ev.time = at.time;
+                    emitted = Some((q, Arc::new(ev.clone())));
+                    self.engine.push(ev, &mut self.outs);
+                } else if let Some(ev) = self.queue.pop_front() {
                     self.position = ev.source;
                     self.engine.push(ev, &mut self.outs);
                 } else {
-                    // Open input, nothing queued: wait for it.
+                    // Open input (or step work outstanding), nothing
+                    // queued: wait for it.
                     break;
                 }
             } else {
                 self.engine.advance(at.time, &mut self.outs);
             }
+            if self.steps.is_some() {
+                self.admit(emitted, now);
+            }
+            let own = out.emits.len();
             self.bridge.from_engine(
                 now,
                 &self.engine,
@@ -238,14 +391,86 @@ impl Member {
                 &mut self.node_out,
                 &mut out.emits,
             );
+            if let Some(s) = self.steps.as_mut() {
+                // The steps of the complex events this engine completed.
+                for (run, c, _) in out.emits.get(own..).unwrap_or(&[]) {
+                    if s.scheduler.wants(c.event.ty) {
+                        let q: Arc<str> =
+                            Arc::from(super::run_name(&s.names, self.engine.program(), run));
+                        s.scheduler.event(&c.event, &q, now, &mut s.souts);
+                    }
+                }
+            }
             out.outputs.append(&mut self.outs);
+            self.step_outputs(out);
             self.learn(out);
         }
-        if self.ended && self.queue.is_empty() {
+        let busy = self
+            .steps
+            .as_ref()
+            .is_some_and(|s| s.scheduler.busy() || !s.emitted.is_empty());
+        if self.ended && self.queue.is_empty() && !busy {
             self.node.end_input();
         }
         self.node.tick(now, &mut self.node_out);
         self.learn(out);
+    }
+
+    /// Input events the engine admitted go to the scheduler (an emitted
+    /// one in its step run's sequence, `emitted`); taken out of the
+    /// engine's outputs.
+    ///
+    /// An emitted event of a type no step wants is recorded as seen in its
+    /// sequence ([`Scheduler::processed`]), in the same store transaction
+    /// as what the engine made of it, so a restart's recovery does not
+    /// emit it again.
+    fn admit(&mut self, emitted: Option<(Arc<str>, Arc<Event>)>, now: i64) {
+        let Some(s) = self.steps.as_mut() else { return };
+        if let Some((q, ev)) = &emitted {
+            s.scheduler.processed(ev, q, now, &mut s.souts);
+        }
+        let mut i = 0;
+        while i < self.outs.len() {
+            let Output::Admitted(ev) = &self.outs[i] else {
+                match &self.outs[i] {
+                    Output::Late(e) => {
+                        s.sequences.remove(&e.source);
+                    }
+                    Output::Refused { event, .. } => {
+                        s.sequences.remove(&event.source);
+                    }
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            };
+            let ev = ev.clone();
+            self.outs.remove(i);
+            let sequence = match (&emitted, ev.source) {
+                (Some((q, _)), 0) => q.clone(),
+                _ => s
+                    .sequences
+                    .remove(&ev.source)
+                    .unwrap_or_else(|| Arc::from(format!("line-{}", ev.source))),
+            };
+            s.scheduler.event(&ev, &sequence, now, &mut s.souts);
+        }
+    }
+
+    /// The scheduler's outputs to the step; the events steps emitted are
+    /// queued as own items, each stamped when its turn comes with the
+    /// time this member has reached then.
+    fn step_outputs(&mut self, out: &mut Step) {
+        let Some(s) = self.steps.as_mut() else { return };
+        for o in s.souts.drain(..) {
+            if let StepOutput::Emit { event, sequence } = &o {
+                let mut ev = event.clone();
+                ev.source = 0;
+                ev.origin = self.node.me();
+                s.emitted.push_back((ev, sequence.clone()));
+            }
+            out.steps.push(o);
+        }
     }
 
     fn learn(&mut self, out: &mut Step) {

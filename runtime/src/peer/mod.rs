@@ -45,6 +45,21 @@ mod send;
 pub mod wire;
 
 pub use merge::{Bound, Phase, RunKey, RunState};
+
+/// The name of a cluster run, as outputs, stores and step sequences give
+/// it: `<origin>-<pattern>-<incarnation>.<n>` (`A-Heatwave-2.17`), with
+/// `names` the members' names by index (`?` for an index or pattern out
+/// of range).
+pub fn run_name(names: &[String], program: &cep_ir::Program, run: &RunKey) -> String {
+    let origin = names
+        .get(usize::from(run.origin))
+        .map_or("?", String::as_str);
+    let pattern = program
+        .patterns
+        .get(run.pattern as usize)
+        .map_or("?", |p| p.name.as_str());
+    format!("{origin}-{pattern}-{}.{}", run.incarnation, run.n)
+}
 pub use order::Frontier;
 pub use wire::{Ack, Body, Envelope, WireError, PROTOCOL};
 
@@ -487,6 +502,11 @@ impl Node {
     /// change it made below `w` has been given to [`Node::local`].
     pub fn watermark(&mut self, w: i64) {
         self.frontier(Frontier::before(w));
+    }
+
+    /// The next item this node announced last ([`Node::frontier`]).
+    pub fn announced(&self) -> Frontier {
+        self.frontier
     }
 
     /// This node's next item is at `f` or later ([`order`]): every run

@@ -396,6 +396,34 @@ impl Scheduler {
         self.grant(out);
     }
 
+    /// An event a step emitted, in `sequence`, that no step is triggered
+    /// by, has been processed: recorded as seen (a [`Record::Seen`]) so
+    /// that a recovery does not emit it again ([`Scheduler::restore`]
+    /// re-emits only what a sequence has not seen). For a type some step
+    /// wants, [`Scheduler::event`] does this; nothing happens here then.
+    pub fn processed(
+        &mut self,
+        ev: &Arc<Event>,
+        sequence: &Arc<str>,
+        now: i64,
+        out: &mut Vec<StepOutput>,
+    ) {
+        if self.wants(ev.ty) {
+            return;
+        }
+        self.tick(now);
+        let seq = self.sequences.entry(sequence.clone()).or_default();
+        if seq.seen.contains_key(&ev.ty) {
+            return;
+        }
+        seq.seen.insert(ev.ty, ev.clone());
+        out.push(StepOutput::Record(Record::Seen {
+            sequence: sequence.clone(),
+            event: ev.clone(),
+            time: self.now,
+        }));
+    }
+
     /// The wall clock is now `now`: delays and back-offs that are due
     /// start, timeouts that passed kill their attempts.
     pub fn time(&mut self, now: i64, out: &mut Vec<StepOutput>) {
