@@ -373,3 +373,76 @@ fn a_peer_running_other_rules_is_refused() {
         }
     )));
 }
+
+#[test]
+fn a_peers_lookahead_lets_items_of_other_partitions_go_first() {
+    use cep_runtime::peer::{Ahead, Frontier};
+    let mut net = Net::new(vec![fresh(0, 2), fresh(1, 2)]);
+    // Node 1 is at time 100 and says its items up to 500 touch only
+    // bucket 7.
+    net.nodes[1].frontier(Frontier::before(100));
+    net.nodes[1].set_ahead(Some(Ahead {
+        horizon: Frontier::before(500),
+        keys: vec![7],
+    }));
+    net.run(2);
+    let n0 = &net.nodes[0];
+    let ev = |time| Frontier { time, events: true };
+    // Before its frontier: as always.
+    assert!(n0.may_process(ev(50)));
+    // Past its frontier: only by the lookahead, and only for items that
+    // touch none of its buckets and come before its horizon.
+    assert!(!n0.may_process(ev(200)));
+    assert!(n0.may_process_touching(ev(200), Some(&[3, 9])));
+    assert!(!n0.may_process_touching(ev(200), Some(&[3, 7])));
+    assert!(!n0.may_process_touching(ev(200), None));
+    assert!(!n0.may_process_touching(ev(600), Some(&[3])));
+    // A later announcement with more keys replaces it.
+    net.nodes[1].set_ahead(Some(Ahead {
+        horizon: Frontier::before(800),
+        keys: vec![3, 7],
+    }));
+    net.run(2);
+    let n0 = &net.nodes[0];
+    assert!(!n0.may_process_touching(ev(200), Some(&[3])));
+    assert!(n0.may_process_touching(ev(600), Some(&[4])));
+}
+
+#[test]
+fn a_peer_that_takes_nothing_holds_back_its_sender_and_is_not_flooded() {
+    let s = Settings {
+        window: 2,
+        backlog: 3,
+        retry_ms: 100,
+        // One run a message.
+        max_frame: 200,
+        ..settings()
+    };
+    let mut a = Node::new(0, 2, 1, s.clone(), Some(Restored::default()), 0);
+    let mut out = Vec::new();
+    a.connected(0, 1, &mut out);
+    for n in 1..=8 {
+        let run = RunKey {
+            pattern: 0,
+            origin: 0,
+            incarnation: 1,
+            n,
+        };
+        a.local(0, run, st(Phase::Active, &[1]), &mut out);
+    }
+    // Two in flight (the window), the rest stashed: congested.
+    a.tick(0, &mut out);
+    assert!(a.congested());
+    // Nothing acknowledged: copies go again after 100, 200, 400 ms, not
+    // at every 100.
+    let mut sent_at = Vec::new();
+    for t in (10..=1_000).step_by(10) {
+        out.clear();
+        a.tick(t, &mut out);
+        if out.iter().any(|o| matches!(o, Out::Send { .. })) {
+            sent_at.push(t);
+        }
+    }
+    let retries: Vec<_> = sent_at.into_iter().filter(|t| t % 1000 != 0).collect();
+    assert!(retries.len() <= 4, "sent again at {retries:?}");
+}

@@ -130,6 +130,7 @@ impl Sim {
             retry_ms: 250,
             window: 8,
             stash_limit: 500,
+            backlog: 100,
             cache: 1_000,
             max_frame: 2_048,
             // The simulated watermark moves at every step.

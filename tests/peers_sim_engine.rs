@@ -18,15 +18,20 @@
 //! shorter than the resync period, so no peer is ever left out and the
 //! equality must hold exactly.
 //!
+//! The same runs again on rules that allow lookahead by partition
+//! (`peers_common::PARTITIONED`, two event types, one partitioned by the
+//! key the input is split by): there peers process events before the
+//! frontiers allow (counted, `early`), and the same equality must hold.
+//!
 //! A failing seed prints the command that replays it with a trace:
-//! `PEER_SIM_SEED=<seed> cargo test --test peers_sim_engine replay -- --nocapture`.
+//! `PEER_SIM_SEED=<seed> [PEER_SIM_RULES=partitioned] cargo test --test peers_sim_engine replay -- --nocapture`.
 
 mod peers_common;
 
 use cep_runtime::peer::member::{Member, Step};
 use cep_runtime::peer::{Node, Restored, RunKey, RunState, Settings};
 use cep_runtime::{Config, Engine, Event, Value};
-use peers_common::{events, program, record, single, Record, PEERS};
+use peers_common::{events, events_rw, program, program_of, record, single, Record, PEERS};
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +53,8 @@ struct Counts {
     crashes: u64,
     refused: u64,
     written: u64,
+    /// Items processed before the frontiers alone allowed (lookahead).
+    early: u64,
     /// A hash of every frame sent, in order: the same seed gives the
     /// same trace.
     trace: u64,
@@ -63,6 +70,7 @@ impl std::ops::AddAssign for Counts {
         self.crashes += o.crashes;
         self.refused += o.refused;
         self.written += o.written;
+        self.early += o.early;
         self.trace = self.trace.rotate_left(5) ^ o.trace;
     }
 }
@@ -96,6 +104,7 @@ struct Flight {
 
 struct Sim {
     seed: u64,
+    partitioned: bool,
     rng: Pcg64Mcg,
     program: Arc<cep_ir::Program>,
     settings: Settings,
@@ -110,8 +119,12 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, log: bool) -> Sim {
-        let program = program();
-        let evs = events(seed, EVENTS);
+        Sim::with(seed, log, false)
+    }
+
+    /// On `PARTITIONED` when `partitioned`.
+    fn with(seed: u64, log: bool, partitioned: bool) -> Sim {
+        let (program, evs) = Sim::input(seed, partitioned);
         let settings = Settings {
             ping_ms: 100,
             retry_ms: 60,
@@ -141,6 +154,7 @@ impl Sim {
             .collect();
         let mut sim = Sim {
             seed,
+            partitioned,
             rng: Pcg64Mcg::seed_from_u64(seed ^ 0x5eed),
             program,
             settings,
@@ -158,6 +172,17 @@ impl Sim {
         sim
     }
 
+    fn input(seed: u64, partitioned: bool) -> (Arc<cep_ir::Program>, Vec<Event>) {
+        if partitioned {
+            (
+                program_of(peers_common::PARTITIONED),
+                events_rw(seed, EVENTS),
+            )
+        } else {
+            (program(), events(seed, EVENTS))
+        }
+    }
+
     fn below(&mut self, n: u64) -> u64 {
         self.rng.next_u64() % n.max(1)
     }
@@ -168,8 +193,10 @@ impl Sim {
 
     fn fail(&self, what: &str) -> ! {
         panic!(
-            "seed {}: {what}\nreplay: PEER_SIM_SEED={} cargo test --test peers_sim_engine replay -- --nocapture",
-            self.seed, self.seed
+            "seed {}: {what}\nreplay: PEER_SIM_SEED={}{} cargo test --test peers_sim_engine replay -- --nocapture",
+            self.seed,
+            self.seed,
+            if self.partitioned { " PEER_SIM_RULES=partitioned" } else { "" }
         )
     }
 
@@ -306,8 +333,8 @@ impl Sim {
             let m = self.below(u64::from(PEERS)) as u16;
             let down = 50 + self.below(450) as i64;
             let p = &mut self.peers[usize::from(m)];
-            if p.member.is_some() {
-                p.member = None;
+            if let Some(gone) = p.member.take() {
+                self.counts.early += gone.early();
                 p.down_until = self.now + down;
                 self.counts.crashes += 1;
                 if self.log {
@@ -367,7 +394,7 @@ impl Sim {
     }
 
     fn check(&self) -> Counts {
-        let want = single(&self.program, &events(self.seed, EVENTS));
+        let want = single(&self.program, &Sim::input(self.seed, self.partitioned).1);
         let mut names = None;
         for (m, p) in self.peers.iter().enumerate() {
             let mut got: Vec<Record> = p.written.values().cloned().collect();
@@ -389,16 +416,39 @@ impl Sim {
                 Some(_) => {}
             }
         }
-        self.counts
+        let mut c = self.counts;
+        c.early += self
+            .peers
+            .iter()
+            .filter_map(|p| p.member.as_ref())
+            .map(Member::early)
+            .sum::<u64>();
+        c
     }
 }
 
 fn seeds(range: std::ops::Range<u64>) -> Counts {
+    seeds_on(range, false)
+}
+
+fn seeds_on(range: std::ops::Range<u64>, partitioned: bool) -> Counts {
     let mut total = Counts::default();
     for seed in range {
-        total += Sim::new(seed, false).run();
+        total += Sim::with(seed, false, partitioned).run();
     }
     total
+}
+
+#[test]
+fn seeds_0_to_250_with_lookahead() {
+    let c = seeds_on(0..250, true);
+    eprintln!("250 seeds, partitioned rules: {c:?}");
+    assert!(
+        c.crashes > 20 && c.partitions > 100 && c.dropped > 1_000,
+        "{c:?}"
+    );
+    // Peers did go ahead of the frontiers.
+    assert!(c.early > 1_000, "{c:?}");
 }
 
 #[test]
@@ -437,7 +487,8 @@ fn replay() {
         .ok()
         .and_then(|s| s.parse().ok())
     {
-        let c = Sim::new(seed, true).run();
+        let partitioned = std::env::var("PEER_SIM_RULES").is_ok_and(|r| r == "partitioned");
+        let c = Sim::with(seed, true, partitioned).run();
         eprintln!("seed {seed}: {c:?}");
     }
 }

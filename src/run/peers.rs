@@ -589,7 +589,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
     let t = transport.stats();
     err(&format!(
         "cep run: instance {} (member {} of {}, incarnation {}): {} lines, {} events, {} complex events written ({} learned from peers), {} dead letters; \
-         peers: sent {} ({} bytes), received {}, refused {}, out of order {}, stash {}, resyncs {}{}\n",
+         peers: sent {} ({} bytes), received {}, refused {}, out of order {}, stash {}, resyncs {}, not queued {}{}\n",
         o.instance,
         c.me,
         c.names.len(),
@@ -606,6 +606,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         stats.out_of_order,
         m.node().stash_size(),
         stats.resyncs,
+        t.dropped,
         if m.node().missing().is_empty() {
             String::new()
         } else {

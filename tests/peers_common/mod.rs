@@ -53,6 +53,76 @@ pattern Calm {
 
 pub const PEERS: u16 = 3;
 
+/// Rules that allow lookahead by partition (no pattern over complex
+/// events, no steps): `R`'s patterns are partitioned by sensor, so with
+/// the input split by sensor no two peers touch one of their partitions
+/// and their events need not wait for each other; `W`'s are partitioned
+/// by room, or not at all, so they span peers and wait as usual.
+pub const PARTITIONED: &str = r#"
+event R { s: int, room: int, v: int, at: time }
+event W { s: int, room: int, v: int, at: time }
+
+pattern Up partition by s {
+    a: R
+    next b: R where v > a.v
+    emit { s: a.s, from: a.v, to: b.v }
+}
+
+pattern Quiet partition by s {
+    a: R where v > 7
+    not R within 40ms
+    emit { s: a.s, v: a.v }
+}
+
+pattern Rise partition by s within 60ms {
+    first: R where v < 4
+    then any ups: R{2,} where v > prev.v
+    emit { s: first.s, n: count(ups), top: last(ups.v) }
+}
+
+pattern Three partition by s within 100ms {
+    a: R where v < 3
+    then b: R where v > a.v + 4
+    then c: R where v < b.v
+    halt on R where v == 0
+    emit { x: a.v, y: b.v, z: c.v }
+}
+
+pattern Room partition by room {
+    a: W
+    next b: W where v > a.v
+    emit { room: a.room, from: a.v, to: b.v }
+}
+
+pattern Any within 50ms {
+    a: W where v > 5
+    then b: W where v < a.v
+    emit { a: a.v, b: b.v }
+}
+"#;
+
+/// The program of `rules`.
+pub fn program_of(rules: &str) -> Arc<cep_ir::Program> {
+    let c = cep_compiler::compile_str("peers.cep", rules);
+    assert!(!c.has_errors(), "{:#?}", c.diagnostics);
+    Arc::new(c.program.expect("program"))
+}
+
+/// As `events`, of both types of `PARTITIONED` (`R` three times in
+/// four).
+pub fn events_rw(seed: u64, n: usize) -> Vec<Event> {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0x77);
+    events(seed, n)
+        .into_iter()
+        .map(|mut e| {
+            if rng.next_u32() % 4 == 0 {
+                e.ty = 1;
+            }
+            e
+        })
+        .collect()
+}
+
 pub fn program() -> Arc<cep_ir::Program> {
     let c = cep_compiler::compile_str("peers.cep", RULES);
     assert!(!c.has_errors(), "{:#?}", c.diagnostics);

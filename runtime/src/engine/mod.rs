@@ -266,6 +266,28 @@ impl Engine {
         }
     }
 
+    /// The partitions an input event of this type and these fields
+    /// would enter: `f(pattern index, partition key)` for every pattern
+    /// that sees its type (the key is empty for an unpartitioned
+    /// pattern). `buf` is scratch space.
+    pub fn partitions_of(
+        &self,
+        ev: &Event,
+        buf: &mut Vec<crate::value::Value>,
+        mut f: impl FnMut(u32, &[crate::value::Value]),
+    ) {
+        for &pi in self
+            .consumers
+            .get(ev.ty as usize)
+            .map_or(&[][..], Vec::as_slice)
+        {
+            if let Some(m) = self.matchers.get(pi as usize) {
+                m.key_of(ev, buf);
+                f(pi, buf);
+            }
+        }
+    }
+
     /// The processes and their instances.
     pub fn processes(&self) -> &crate::process::Processes {
         &self.procs

@@ -94,6 +94,19 @@ pub struct Member {
     node_out: Vec<Out>,
     acts: Acts,
     steps: Option<Steps>,
+    /// Lookahead by partition ([`super::order::Ahead`]): allowed by the
+    /// rules and not given up (too many buckets).
+    lookahead: bool,
+    /// The buckets of every partition this life's own input entered or
+    /// will enter (every event offered) and of the runs restored: sorted.
+    /// A superset of the partitions of every own item not yet processed
+    /// and of every run whose deadlines are this member's.
+    known: Vec<u16>,
+    /// The latest horizon announced.
+    horizon: Frontier,
+    keybuf: Vec<crate::value::Value>,
+    touch: Vec<u16>,
+    early: u64,
 }
 
 /// The step side of a member ([`Member::with_steps`]).
@@ -127,7 +140,14 @@ impl Member {
             node_out: Vec::new(),
             acts: Acts::default(),
             steps: None,
+            lookahead: false,
+            known: Vec::new(),
+            horizon: Frontier::START,
+            keybuf: Vec::new(),
+            touch: Vec::new(),
+            early: 0,
         };
+        m.lookahead = super::order::lookahead_allowed(m.engine.program());
         let f = m.next_item();
         m.node.frontier(f);
         m
@@ -228,6 +248,12 @@ impl Member {
         self.position = self.position.max(position);
     }
 
+    /// Own items processed before the frontiers alone allowed, by the
+    /// peers' lookahead ([`super::order::Ahead`]).
+    pub fn early(&self) -> u64 {
+        self.early
+    }
+
     /// Own input events waiting for the cluster.
     pub fn waiting(&self) -> usize {
         self.queue.len()
@@ -275,7 +301,46 @@ impl Member {
     /// `origin` becomes this member.
     pub fn offer(&mut self, mut ev: Event) {
         ev.origin = self.node.me();
+        if self.lookahead {
+            buckets_of(&self.engine, &ev, &mut self.keybuf, &mut self.touch);
+            for i in 0..self.touch.len() {
+                let b = self.touch[i];
+                self.know(b);
+            }
+        }
         self.queue.push_back(ev);
+    }
+
+    fn know(&mut self, b: u16) {
+        if let Err(i) = self.known.binary_search(&b) {
+            self.known.insert(i, b);
+            if self.known.len() > super::order::MAX_KEYS {
+                // Too many to announce: no lookahead for this life.
+                self.lookahead = false;
+                self.node.set_ahead(None);
+            }
+        }
+    }
+
+    /// Announces what this member's items beyond its frontier touch: the
+    /// own events queued come before the time of the last one (later
+    /// ones are later, or late), or all of them when the input ended.
+    fn announce_ahead(&mut self) {
+        if !self.lookahead {
+            return;
+        }
+        let horizon = match self.queue.back() {
+            _ if self.ended => Frontier::END,
+            Some(e) => Frontier::before(e.time),
+            None => return,
+        };
+        if horizon > self.horizon {
+            self.horizon = horizon;
+        }
+        self.node.set_ahead(Some(super::order::Ahead {
+            horizon: self.horizon,
+            keys: self.known.clone(),
+        }));
     }
 
     /// An own input event that names its step sequence (`"@cep":
@@ -319,6 +384,9 @@ impl Member {
     /// idempotent, so peers that had them already are unchanged).
     pub fn restore(&mut self, now: i64, states: Vec<(RunKey, RunState)>) {
         for (run, state) in states {
+            if self.lookahead {
+                self.know(super::order::bucket(run.pattern, &state.key));
+            }
             self.node.local(now, run, state.clone(), &mut self.node_out);
             let merged = self.node.state(&run).cloned().unwrap_or(state);
             self.bridge.apply(&mut self.engine, run, merged);
@@ -358,8 +426,33 @@ impl Member {
             let at = self.next_item();
             // Where this member is (also when its input just grew).
             self.node.frontier(at);
-            if at == Frontier::END || !self.node.may_process(at) {
+            // Back-pressure: a peer is slow to take what this member made.
+            if at == Frontier::END || self.node.congested() {
                 break;
+            }
+            let plain = self.node.may_process(at);
+            let allowed = if plain {
+                true
+            } else if !self.lookahead {
+                false
+            } else if at.events {
+                // The next event, and the partitions it enters.
+                match self.queue.front() {
+                    Some(ev) => {
+                        buckets_of(&self.engine, ev, &mut self.keybuf, &mut self.touch);
+                        self.node.may_process_touching(at, Some(&self.touch))
+                    }
+                    None => false,
+                }
+            } else {
+                // A deadline: the partitions of this member's runs.
+                self.node.may_process_touching(at, Some(&self.known))
+            };
+            if !allowed {
+                break;
+            }
+            if !plain {
+                self.early += 1;
             }
             let mut emitted = None;
             if at.events {
@@ -412,6 +505,7 @@ impl Member {
         if self.ended && self.queue.is_empty() && !busy {
             self.node.end_input();
         }
+        self.announce_ahead();
         self.node.tick(now, &mut self.node_out);
         self.learn(out);
     }
@@ -487,4 +581,20 @@ impl Member {
         out.other_program.append(&mut self.acts.other_program);
         out.oversized += std::mem::take(&mut self.acts.oversized);
     }
+}
+
+/// The buckets ([`super::order::bucket`]) of the partitions `ev` enters
+/// in `engine`, sorted and distinct, into `touch`.
+fn buckets_of(
+    engine: &Engine,
+    ev: &Event,
+    keybuf: &mut Vec<crate::value::Value>,
+    touch: &mut Vec<u16>,
+) {
+    touch.clear();
+    engine.partitions_of(ev, keybuf, |p, key| {
+        touch.push(super::order::bucket(p, key));
+    });
+    touch.sort_unstable();
+    touch.dedup();
 }

@@ -60,7 +60,11 @@ pub fn run_name(names: &[String], program: &cep_ir::Program, run: &RunKey) -> St
         .map_or("?", |p| p.name.as_str());
     format!("{origin}-{pattern}-{}.{}", run.incarnation, run.n)
 }
-pub use order::Frontier;
+pub use order::{Ahead, Frontier};
+
+/// Finished runs are forgotten at most once per this many ms of the
+/// node's clock (a finished run kept a little longer changes nothing).
+const PRUNE_MS: i64 = 20;
 pub use wire::{Ack, Body, Envelope, WireError, PROTOCOL};
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -76,13 +80,20 @@ pub struct Settings {
     /// cluster watermark back. Default 30 s.
     pub resync_ms: i64,
     /// Messages not acknowledged for this long are sent again. Default
-    /// 500 ms.
+    /// 500 ms. While none is acknowledged, the wait doubles at every try,
+    /// up to a quarter of `resync_ms` (a peer slow to read is not flooded
+    /// with copies); an acknowledgement brings it back.
     pub retry_ms: i64,
     /// Messages in flight (sent, not acknowledged) per peer. Default 64.
     pub window: usize,
     /// Runs waiting for a peer (stash and in flight); past it the stash
     /// is dropped and the peer gets a RESYNC instead. Default 100,000.
     pub stash_limit: usize,
+    /// Back-pressure: while runs wait in the stash for a peer in reach
+    /// this many or more, the member processes no more own items
+    /// ([`Node::congested`]) until that peer has taken some. Default
+    /// 4,096.
+    pub backlog: usize,
     /// Finished (completed and halted) runs kept for a RESYNC, the most
     /// recent first. Default 1,000.
     pub cache: usize,
@@ -109,6 +120,7 @@ impl Default for Settings {
             retry_ms: 500,
             window: 64,
             stash_limit: 100_000,
+            backlog: 4_096,
             cache: 1_000,
             max_frame: 60 * 1024,
             announce_ms: 0,
@@ -239,6 +251,11 @@ struct Link {
     announced_end: bool,
     /// The frontier the last message to the peer carried, and when.
     sent_frontier: (Frontier, bool),
+    /// The lookahead the last message carried (horizon, number of keys).
+    sent_ahead: Option<(Frontier, usize)>,
+    /// The wait before messages are sent again, grown while none is
+    /// acknowledged (0: `retry_ms`).
+    retry: i64,
     last_announce: i64,
     /// We send RESET until the peer acknowledges our incarnation.
     reset_pending: bool,
@@ -247,6 +264,8 @@ struct Link {
     to_ack: bool,
     heard: i64,
     frontier: Frontier,
+    /// The peer's lookahead ([`Ahead`]), latest of its life.
+    ahead: Option<Ahead>,
     ended: bool,
     // The resync period.
     out_of_reach: bool,
@@ -275,12 +294,15 @@ impl Link {
             announced: Frontier::START,
             announced_end: false,
             sent_frontier: (Frontier::START, false),
+            sent_ahead: None,
+            retry: 0,
             last_announce: i64::MIN,
             reset_pending: true,
             from: None,
             to_ack: false,
             heard: now,
             frontier: Frontier::START,
+            ahead: None,
             ended: false,
             out_of_reach: false,
             resync_wanted: false,
@@ -337,6 +359,10 @@ pub struct Node {
     links: Vec<Option<Link>>,
     now: i64,
     frontier: Frontier,
+    /// This node's lookahead, announced on every message.
+    ahead: Option<Ahead>,
+    /// The watermark and the time of the last prune.
+    pruned: (i64, i64),
     ended: bool,
     counter: u64,
     stats: Stats,
@@ -371,6 +397,8 @@ impl Node {
                 .collect(),
             now,
             frontier: Frontier::START,
+            ahead: None,
+            pruned: (i64::MIN, i64::MIN),
             ended: false,
             counter: 0,
             stats: Stats::default(),
@@ -427,6 +455,16 @@ impl Node {
     /// in flight), over all peers.
     pub fn stash_size(&self) -> usize {
         self.links.iter().flatten().map(Link::waiting).sum()
+    }
+
+    /// Back-pressure ([`Settings::backlog`]): a peer in reach has that
+    /// many runs or more waiting in its stash.
+    pub fn congested(&self) -> bool {
+        let limit = self.settings.backlog.max(1);
+        self.links
+            .iter()
+            .flatten()
+            .any(|l| !l.out_of_reach && l.stash.len() >= limit)
     }
 
     /// Nothing waits to be sent or acknowledged, to any peer in reach.
@@ -523,10 +561,31 @@ impl Node {
     /// ([`order::before`]). A peer in the resync period does not hold it
     /// back.
     pub fn may_process(&self, at: Frontier) -> bool {
+        self.may_process_touching(at, None)
+    }
+
+    /// As [`Node::may_process`], for an item that touches only the
+    /// partitions of `touch` (sorted buckets, [`order::bucket`]; `None`:
+    /// any): a peer whose lookahead ([`Ahead`]) reaches past the item and
+    /// names none of them does not hold it back either.
+    pub fn may_process_touching(&self, at: Frontier, touch: Option<&[u16]>) -> bool {
         (0..self.links.len() as u16).all(|m| {
-            self.link(m)
-                .is_none_or(|l| l.out_of_reach || order::before(at, self.me, l.frontier, m))
+            self.link(m).is_none_or(|l| {
+                l.out_of_reach
+                    || order::before(at, self.me, l.frontier, m)
+                    || touch.zip(l.ahead.as_ref()).is_some_and(|(t, a)| {
+                        order::before(at, self.me, a.horizon, m) && order::disjoint(t, &a.keys)
+                    })
+            })
         })
+    }
+
+    /// What this node announces of its items beyond its frontier
+    /// ([`Ahead`]); `None` for nothing. Its keys must only grow and its
+    /// horizon never go back over the node's life.
+    pub fn set_ahead(&mut self, ahead: Option<Ahead>) {
+        let room = self.settings.max_frame / 4;
+        self.ahead = ahead.filter(|a| 24 + 3 * a.keys.len() <= room);
     }
 
     /// This node's input has ended (announced to the peers).
@@ -624,6 +683,12 @@ impl Node {
     /// message (or restarted before it acknowledged it) still gets them.
     fn prune(&mut self) {
         let wm = self.cluster_watermark();
+        // At most once per PRUNE_MS of the clock, and only when the
+        // watermark moved: what waits for peers is gathered each time.
+        if wm <= self.pruned.0 || self.now < self.pruned.1.saturating_add(PRUNE_MS) {
+            return;
+        }
+        self.pruned = (wm, self.now);
         let due: Vec<(i64, RunKey)> = self
             .finished
             .range(
@@ -643,7 +708,7 @@ impl Node {
         if due.is_empty() {
             return;
         }
-        let waiting: HashSet<RunKey> = self
+        let waiting: BTreeSet<RunKey> = self
             .links
             .iter()
             .flatten()
@@ -710,6 +775,12 @@ impl Node {
         if l.from.is_some_and(|(inc, _, _)| msg.incarnation < inc) {
             return self.refuse(Some(p), Refusal::Stale, out);
         }
+        // A frame on the peer's authenticated connection from its
+        // current life shows it is in reach, even one out of order (the
+        // transport lets no one replay or forge one).
+        if from.is_some() && l.from.is_some_and(|(inc, _, _)| inc == msg.incarnation) {
+            l.heard = now;
+        }
         if let Some(a) = msg.ack {
             if a.incarnation == incarnation
                 && a.stream == l.stream
@@ -721,6 +792,7 @@ impl Node {
                     l.inflight.pop_front();
                 }
                 l.last_progress = now;
+                l.retry = 0;
                 l.reset_pending = false;
             }
         }
@@ -763,9 +835,15 @@ impl Node {
         if restarted {
             // A new life: its watermark and input start over.
             l.frontier = msg.frontier;
+            l.ahead = msg.ahead.clone();
             l.ended = msg.ended;
         } else {
             l.frontier = l.frontier.max(msg.frontier);
+            if let Some(a) = &msg.ahead {
+                if l.ahead.as_ref().is_none_or(|b| a.horizon >= b.horizon) {
+                    l.ahead = Some(a.clone());
+                }
+            }
             l.ended |= msg.ended;
         }
         if msg.reset && l.reset_answered != Some(msg.incarnation) {

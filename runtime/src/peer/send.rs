@@ -65,9 +65,14 @@ impl Node {
             Some(l)
                 if !l.inflight.is_empty()
                     && now.saturating_sub(l.last_progress)
-                        >= if l.out_of_reach { resync_ms } else { retry_ms } =>
+                        >= if l.out_of_reach {
+                            resync_ms
+                        } else {
+                            l.retry.max(retry_ms)
+                        } =>
             {
                 l.last_progress = now;
+                l.retry = (l.retry.max(retry_ms) * 2).min((resync_ms / 4).max(retry_ms));
                 l.inflight.iter().cloned().collect()
             }
             _ => Vec::new(),
@@ -84,7 +89,8 @@ impl Node {
                 self.send_resync_part(now, m, out, false);
             } else if !l.stash.is_empty() {
                 self.send_sync(now, m, out);
-            } else if l.sent_frontier != (l.announced, l.announced_end)
+            } else if (l.sent_frontier != (l.announced, l.announced_end)
+                || l.sent_ahead != self.ahead.as_ref().map(|a| (a.horizon, a.keys.len())))
                 && now.saturating_sub(l.last_announce) >= announce_ms
                 // A peer in the resync period gets no changes (its stash
                 // is wiped), so no frontier either: the RESYNC will say.
@@ -111,8 +117,10 @@ impl Node {
     /// the frame limit, into `taken`; a run too large for any frame is
     /// reported and passed over. The number of keys looked at.
     fn fill(&self, keys: &[RunKey], taken: &mut Vec<RunKey>, out: &mut Vec<Out>) -> usize {
-        // Room for the envelope's own fields.
-        let budget = self.settings.max_frame.saturating_sub(128);
+        // Room for the envelope's own fields (the lookahead's keys, three
+        // bytes at most each, among them).
+        let ahead = self.ahead.as_ref().map_or(0, |a| 24 + 3 * a.keys.len());
+        let budget = self.settings.max_frame.saturating_sub(128 + ahead);
         let mut size = 0usize;
         for (i, run) in keys.iter().enumerate() {
             let Some(state) = self.runs.get(run) else {
@@ -175,6 +183,7 @@ impl Node {
         out: &mut Vec<Out>,
     ) {
         let (w, ended) = (self.frontier, self.ended);
+        let sent_ahead = self.ahead.as_ref().map(|a| (a.horizon, a.keys.len()));
         let Some(l) = self.link_mut(m) else { return };
         let seq = l.next_seq;
         l.next_seq += 1;
@@ -187,6 +196,7 @@ impl Node {
         }
         let marks = (l.announced, l.announced_end);
         l.sent_frontier = marks;
+        l.sent_ahead = sent_ahead;
         l.last_announce = now;
         let states: Vec<(RunKey, RunState)> = runs
             .iter()
@@ -236,6 +246,8 @@ impl Node {
             reset: l.reset_pending && seq != 0,
             frontier: marks.0,
             ended: marks.1,
+            // Acknowledgements alone say nothing of where the node is.
+            ahead: if seq == 0 { None } else { self.ahead.clone() },
             body,
         })
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks; a message of another version
 /// is refused (and counted), never guessed at.
-pub const PROTOCOL: u16 = 1;
+pub const PROTOCOL: u16 = 2;
 
 /// One message between peers.
 ///
@@ -50,6 +50,9 @@ pub struct Envelope {
     /// The sender's input has ended: no change of its own will follow
     /// but those its deadlines make.
     pub ended: bool,
+    /// What the sender's items beyond its frontier touch
+    /// ([`super::order::Ahead`]), when its rules allow lookahead.
+    pub ahead: Option<super::order::Ahead>,
     /// What it carries.
     pub body: Body,
 }
@@ -197,6 +200,10 @@ mod tests {
             reset: false,
             frontier: Frontier::before(1_700_000_000_000),
             ended: false,
+            ahead: Some(super::super::order::Ahead {
+                horizon: Frontier::before(1_700_000_000_500),
+                keys: vec![3, 700, 65_535],
+            }),
             body: Body::Sync(vec![(key, state)]),
         }
     }
