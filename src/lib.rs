@@ -188,6 +188,11 @@ pub enum Command {
         /// `cep history`.
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        /// `TYPE.FIELD`: the event time of events of TYPE, which declares
+        /// no `time` field, is FIELD, an `int` of epoch milliseconds
+        /// (give one for each such type).
+        #[arg(long, value_name = "TYPE.FIELD", value_parser = run::parse_time_field)]
+        time_field: Vec<(String, String)>,
         /// Share run state with peers (docs/peers.md): the address this
         /// member listens on for them (TCP, `127.0.0.1:7001`).
         #[arg(long, value_name = "ADDR")]
@@ -315,6 +320,7 @@ where
             run_id,
             once,
             history,
+            time_field,
             listen,
             peer,
             key,
@@ -348,6 +354,7 @@ where
                 run_id,
                 once,
                 history,
+                time_fields: time_field,
                 peers,
             })
         }

@@ -812,3 +812,131 @@ fn a_late_event_before_anything_was_processed_says_why() {
          behind the latest event time 2026-11-22T10:00:10Z"
     );
 }
+
+#[test]
+fn the_marked_time_field_orders_events_and_the_window_counts_from_it() {
+    let rules = Temp::new(
+        "ship.cep",
+        r#"
+event Ship { id: str, at: time @timestamp, promised: time }
+
+pattern Twice partition by id within 10s {
+    a: Ship
+    next b: Ship
+    emit { id: a.id, promised: b.promised }
+}
+"#,
+    );
+    // `at` 5 s apart (inside the window), `promised` a day apart; then a
+    // pair 20 s apart by `at` (outside it).
+    let day = 86_400_000;
+    let input = Temp::new(
+        "ship.ndjson",
+        format!(
+            concat!(
+                r#"{{"type":"Ship","id":"s1","at":{},"promised":{}}}"#,
+                "\n",
+                r#"{{"type":"Ship","id":"s1","at":{},"promised":{}}}"#,
+                "\n",
+                r#"{{"type":"Ship","id":"s2","at":{},"promised":{}}}"#,
+                "\n",
+                r#"{{"type":"Ship","id":"s2","at":{},"promised":{}}}"#,
+                "\n"
+            ),
+            T0,
+            T0 + day,
+            T0 + 5_000,
+            T0 - day,
+            T0 + 6_000,
+            T0,
+            T0 + 26_000,
+            T0,
+        ),
+    );
+    let out = run_ok(&["run", rules.s(), "--input", input.s()]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["id"], "s1");
+    // The complex event's time is the completing event's `at`.
+    assert_eq!(lines[0]["@cep"]["time"], T0 + 5_000, "{out}");
+    // `--time-field` is for a type without an event time.
+    let o = cep(&[
+        "run",
+        rules.s(),
+        "--input",
+        input.s(),
+        "--time-field",
+        "Ship.promised",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("`Ship` has its event time already, its `time` field `at`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn time_field_names_the_event_time_of_a_type_without_one() {
+    let rules = Temp::new(
+        "reading.cep",
+        r#"
+event Reading { sensor: str, ts: int, v: float }
+
+pattern Jump partition by sensor within 1s {
+    a: Reading
+    next b: Reading where v > a.v + 10.0
+    emit { sensor: a.sensor, at: b.ts }
+}
+"#,
+    );
+    let line = |v: f64, ts: i64| format!(r#"{{"type":"Reading","sensor":"r","ts":{ts},"v":{v}}}"#);
+    let input = Temp::new(
+        "reading.ndjson",
+        [
+            line(1.0, T0),
+            line(20.0, T0 + 500),
+            line(1.0, T0 + 10_000),
+            line(30.0, T0 + 12_000),
+        ]
+        .join("\n")
+            + "\n",
+    );
+    // By `ts`: the first pair is 500 ms apart (a match), the second 2 s
+    // (past the window).
+    let out = run_ok(&[
+        "run",
+        rules.s(),
+        "--input",
+        input.s(),
+        "--time-field",
+        "Reading.ts",
+    ]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["@cep"]["time"], T0 + 500);
+    // Without it, every event takes the latest time seen (none here): all
+    // at one instant, so both pairs match.
+    let out = run_ok(&["run", rules.s(), "--input", input.s()]);
+    assert_eq!(json_lines(&out).len(), 2, "{out}");
+    // What it cannot honour is refused, naming the problem.
+    for (arg, says) in [
+        (
+            "Nope.ts",
+            "no event type `Nope` is declared (the declared ones: Reading)",
+        ),
+        (
+            "Reading.t",
+            "`Reading` has no field `t` (its fields: sensor, ts, v)",
+        ),
+        ("Reading.v", "`v` is a `float`"),
+        ("Jump.at", "no event type `Jump` is declared"),
+    ] {
+        let o = cep(&["run", rules.s(), "--input", input.s(), "--time-field", arg]);
+        assert_eq!(code(&o), 2, "{arg}");
+        assert!(stderr(&o).contains(says), "{arg}: {}", stderr(&o));
+    }
+    let o = cep(&["run", rules.s(), "--input", input.s(), "--time-field", "ts"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("TYPE.FIELD"), "{}", stderr(&o));
+}

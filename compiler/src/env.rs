@@ -101,11 +101,13 @@ impl<'a> Env<'a> {
             }
         }
         for e in event_decls {
+            let fields = event_fields(e, diags);
+            let time_field = time_field(e, &fields, diags);
             let info = EventInfo {
                 name: e.name.node.clone(),
                 span: e.name.span,
-                fields: event_fields(e, diags),
-                time_field: None,
+                fields,
+                time_field,
                 pattern: None,
                 poisoned: false,
             };
@@ -165,7 +167,6 @@ impl<'a> Env<'a> {
             self.events.push(info);
             return;
         }
-        info.time_field = info.fields.iter().position(|f| f.ty == Type::Time);
         self.event_ix.insert(info.name.clone(), self.events.len());
         self.events.push(info);
     }
@@ -208,6 +209,88 @@ impl<'a> Env<'a> {
         }
         diags.push(d);
         None
+    }
+}
+
+/// The field that is the event's time: the one marked `@timestamp`, or
+/// the only `time` field (none without one). Errors (CEP028): a mark on
+/// a field that is not a `time`, two marks, or several `time` fields and
+/// no mark.
+fn time_field(
+    e: &ast::EventDecl,
+    fields: &[FieldInfo],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<usize> {
+    let slot = |name: &str| fields.iter().position(|f| f.name == name);
+    let marked: Vec<&ast::FieldDecl> = e.fields.iter().filter(|f| f.timestamp.is_some()).collect();
+    for f in &marked {
+        let (Some(mark), Some(i)) = (&f.timestamp, slot(&f.name.node)) else {
+            continue;
+        };
+        let ty = fields[i].ty;
+        if ty != Type::Time {
+            diags.push(
+                Diagnostic::new(
+                    Code::TimeField,
+                    mark.span,
+                    format!(
+                        "`@timestamp` marks `{}`, a field of type `{ty}`",
+                        f.name.node
+                    ),
+                )
+                .label("not a `time` field")
+                .help(format!(
+                    "the event time is a `time` field: `{}: time @timestamp` (a `time` field reads RFC 3339 text or epoch milliseconds)",
+                    f.name.node
+                )),
+            );
+        }
+    }
+    if let [first, second, ..] = marked.as_slice() {
+        if let (Some(a), Some(b)) = (&first.timestamp, &second.timestamp) {
+            diags.push(
+                Diagnostic::new(
+                    Code::TimeField,
+                    b.span,
+                    format!("`{}` has two fields marked `@timestamp`", e.name.node),
+                )
+                .label("marked again here")
+                .also(a.span, "first marked here")
+                .help("an event has one event time: keep the mark on one field"),
+            );
+        }
+        return None;
+    }
+    if let Some(f) = marked.first() {
+        return slot(&f.name.node).filter(|&i| fields[i].ty == Type::Time);
+    }
+    let times: Vec<&FieldInfo> = fields.iter().filter(|f| f.ty == Type::Time).collect();
+    match times.as_slice() {
+        [] => None,
+        [_] => fields.iter().position(|f| f.ty == Type::Time),
+        [a, b, ..] => {
+            let names: Vec<String> = times.iter().map(|f| format!("`{}`", f.name)).collect();
+            diags.push(
+                Diagnostic::new(
+                    Code::TimeField,
+                    e.name.span,
+                    format!(
+                        "`{}` has {} `time` fields ({}) and none is marked as its event time",
+                        e.name.node,
+                        times.len(),
+                        names.join(", ")
+                    ),
+                )
+                .label("which time orders these events?")
+                .also(a.span, "a `time` field")
+                .also(b.span, "another")
+                .help(format!(
+                    "mark the event time: `{}: time @timestamp`",
+                    a.name
+                )),
+            );
+            None
+        }
     }
 }
 

@@ -76,6 +76,10 @@ pub struct FieldDecl {
     pub name: Ident,
     /// The type as written; the compiler checks it is one it knows.
     pub ty: Ident,
+    /// `@timestamp`: this field is the event's time, for an event with
+    /// several `time` fields (the node is the mark, for its span).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Node<()>>,
 }
 
 // ---- patterns --------------------------------------------------------------

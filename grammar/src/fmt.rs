@@ -294,7 +294,14 @@ impl Printer<'_> {
         let fields: Vec<String> = ev
             .fields
             .iter()
-            .map(|f| format!("{}: {}", f.name.node, f.ty.node))
+            .map(|f| {
+                let mark = if f.timestamp.is_some() {
+                    " @timestamp"
+                } else {
+                    ""
+                };
+                format!("{}: {}{mark}", f.name.node, f.ty.node)
+            })
             .collect();
         let body = if fields.is_empty() {
             "{}".to_string()
@@ -314,7 +321,11 @@ impl Printer<'_> {
         self.set_trail_from(self.after_brace(name_end));
         for (i, (f, text)) in ev.fields.iter().zip(fields).enumerate() {
             let kind = Kind::Item { first: i == 0 };
-            let (fs, fe) = (start_of(&f.name), self.end_of(&f.ty));
+            let fe = match &f.timestamp {
+                Some(m) => self.end_of(m),
+                None => self.end_of(&f.ty),
+            };
+            let fs = start_of(&f.name);
             self.push(INDENT, format!("{text},"), fs, fe, kind);
         }
         self.close(e, ev.fields.is_empty());

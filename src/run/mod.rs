@@ -78,6 +78,69 @@ pub struct Options {
     /// `--listen`, `--peer`, `--key`, `--peer-key`: a member of a cluster
     /// (`peers`).
     pub peers: Option<peers::PeerOptions>,
+    /// `--time-field TYPE.FIELD`: (type, field) pairs.
+    pub time_fields: Vec<(String, String)>,
+}
+
+/// `--time-field`: `TYPE.FIELD`.
+pub fn parse_time_field(s: &str) -> Result<(String, String), String> {
+    match s.split_once('.') {
+        Some((t, f)) if !t.is_empty() && !f.is_empty() => Ok((t.to_string(), f.to_string())),
+        _ => Err("TYPE.FIELD (for example `Reading.ts`)".into()),
+    }
+}
+
+/// Applies `--time-field`: each named event type, which declares no
+/// `time` field, takes its event time from the named `int` field (epoch
+/// milliseconds). Errors name the type or field and say what is there.
+fn apply_time_fields(program: &mut Program, given: &[(String, String)]) -> Result<(), String> {
+    for (ty, field) in given {
+        let declared: Vec<String> = program
+            .events
+            .iter()
+            .filter(|e| matches!(e.origin, cep_ir::Origin::Declared))
+            .map(|e| e.name.clone())
+            .collect();
+        let Some(e) = program
+            .events
+            .iter_mut()
+            .find(|e| &e.name == ty && matches!(e.origin, cep_ir::Origin::Declared))
+        else {
+            return Err(format!(
+                "--time-field {ty}.{field}: no event type `{ty}` is declared (the declared ones: {})",
+                declared.join(", ")
+            ));
+        };
+        let Some(slot) = e.fields.iter().position(|f| &f.name == field) else {
+            let names: Vec<&str> = e.fields.iter().map(|f| f.name.as_str()).collect();
+            return Err(format!(
+                "--time-field {ty}.{field}: `{ty}` has no field `{field}` (its fields: {})",
+                names.join(", ")
+            ));
+        };
+        if let Some(t) = e.time_field {
+            let at = e
+                .fields
+                .get(usize::from(t))
+                .map_or("?", |f| f.name.as_str());
+            if usize::from(t) != slot {
+                return Err(format!(
+                    "--time-field {ty}.{field}: `{ty}` has its event time already, its `time` field `{at}`; \
+                     --time-field is for an event type that declares none"
+                ));
+            }
+            continue;
+        }
+        let fty = e.fields[slot].ty;
+        if fty != cep_ir::Type::Int {
+            return Err(format!(
+                "--time-field {ty}.{field}: `{field}` is a `{fty}`; the event time comes from a \
+                 `time` field (declare it `{field}: time`) or an `int` of epoch milliseconds"
+            ));
+        }
+        e.time_field = cep_ir::Slot::try_from(slot).ok();
+    }
+    Ok(())
 }
 
 /// Eventor's run modes.
@@ -138,10 +201,15 @@ pub fn run(o: &Options) -> u8 {
         fail(&m);
         return EXIT_USAGE;
     }
-    let program = match load_program(&o.rules) {
-        Ok(p) => Arc::new(p),
+    let mut program = match load_program(&o.rules) {
+        Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(m) = apply_time_fields(&mut program, &o.time_fields) {
+        fail(&m);
+        return EXIT_USAGE;
+    }
+    let program = Arc::new(program);
     if let Err(m) = check_runnable(&program) {
         fail(&m);
         return EXIT_USAGE;

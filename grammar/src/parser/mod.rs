@@ -215,7 +215,12 @@ impl Cx {
             let mut fi = f.into_inner();
             let name = self.ident(next(&mut fi, fspan)?);
             let ty = self.ident(next(&mut fi, fspan)?);
-            fields.push(FieldDecl { name, ty });
+            let timestamp = fi.next().map(|m| Node::new((), self.sp(&m)));
+            fields.push(FieldDecl {
+                name,
+                ty,
+                timestamp,
+            });
         }
         Ok(EventDecl { name, fields })
     }

@@ -271,7 +271,8 @@ impl Decoder {
             .ok_or_else(|| Rejection::new(Reason::UnknownType, "no such event type"))?;
         let time = match schema.time_field {
             Some(slot) => match fields.get(usize::from(slot)) {
-                Some(Value::Time(t)) => *t,
+                // An `int` of epoch milliseconds named by `--time-field`.
+                Some(Value::Time(t) | Value::Int(t)) => *t,
                 _ => {
                     let name = schema
                         .fields
