@@ -193,6 +193,10 @@ pub enum Command {
         /// (give one for each such type).
         #[arg(long, value_name = "TYPE.FIELD", value_parser = run::parse_time_field)]
         time_field: Vec<(String, String)>,
+        /// Write only the complex events of these patterns (the others
+        /// still run and feed what consumes them).
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        patterns: Option<Vec<String>>,
         /// Share run state with peers (docs/peers.md): the address this
         /// member listens on for them (TCP, `127.0.0.1:7001`).
         #[arg(long, value_name = "ADDR")]
@@ -321,6 +325,7 @@ where
             once,
             history,
             time_field,
+            patterns,
             listen,
             peer,
             key,
@@ -355,6 +360,7 @@ where
                 once,
                 history,
                 time_fields: time_field,
+                patterns,
                 peers,
             })
         }

@@ -940,3 +940,84 @@ pattern Jump partition by sensor within 1s {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("TYPE.FIELD"), "{}", stderr(&o));
 }
+
+#[test]
+fn private_patterns_feed_others_and_patterns_chooses_what_is_written() {
+    let rules = Temp::new(
+        "private.cep",
+        r#"
+event Temperature { sensor: str, celsius: float, at: time }
+
+private pattern Hot partition by sensor {
+    t: Temperature where celsius > 30.0
+    emit { sensor: t.sensor, c: t.celsius }
+}
+
+pattern TwoHot partition by sensor within 1m {
+    a: Hot
+    then b: Hot
+    emit { sensor: a.sensor, first: a.c, second: b.c }
+}
+
+pattern Cold partition by sensor {
+    t: Temperature where celsius < 0.0
+    emit { sensor: t.sensor }
+}
+"#,
+    );
+    let input = Temp::new(
+        "private.ndjson",
+        [
+            temp_line("s1", 31.0, T0),
+            temp_line("s1", -1.0, T0 + 1_000),
+            temp_line("s1", 32.0, T0 + 2_000),
+        ]
+        .join("\n")
+            + "\n",
+    );
+    let o = cep(&["run", rules.s(), "--input", input.s()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let types: Vec<String> = json_lines(&stdout(&o))
+        .iter()
+        .map(|v| v["type"].as_str().unwrap().to_string())
+        .collect();
+    // `Hot` matched twice and fed `TwoHot`, but is not written.
+    assert_eq!(types, ["Cold", "TwoHot"], "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "4 complex events out (2 not written: private patterns or not in --patterns)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // `cep explain` says so.
+    let explained = run_ok(&["explain", rules.s()]);
+    assert!(
+        explained.contains("private pattern Hot (emits Hot, not written)"),
+        "{explained}"
+    );
+    // Only `TwoHot`: `Cold` still runs, and is not written either.
+    let out = run_ok(&[
+        "run",
+        rules.s(),
+        "--input",
+        input.s(),
+        "--patterns",
+        "TwoHot",
+    ]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["type"], "TwoHot");
+    assert_eq!(lines[0]["second"], 32.0);
+    for (arg, says) in [
+        (
+            "Warm",
+            "--patterns: no pattern `Warm` in these rules (its patterns: Hot, TwoHot, Cold)",
+        ),
+        ("Cold,Hot", "--patterns: `Hot` is a private pattern"),
+    ] {
+        let o = cep(&["run", rules.s(), "--input", input.s(), "--patterns", arg]);
+        assert_eq!(code(&o), 2, "{arg}");
+        assert!(stderr(&o).contains(says), "{arg}: {}", stderr(&o));
+    }
+}

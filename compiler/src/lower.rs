@@ -162,5 +162,6 @@ fn automaton(p: &CPattern) -> ir::Pattern {
         start: 0,
         halts: p.halts.clone(),
         emit: p.emit.clone(),
+        private: p.private,
     }
 }

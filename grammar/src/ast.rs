@@ -86,6 +86,10 @@ pub struct FieldDecl {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PatternDecl {
+    /// `private pattern`: its complex events feed other patterns and
+    /// steps but are not written to the output (the node is the word).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private: Option<Node<()>>,
     pub name: Ident,
     pub clauses: Vec<Node<PatternClause>>,
     pub items: Vec<Node<PatternItem>>,

@@ -70,6 +70,7 @@ codes! {
     Unbounded = "CEP025", Warning, "a pattern whose live runs have no bound";
     PatternCycle = "CEP026", Error, "patterns that consume each other's complex events in a cycle";
     IncludeAndExclude = "CEP027", Warning, "an activity that both includes and excludes the same activity";
+    PrivateUnused = "CEP029", Warning, "a private pattern whose complex events nothing consumes";
     TimeField = "CEP028", Error, "an event whose event time is not clear (several `time` fields, or `@timestamp` misplaced)";
 }
 

@@ -333,7 +333,11 @@ impl Printer<'_> {
 
     fn pattern(&mut self, p: &PatternDecl, s: usize, e: usize, kind: Kind) {
         let name_end = self.end_of(&p.name);
-        let head = format!("pattern {}", p.name.node);
+        let head = format!(
+            "{}pattern {}",
+            if p.private.is_some() { "private " } else { "" },
+            p.name.node
+        );
         let clauses: Vec<(String, usize, usize)> = p
             .clauses
             .iter()

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Bumped whenever the meaning or shape of the IR changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The earliest valid time, in epoch milliseconds: 0000-01-01T00:00:00Z,
 /// the first instant RFC 3339 (four-digit years) can write. An input
@@ -198,6 +198,10 @@ pub struct Pattern {
     pub halts: Vec<Guard>,
     /// The complex event's fields, in the output type's slot order.
     pub emit: Vec<Expr>,
+    /// `private pattern`: its complex events feed the patterns and steps
+    /// that consume them but are not written to the output.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -332,6 +332,7 @@ mod tests {
                 start: 0,
                 halts: vec![],
                 emit: vec![],
+                private: false,
             }],
             resources: vec![],
             steps: vec![],

@@ -80,6 +80,43 @@ pub struct Options {
     pub peers: Option<peers::PeerOptions>,
     /// `--time-field TYPE.FIELD`: (type, field) pairs.
     pub time_fields: Vec<(String, String)>,
+    /// `--patterns NAME,...`: only these patterns' complex events are
+    /// written.
+    pub patterns: Option<Vec<String>>,
+}
+
+/// Per pattern (IR order): whether its complex events are written: not
+/// `private`, and named by `--patterns` when it is given. Errors: a name
+/// that is no pattern (with the list), a private pattern named.
+pub(super) fn written_patterns(
+    program: &Program,
+    chosen: Option<&[String]>,
+) -> Result<Vec<bool>, String> {
+    let names: Vec<&str> = program.patterns.iter().map(|p| p.name.as_str()).collect();
+    if let Some(chosen) = chosen {
+        for n in chosen {
+            match program.patterns.iter().find(|p| &p.name == n) {
+                None => {
+                    return Err(format!(
+                        "--patterns: no pattern `{n}` in these rules (its patterns: {})",
+                        names.join(", ")
+                    ))
+                }
+                Some(p) if p.private => {
+                    return Err(format!(
+                        "--patterns: `{n}` is a private pattern, whose complex events are never written; \
+                         remove `private` from it to write them"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(program
+        .patterns
+        .iter()
+        .map(|p| !p.private && chosen.is_none_or(|c| c.iter().any(|n| n == &p.name)))
+        .collect())
 }
 
 /// `--time-field`: `TYPE.FIELD`.
@@ -209,13 +246,20 @@ pub fn run(o: &Options) -> u8 {
         fail(&m);
         return EXIT_USAGE;
     }
+    let written = match written_patterns(&program, o.patterns.as_deref()) {
+        Ok(w) => w,
+        Err(m) => {
+            fail(&m);
+            return EXIT_USAGE;
+        }
+    };
     let program = Arc::new(program);
     if let Err(m) = check_runnable(&program) {
         fail(&m);
         return EXIT_USAGE;
     }
     if let Some(p) = &o.peers {
-        return peers::run(o, p, program);
+        return peers::run(o, p, program, written);
     }
     let source: Box<dyn Read + Send> = if is_stdio(&o.input) {
         Box::new(io::stdin())
@@ -352,6 +396,8 @@ pub fn run(o: &Options) -> u8 {
         dead_letters: 0,
         refused: 0,
         not_accepting: 0,
+        written,
+        unwritten: 0,
     };
     let clock = if o.dry_run {
         Clock::Simulated(live::wall_ms())
@@ -474,8 +520,16 @@ fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
     } else {
         0.0
     };
+    let unwritten = if live.outputs.unwritten > 0 {
+        format!(
+            " ({} not written: private patterns or not in --patterns)",
+            live.outputs.unwritten
+        )
+    } else {
+        String::new()
+    };
     err(&format!(
-        "cep run: {} events in, {} complex events out, {dead_letters} dead letters, {secs:.3} s, {rate:.0} events/s\n",
+        "cep run: {} events in, {} complex events out{unwritten}, {dead_letters} dead letters, {secs:.3} s, {rate:.0} events/s\n",
         stats.events_in, stats.complex_out
     ));
     if !program.processes.is_empty() {

@@ -134,7 +134,9 @@ fn cluster(o: &Options, p: &PeerOptions) -> Result<Cluster, String> {
 }
 
 /// Runs one member; the exit code.
-pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
+/// `written`: per pattern, whether its complex events are written
+/// (`super::written_patterns`).
+pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<bool>) -> u8 {
     let has_steps = !program.steps.is_empty();
     let refused: Vec<&str> = [
         (o.dry_run, "--dry-run"),
@@ -329,6 +331,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>) -> u8 {
         dead_letters: 0,
         refused: 0,
         not_accepting: 0,
+        written,
+        unwritten: 0,
     };
     let transport = match Transport::start(c.transport.clone()) {
         Ok(t) => t,
@@ -759,13 +763,18 @@ fn act(
         // The node marks each run written once, across lives.
         let name = run_name(names, program, run);
         let mut line = Vec::new();
-        // In a cluster only the complex event's own run is named.
-        outputs.encoder.complex_in_cluster(
-            c,
-            |_, _| name.clone(),
-            |i| names.get(usize::from(i)).cloned().unwrap_or_default(),
-            &mut line,
-        );
+        // In a cluster only the complex event's own run is named. One
+        // not written still gets its mark (with no line).
+        if outputs.writes(c.pattern) {
+            outputs.encoder.complex_in_cluster(
+                c,
+                |_, _| name.clone(),
+                |i| names.get(usize::from(i)).cloned().unwrap_or_default(),
+                &mut line,
+            );
+        } else {
+            outputs.unwritten += 1;
+        }
         let entry = wire::encode_entry(run, state);
         batch.push(cep_exec::Emitted {
             run: name,
@@ -838,7 +847,7 @@ fn act(
     if peer_rows {
         *recorded = m.position();
     }
-    for e in &batch {
+    for e in batch.iter().filter(|e| !e.line.is_empty()) {
         outputs.out.write(&e.line)?;
         *out_len += e.line.len() as u64;
         counts.written += 1;

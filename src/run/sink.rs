@@ -168,9 +168,19 @@ pub(super) struct Outputs {
     pub(super) refused: u64,
     /// Process instances reported as not accepting.
     pub(super) not_accepting: u64,
+    /// Per pattern (IR order): its complex events are written (not
+    /// `private`, and chosen by `--patterns` when given).
+    pub(super) written: Vec<bool>,
+    /// Complex events not written (private or not chosen).
+    pub(super) unwritten: u64,
 }
 
 impl Outputs {
+    /// Whether the complex events of pattern `p` are written.
+    pub(super) fn writes(&self, p: u32) -> bool {
+        self.written.get(p as usize).copied().unwrap_or(true)
+    }
+
     pub(super) fn flush(&mut self) -> Result<(), Stop> {
         self.out.flush()?;
         if let Some(d) = self.dead.as_mut() {
@@ -228,6 +238,10 @@ impl Outputs {
         latest: Option<i64>,
     ) -> Result<(), Stop> {
         match o {
+            Output::Complex(c) if !self.writes(c.pattern) => {
+                self.unwritten += 1;
+                Ok(())
+            }
             Output::Complex(c) => {
                 self.line.clear();
                 self.encoder

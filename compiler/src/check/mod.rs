@@ -7,7 +7,7 @@ mod step;
 
 use crate::env::Env;
 use cep_grammar::ast::{self, PatternItem};
-use cep_grammar::Diagnostic;
+use cep_grammar::{Code, Diagnostic};
 use cep_ir as ir;
 use std::collections::BTreeSet;
 
@@ -39,6 +39,7 @@ pub struct CPattern {
     pub absence: Option<(Vec<ir::Guard>, u64)>,
     pub halts: Vec<ir::Guard>,
     pub emit: Vec<ir::Expr>,
+    pub private: bool,
 }
 
 pub struct CBlock {
@@ -74,6 +75,7 @@ pub fn check(files: &[ast::File]) -> (Checked<'_>, Vec<Diagnostic>) {
     let steps = check_steps(&env, &mut diags);
     let processes = check_processes(&env, &mut diags);
     warn_step_cycles(&env, &mut diags);
+    warn_private_unused(&env, &patterns, &steps, &mut diags);
     (
         Checked {
             env,
@@ -84,6 +86,40 @@ pub fn check(files: &[ast::File]) -> (Checked<'_>, Vec<Diagnostic>) {
         },
         diags,
     )
+}
+
+/// A private pattern whose complex events no pattern and no step
+/// consumes produces nothing anyone sees (CEP029).
+fn warn_private_unused(
+    env: &Env,
+    patterns: &[Option<CPattern>],
+    steps: &[ir::Step],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (i, p) in env.patterns.iter().enumerate() {
+        let (Some(mark), Some(Some(cp))) = (&p.private, patterns.get(i)) else {
+            continue;
+        };
+        let out = cp.output;
+        let consumed = patterns.iter().flatten().any(|q| q.inputs.contains(&out))
+            || steps
+                .iter()
+                .any(|s| s.trigger.events().contains(&Env::event_id(out)));
+        if !consumed {
+            diags.push(
+                Diagnostic::new(
+                    Code::PrivateUnused,
+                    mark.span,
+                    format!(
+                        "private pattern `{}`: no pattern or step consumes its complex events",
+                        p.name.node
+                    ),
+                )
+                .label("not written, and nothing reads them")
+                .help("remove `private` to write them, or consume them in a pattern or a step"),
+            );
+        }
+    }
 }
 
 /// The event types a pattern names anywhere.

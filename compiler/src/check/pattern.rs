@@ -641,6 +641,7 @@ pub(super) fn check_pattern(
         }),
         halts,
         emit: emit_exprs,
+        private: p.private.is_some(),
     };
     let _ = bid;
     Some((cp, fields))

@@ -227,7 +227,10 @@ impl Cx {
 
     fn pattern_decl(&self, p: Pair<Rule>) -> R<PatternDecl> {
         let span = self.sp(&p);
-        let mut it = self.inner(p);
+        let mut it = self.inner(p).peekable();
+        let private = it
+            .next_if(|q| q.as_rule() == Rule::private_mark)
+            .map(|q| Node::new((), self.sp(&q)));
         let name = self.ident(next(&mut it, span)?);
         let mut clauses = Vec::new();
         let mut items = Vec::new();
@@ -284,6 +287,7 @@ impl Cx {
             }
         }
         Ok(PatternDecl {
+            private,
             name,
             clauses,
             items,

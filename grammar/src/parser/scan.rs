@@ -97,7 +97,7 @@ pub(super) fn decl_starts(src: &str) -> Vec<usize> {
         let after = line[word.len()..].chars().next();
         if matches!(
             word.as_str(),
-            "event" | "pattern" | "resource" | "step" | "process"
+            "event" | "pattern" | "private" | "resource" | "step" | "process"
         ) && after.is_some_and(|c| c == ' ' || c == '\t')
         {
             out.push(line_start);

@@ -194,6 +194,22 @@ fn words_for(rules: &[Rule]) -> Vec<String> {
             out.push(w);
         }
     }
+    // The words that start declarations, in the order the docs give them.
+    let rank = |w: &String| {
+        ["`event`", "`pattern`", "`resource`", "`step`", "`process`"]
+            .iter()
+            .position(|d| d == w)
+    };
+    let mut decls: Vec<String> = out.iter().filter(|w| rank(w).is_some()).cloned().collect();
+    decls.sort_by_key(|w| rank(w));
+    let mut decls = decls.into_iter();
+    for w in out.iter_mut() {
+        if rank(w).is_some() {
+            if let Some(d) = decls.next() {
+                *w = d;
+            }
+        }
+    }
     out
 }
 
@@ -202,16 +218,19 @@ fn words_for(rules: &[Rule]) -> Vec<String> {
 fn rule_words(r: Rule) -> &'static str {
     match r {
         Rule::EOI => "the end of the file",
+        // Where a declaration may start, the pattern's (which may begin
+        // with `private`) is reported whole.
+        Rule::pattern_decl => "`pattern`",
         Rule::file
         | Rule::event_decl
-        | Rule::pattern_decl
         | Rule::resource_decl
         | Rule::step_decl
         | Rule::process_decl => {
             "a declaration (`event`, `pattern`, `resource`, `step` or `process`)"
         }
         Rule::kw_event => "`event`",
-        Rule::kw_pattern => "`pattern`",
+        // `private` is an optional word before `pattern`.
+        Rule::kw_pattern | Rule::private_mark => "`pattern`",
         Rule::kw_resource => "`resource`",
         Rule::kw_capacity => "`capacity`",
         Rule::kw_step => "`step`",

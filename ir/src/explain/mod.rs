@@ -159,9 +159,11 @@ fn write_header(out: &mut String, p: &Program) {
 fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
     let _ = writeln!(
         out,
-        "pattern {} (emits {})",
+        "{}pattern {} (emits {}{})",
+        if pat.private { "private " } else { "" },
         pat.name,
-        event_name(p, pat.output)
+        event_name(p, pat.output),
+        if pat.private { ", not written" } else { "" }
     );
     let inputs: Vec<String> = pat.inputs.iter().map(|e| event_name(p, *e)).collect();
     let _ = writeln!(out, "  inputs: {}", list_or_none(&inputs));
@@ -511,7 +513,11 @@ fn write_process_cluster(out: &mut String, p: &Program, n: usize, pr: &Process) 
 fn write_cluster(out: &mut String, p: &Program, n: usize, pat: &Pattern) {
     let id = |s: u16| format!("p{n}_s{s}");
     let _ = writeln!(out, "  subgraph cluster_{n} {{");
-    let mut title = format!("pattern {}", pat.name);
+    let mut title = format!(
+        "{}pattern {}",
+        if pat.private { "private " } else { "" },
+        pat.name
+    );
     if let Some(ms) = pat.window_ms {
         let _ = write!(title, "\nwithin {}", duration(ms));
     }

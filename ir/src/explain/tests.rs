@@ -187,6 +187,7 @@ fn program() -> Program {
                 },
                 Expr::ToFloat(Box::new(Expr::Const(Value::Int(3)))),
             ],
+            private: false,
         }],
         resources: vec![Resource {
             name: "pump".into(),
