@@ -1041,3 +1041,41 @@ pattern P partition by k within 10s {
         ],
     );
 }
+
+/// Scalar functions in conditions and in `emit`: `abs`, `min`/`max` of
+/// two values, `round` (halves away from zero), `floor`, `ceil`, `len`
+/// (Unicode characters), `lower`, `upper`, `concat` and `matches` (an
+/// unanchored search). A field with no value would give no value (none
+/// here); an event whose condition fails does not match.
+#[test]
+fn scalar_functions_compute_what_the_docs_say() {
+    check(
+        r#"
+event R { path: str, user: str, v: float, d: int, at: time }
+
+pattern Hit {
+    r: R where matches(r.path, "^/api/v[0-9]+/") and abs(r.d) > 2
+    emit {
+        who: concat(upper(r.user), "@", lower(r.user)),
+        n: len(r.user),
+        lo: min(r.d, 10), hi: max(r.v, r.d),
+        rd: round(r.v), fl: floor(r.v), ce: ceil(r.v)
+    }
+}
+"#,
+        &[
+            // Matches: `/api/v2/` anywhere at the start, |d| = 5.
+            r#"{"type":"R","path":"/api/v2/x","user":"Zoë","v":-2.5,"d":-5,"at":1000}"#,
+            // Path does not match (no version digits).
+            r#"{"type":"R","path":"/api/vX/x","user":"a","v":1.5,"d":9,"at":2000}"#,
+            // |d| = 2 is not more than 2.
+            r#"{"type":"R","path":"/api/v1/","user":"b","v":1.5,"d":-2,"at":3000}"#,
+            // Matches; round(2.5) is 3 (away from zero), d > 10 gives 10.
+            r#"{"type":"R","path":"/api/v10/y","user":"Ann","v":2.5,"d":30,"at":4000}"#,
+        ],
+        &[
+            r#"{"type":"Hit","who":"ZOË@zoë","n":3,"lo":-5,"hi":-2.5,"rd":-3.0,"fl":-3.0,"ce":-2.0,"@cep":{"time":1000,"run":"cep-Hit-1","pattern":"Hit","events":[{"binding":"r","line":1}]}}"#,
+            r#"{"type":"Hit","who":"ANN@ann","n":3,"lo":10,"hi":30.0,"rd":3.0,"fl":2.0,"ce":3.0,"@cep":{"time":4000,"run":"cep-Hit-2","pattern":"Hit","events":[{"binding":"r","line":4}]}}"#,
+        ],
+    );
+}

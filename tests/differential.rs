@@ -1018,6 +1018,48 @@ fn b_relaxed() {
     });
 }
 
+// Scalar functions in conditions and in `emit` (docs/language.md 5.5):
+// the brute force computes them with Rust's own `abs`, `min`, `max` and
+// `round` (halves away from zero).
+#[test]
+fn b_relaxed_with_functions() {
+    check(Spec {
+        gen_types: &[A, B, B, C, C, D],
+        ..base(
+            "functions",
+            "pattern P {
+    a: A
+    then b: B where abs(v - a.v) >= 2 or max(v, a.v) == 0
+    then c: C where min(v, b.v) == b.v
+    emit { x: abs(b.v - a.v), y: max(a.v, c.v), z: round(b.v / 2.0), w: min(c.v, 2) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("b", B, Relaxed, |c, e| {
+                    c.one(0)
+                        .is_some_and(|a| (e.v - a.v).abs() >= 2 || e.v.max(a.v) == 0)
+                }),
+                block("c", C, Relaxed, |c, e| {
+                    c.one(1).is_some_and(|b| e.v.min(b.v) == b.v)
+                }),
+            ],
+            |c| {
+                let (a, b, cc) = (c.one(0), c.one(1), c.one(2));
+                match (a, b, cc) {
+                    (Some(a), Some(b), Some(cc)) => vec![
+                        Out::Int((b.v - a.v).abs()),
+                        Out::Int(a.v.max(cc.v)),
+                        Out::Float((b.v as f64 / 2.0).round()),
+                        Out::Int(cc.v.min(2)),
+                    ],
+                    _ => vec![Out::Null; 4],
+                }
+            },
+        )
+    });
+}
+
 #[test]
 fn b_relaxed_same_type() {
     check(Spec {

@@ -71,6 +71,7 @@ codes! {
     PatternCycle = "CEP026", Error, "patterns that consume each other's complex events in a cycle";
     IncludeAndExclude = "CEP027", Warning, "an activity that both includes and excludes the same activity";
     PrivateUnused = "CEP029", Warning, "a private pattern whose complex events nothing consumes";
+    BadRegex = "CEP030", Error, "a regular expression that does not compile";
     TimeField = "CEP028", Error, "an event whose event time is not clear (several `time` fields, or `@timestamp` misplaced)";
 }
 

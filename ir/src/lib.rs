@@ -339,6 +339,82 @@ pub enum Expr {
         rhs: Box<Expr>,
     },
     ToFloat(Box<Expr>),
+    /// A scalar function ([`Func`]) of its arguments; `ty` is the
+    /// result's type. No value in, no value out.
+    Call {
+        func: Func,
+        args: Vec<Expr>,
+        ty: Type,
+    },
+}
+
+/// The scalar functions (docs/language.md, 5.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Func {
+    /// `abs(x)`: of an int, float or duration; the int's and the
+    /// duration's minimum has none.
+    Abs,
+    /// `round(x)`: the nearest whole number, halves away from zero (a
+    /// float stays a float; an int is itself).
+    Round,
+    Floor,
+    Ceil,
+    /// `min(a, b)`, `max(a, b)`: of two values of one ordered type.
+    Min,
+    Max,
+    /// `concat(a, b, ...)`: strings joined.
+    Concat,
+    /// `lower(s)`, `upper(s)`: Unicode case mapping.
+    Lower,
+    Upper,
+    /// `len(s)`: the number of Unicode characters (scalar values).
+    Len,
+    /// `matches(s, "regex")`: an unanchored search (the regex crate's
+    /// `is_match`); the second argument is a string literal, checked at
+    /// compile time.
+    Matches,
+}
+
+impl Func {
+    pub const NAMES: &'static [&'static str] = &[
+        "abs", "round", "floor", "ceil", "min", "max", "concat", "lower", "upper", "len", "matches",
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Abs => "abs",
+            Func::Round => "round",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
+            Func::Min => "min",
+            Func::Max => "max",
+            Func::Concat => "concat",
+            Func::Lower => "lower",
+            Func::Upper => "upper",
+            Func::Len => "len",
+            Func::Matches => "matches",
+        }
+    }
+
+    /// The function of this name; `min` and `max` are also aggregates
+    /// (one argument): the caller tells them apart.
+    pub fn from_name(s: &str) -> Option<Func> {
+        Some(match s {
+            "abs" => Func::Abs,
+            "round" => Func::Round,
+            "floor" => Func::Floor,
+            "ceil" => Func::Ceil,
+            "min" => Func::Min,
+            "max" => Func::Max,
+            "concat" => Func::Concat,
+            "lower" => Func::Lower,
+            "upper" => Func::Upper,
+            "len" => Func::Len,
+            "matches" => Func::Matches,
+            _ => return None,
+        })
+    }
 }
 
 /// Whose field an [`Expr::Field`] reads.

@@ -3,7 +3,7 @@
 
 use crate::run::Chain;
 use crate::value::{Event, Value};
-use cep_ir::{AggFunc, BinOp, BindingId, Expr, Operand, Type};
+use cep_ir::{AggFunc, BinOp, BindingId, Expr, Func, Operand, Type};
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -104,7 +104,75 @@ pub fn eval(e: &Expr, s: &Scope) -> Value {
             },
             _ => binary(*op, &eval(lhs, s), &eval(rhs, s)),
         },
+        Expr::Call { func, args, .. } => call(*func, args, s),
     }
+}
+
+/// A scalar function: every argument evaluated, no value if any has
+/// none (or the result overflows).
+fn call(func: Func, args: &[Expr], s: &Scope) -> Value {
+    let mut vals: [Value; 2] = [Value::Null, Value::Null];
+    if func == Func::Concat {
+        let mut out = String::new();
+        for a in args {
+            match eval(a, s) {
+                Value::Str(x) => out.push_str(&x),
+                _ => return Value::Null,
+            }
+        }
+        return Value::Str(Arc::from(out));
+    }
+    for (slot, a) in vals.iter_mut().zip(args) {
+        *slot = eval(a, s);
+        if matches!(slot, Value::Null) {
+            return Value::Null;
+        }
+    }
+    let [a, b] = vals;
+    match (func, a) {
+        (Func::Abs, Value::Int(i)) => i.checked_abs().map_or(Value::Null, Value::Int),
+        (Func::Abs, Value::Float(f)) => Value::Float(f.abs()),
+        (Func::Abs, Value::Duration(d)) => d.checked_abs().map_or(Value::Null, Value::Duration),
+        (Func::Round | Func::Floor | Func::Ceil, Value::Int(i)) => Value::Int(i),
+        (Func::Round, Value::Float(f)) => Value::Float(f.round()),
+        (Func::Floor, Value::Float(f)) => Value::Float(f.floor()),
+        (Func::Ceil, Value::Float(f)) => Value::Float(f.ceil()),
+        (Func::Min | Func::Max, a) => match compare(&a, &b) {
+            Some(o) if (o == Ordering::Greater) == (func == Func::Min) => b,
+            Some(_) => a,
+            None => Value::Null,
+        },
+        (Func::Lower, Value::Str(x)) => Value::Str(Arc::from(x.to_lowercase())),
+        (Func::Upper, Value::Str(x)) => Value::Str(Arc::from(x.to_uppercase())),
+        (Func::Len, Value::Str(x)) => {
+            Value::Int(i64::try_from(x.chars().count()).unwrap_or(i64::MAX))
+        }
+        (Func::Matches, Value::Str(x)) => match &b {
+            Value::Str(re) => regex_match(re, &x),
+            _ => Value::Null,
+        },
+        _ => Value::Null,
+    }
+}
+
+thread_local! {
+    /// Compiled regular expressions of `matches`, by source text: each is
+    /// compiled once per thread (the compiler has checked them).
+    static REGEXES: std::cell::RefCell<std::collections::HashMap<Arc<str>, Option<regex::Regex>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn regex_match(re: &Arc<str>, text: &str) -> Value {
+    REGEXES.with(|c| {
+        let mut c = c.borrow_mut();
+        let r = c
+            .entry(re.clone())
+            .or_insert_with(|| regex::Regex::new(re).ok());
+        match r {
+            Some(r) => Value::Bool(r.is_match(text)),
+            None => Value::Null,
+        }
+    })
 }
 
 /// Orders two values of one type; `None` for no value or NaN.

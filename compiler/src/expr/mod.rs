@@ -448,6 +448,13 @@ impl Scope<'_, '_> {
         span: Span,
         diags: &mut Vec<Diagnostic>,
     ) -> Option<(Expr, Type)> {
+        // `min` and `max` with one argument are aggregates; with two, and
+        // every other scalar function, a function of values.
+        if let Some(sf) = cep_ir::Func::from_name(&f.node)
+            .filter(|sf| !matches!(sf, cep_ir::Func::Min | cep_ir::Func::Max) || args.len() != 1)
+        {
+            return self.scalar(sf, f, args, span, diags);
+        }
         let Some(func) = AggFunc::from_name(&f.node) else {
             let mut d = Diagnostic::new(
                 Code::UnknownFunction,
@@ -460,12 +467,25 @@ impl Scope<'_, '_> {
                 "total" => Some("sum"),
                 "minimum" => Some("min"),
                 "maximum" => Some("max"),
-                "len" | "length" | "size" => Some("count"),
+                "length" | "size" | "char_length" => Some("len"),
+                "lowercase" | "tolower" | "lcase" => Some("lower"),
+                "uppercase" | "toupper" | "ucase" => Some("upper"),
+                "regexp_like" | "rlike" | "regex" | "like" => Some("matches"),
+                "truncate" | "trunc" => Some("floor"),
+                "ceiling" => Some("ceil"),
                 _ => None,
             };
-            d = match synonym.or_else(|| did_you_mean(&f.node, AggFunc::NAMES)) {
+            let known: Vec<&str> = AggFunc::NAMES
+                .iter()
+                .chain(cep_ir::Func::NAMES)
+                .copied()
+                .collect();
+            d = match synonym.or_else(|| did_you_mean(&f.node, known.iter().copied())) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help("the aggregates are count, sum, avg, min, max, first and last"),
+                None => d.help(
+                    "the aggregates are count, sum, avg, min, max, first and last; the functions \
+                     abs, round, floor, ceil, min, max, concat, lower, upper, len and matches",
+                ),
             };
             diags.push(d);
             return None;
@@ -574,6 +594,172 @@ impl Scope<'_, '_> {
             },
             ty,
         ))
+    }
+
+    /// A scalar function call: its arguments typed, their number and
+    /// types checked (CEP005), `matches`'s pattern compiled (CEP030).
+    fn scalar(
+        &self,
+        func: cep_ir::Func,
+        f: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<(Expr, Type)> {
+        use cep_ir::Func;
+        let name = func.name();
+        let (want, shape): (std::ops::RangeInclusive<usize>, &str) = match func {
+            Func::Abs | Func::Round | Func::Floor | Func::Ceil => (1..=1, "(x)"),
+            Func::Min | Func::Max => (2..=2, "(a, b)"),
+            Func::Concat => (2..=usize::MAX, "(a, b, ...)"),
+            Func::Lower | Func::Upper | Func::Len => (1..=1, "(text)"),
+            Func::Matches => (2..=2, "(text, \"regex\")"),
+        };
+        if !want.contains(&args.len()) {
+            diags.push(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    span,
+                    format!(
+                        "`{name}` takes {}, not {}",
+                        match func {
+                            Func::Concat => "two or more arguments".to_string(),
+                            _ if *want.start() == 1 => "one argument".to_string(),
+                            _ => "two arguments".to_string(),
+                        },
+                        args.len()
+                    ),
+                )
+                .label("wrong number of arguments")
+                .help(format!("write `{name}{shape}`")),
+            );
+            return None;
+        }
+        let mut typed = Vec::new();
+        let mut ok = true;
+        for a in args {
+            match self.expr(a, diags) {
+                Some(x) => typed.push(x),
+                None => ok = false,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let bad = |i: usize, t: Type, what: &str, diags: &mut Vec<Diagnostic>| {
+            let an = if t == Type::Int { "an" } else { "a" };
+            diags.push(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    args[i].span,
+                    format!("`{name}` takes {what}, not {an} `{t}`"),
+                )
+                .label(format!("{an} `{t}`"))
+                .also(f.span, format!("`{name}{shape}`")),
+            );
+        };
+        let ty = match func {
+            Func::Abs => match typed[0].1 {
+                t @ (Type::Int | Type::Float | Type::Duration) => t,
+                t => {
+                    bad(0, t, "a number or a duration", diags);
+                    return None;
+                }
+            },
+            Func::Round | Func::Floor | Func::Ceil => match typed[0].1 {
+                t @ (Type::Int | Type::Float) => t,
+                t => {
+                    bad(0, t, "a number", diags);
+                    return None;
+                }
+            },
+            Func::Min | Func::Max => {
+                let (ta, tb) = (typed[0].1, typed[1].1);
+                let t = match (ta, tb) {
+                    (a, b) if a == b && a != Type::Bool => a,
+                    (Type::Int, Type::Float) | (Type::Float, Type::Int) => Type::Float,
+                    (Type::Bool, _) => {
+                        bad(0, ta, "two values of one ordered type", diags);
+                        return None;
+                    }
+                    _ => {
+                        diags.push(
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                span,
+                                format!(
+                                    "`{name}` of {} `{ta}` and {} `{tb}`",
+                                    if ta == Type::Int { "an" } else { "a" },
+                                    if tb == Type::Int { "an" } else { "a" }
+                                ),
+                            )
+                            .label("not one type")
+                            .help("both arguments have one type (an int and a float make a float)"),
+                        );
+                        return None;
+                    }
+                };
+                for x in typed.iter_mut() {
+                    let from = x.1;
+                    x.0 = ops::coerce(x.0.clone(), from, t)?;
+                    x.1 = t;
+                }
+                t
+            }
+            Func::Concat | Func::Lower | Func::Upper | Func::Len | Func::Matches => {
+                let texts = if func == Func::Matches {
+                    1
+                } else {
+                    typed.len()
+                };
+                for (i, x) in typed.iter().enumerate().take(texts) {
+                    if x.1 != Type::Str {
+                        bad(i, x.1, "text (`str`)", diags);
+                        return None;
+                    }
+                }
+                match func {
+                    Func::Len => Type::Int,
+                    Func::Matches => Type::Bool,
+                    _ => Type::Str,
+                }
+            }
+        };
+        if func == Func::Matches {
+            let lit = match &args[1].node {
+                ExprKind::Lit(ast::Lit::Str(s)) => s,
+                _ => {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            args[1].span,
+                            "the regular expression of `matches` is a string literal",
+                        )
+                        .label("not a literal")
+                        .help("write it in quotes: `matches(path, \"^/api/\")`"),
+                    );
+                    return None;
+                }
+            };
+            if let Err(e) = regex::Regex::new(lit) {
+                let why = match &e {
+                    regex::Error::Syntax(s) => s.lines().last().unwrap_or("").trim().to_string(),
+                    other => other.to_string(),
+                };
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadRegex,
+                        args[1].span,
+                        "this regular expression does not compile",
+                    )
+                    .label(why)
+                    .help("the syntax is the regex crate's (docs.rs/regex); in a string a backslash is written twice: `\"\\\\d+\"` for `\\d+`"),
+                );
+                return None;
+            }
+        }
+        let args = typed.into_iter().map(|(e, _)| e).collect();
+        Some((Expr::Call { func, args, ty }, ty))
     }
 
     fn agg_shape(

@@ -126,6 +126,10 @@ impl<'a> Cx<'a> {
             Expr::Not(a) => (format!("not {}", self.prec(a, UNARY)), UNARY),
             Expr::Neg { arg, .. } => (format!("-{}", self.prec(arg, UNARY)), UNARY),
             Expr::ToFloat(a) => (format!("float({})", self.expr(a)), ATOM),
+            Expr::Call { func, args, .. } => {
+                let args: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
+                (format!("{}({})", func.name(), args.join(", ")), ATOM)
+            }
             Expr::Binary { op, lhs, rhs, .. } => {
                 let level = bin_prec(*op);
                 // Left-associative: a right operand of the same level needs
