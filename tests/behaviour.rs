@@ -1079,3 +1079,31 @@ pattern Hit {
         ],
     );
 }
+
+/// Time literals (`@` and RFC 3339, an offset allowed) compare with
+/// times, and a time minus a time is a duration; a time plus a duration
+/// is a time.
+#[test]
+fn time_literals_and_time_arithmetic() {
+    check(
+        r#"
+event Login { user: str, at: time }
+
+pattern NewYear {
+    l: Login where at >= @2026-01-01T01:00:00+01:00 and at < @2026-01-01T00:00:00Z + 1h
+    emit { user: l.user, after: l.at - @2026-01-01T00:00:00Z }
+}
+"#,
+        &[
+            // Before midnight UTC: no.
+            r#"{"type":"Login","user":"a","at":"2025-12-31T23:59:59Z"}"#,
+            // 90 s after: yes.
+            r#"{"type":"Login","user":"b","at":"2026-01-01T00:01:30Z"}"#,
+            // An hour after: no (the bound is open).
+            r#"{"type":"Login","user":"c","at":"2026-01-01T01:00:00Z"}"#,
+        ],
+        &[
+            r#"{"type":"NewYear","user":"b","after":90000,"@cep":{"time":1767225690000,"run":"cep-NewYear-1","pattern":"NewYear","events":[{"binding":"l","line":2}]}}"#,
+        ],
+    );
+}

@@ -217,6 +217,9 @@ pub enum Lit {
     Str(String),
     Bool(bool),
     Duration(Duration),
+    /// `@2026-01-01T00:00:00Z`: the text after `@`, as written (the
+    /// compiler reads it as RFC 3339).
+    Time(String),
 }
 
 /// A duration as written: amount and unit.

@@ -871,6 +871,7 @@ fn lit(l: &Lit) -> String {
         Lit::Float(v) => float(*v),
         Lit::Str(s) => string(s),
         Lit::Bool(b) => b.to_string(),
+        Lit::Time(t) => format!("@{t}"),
         Lit::Duration(d) => duration(*d),
     }
 }

@@ -8,6 +8,7 @@
 //! name: event types, fields, bindings and states are indices.
 
 pub mod explain;
+pub mod time;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

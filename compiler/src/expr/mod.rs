@@ -84,6 +84,21 @@ impl Scope<'_, '_> {
 
     pub fn expr(&self, e: &ast::Expr, diags: &mut Vec<Diagnostic>) -> Option<(Expr, Type)> {
         match &e.node {
+            ExprKind::Lit(l @ ast::Lit::Time(t)) => match cep_ir::time::parse_rfc3339(t) {
+                Ok(_) => Some(lit(l)),
+                Err(why) => {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadLiteral,
+                            e.span,
+                            format!("`@{t}` is not a time"),
+                        )
+                        .label(why)
+                        .help("a time literal is `@` and an RFC 3339 timestamp: `@2026-01-01T00:00:00Z` or `@2026-01-01T01:00:00+01:00`"),
+                    );
+                    None
+                }
+            },
             ExprKind::Lit(l) => Some(lit(l)),
             ExprKind::Paren(x) => self.expr(x, diags),
             ExprKind::Name(id) => self.bare_name(id, diags),

@@ -10,6 +10,8 @@ pub fn lit(l: &Lit) -> (Expr, Type) {
         Lit::Float(f) => Value::Float(*f),
         Lit::Str(s) => Value::Str(s.clone()),
         Lit::Bool(b) => Value::Bool(*b),
+        // Checked by the caller (`Typer::expr`): a bad one never gets here.
+        Lit::Time(t) => Value::Time(cep_ir::time::parse_rfc3339(t).unwrap_or(0)),
         Lit::Duration(d) => Value::Duration(
             d.millis()
                 .and_then(|m| i64::try_from(m).ok())

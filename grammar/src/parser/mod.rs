@@ -551,6 +551,9 @@ impl Cx {
             }
             Rule::string => ExprKind::Lit(Lit::Str(self.string(p)?.node)),
             Rule::boolean => ExprKind::Lit(Lit::Bool(p.as_str() == "true")),
+            Rule::time_lit => {
+                ExprKind::Lit(Lit::Time(p.as_str().trim_start_matches('@').to_string()))
+            }
             Rule::call => {
                 let mut it = p.into_inner();
                 let name = self.ident(next(&mut it, span)?);

@@ -166,6 +166,7 @@ fn words_for(rules: &[Rule]) -> Vec<String> {
         matches!(
             r,
             Rule::expr
+                | Rule::time_lit
                 | Rule::duration
                 | Rule::float
                 | Rule::int
@@ -218,6 +219,7 @@ fn words_for(rules: &[Rule]) -> Vec<String> {
 fn rule_words(r: Rule) -> &'static str {
     match r {
         Rule::EOI => "the end of the file",
+        Rule::time_lit => "a time (`@2026-01-01T00:00:00Z`)",
         // Where a declaration may start, the pattern's (which may begin
         // with `private`) is reported whole.
         Rule::pattern_decl => "`pattern`",

@@ -188,6 +188,6 @@ fn value(v: &Value) -> String {
                 duration(ms.unsigned_abs())
             }
         }
-        Value::Time(ms) => format!("time({ms})"),
+        Value::Time(ms) => format!("@{}", crate::time::format_rfc3339(*ms)),
     }
 }

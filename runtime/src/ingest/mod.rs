@@ -32,11 +32,14 @@ use std::fmt;
 use std::sync::Arc;
 
 mod lines;
-mod time;
 mod visit;
 
+#[cfg(test)]
+use cep_ir::time;
+pub use cep_ir::time::{
+    civil_from_days, days_from_civil, format_rfc3339, parse_duration, parse_rfc3339,
+};
 pub use lines::{Line, Lines};
-pub use time::{civil_from_days, days_from_civil, format_rfc3339, parse_duration, parse_rfc3339};
 use visit::{State, Top};
 
 /// Why a line was rejected. The names are stable: they appear in the

@@ -1,4 +1,6 @@
-//! Durations and RFC 3339 timestamps, parsed and formatted by hand.
+//! Durations and RFC 3339 timestamps, parsed and formatted by hand: the
+//! runtime's decoder reads input times with them, the compiler time
+//! literals (`@2026-01-01T00:00:00Z`).
 
 // ---- durations ---------------------------------------------------------------------
 
@@ -62,7 +64,7 @@ fn is_leap(y: i64) -> bool {
     y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }
 
-pub(super) fn days_in_month(y: i64, m: u32) -> u32 {
+pub fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
