@@ -1107,3 +1107,44 @@ pattern NewYear {
         ],
     );
 }
+
+/// Optional fields (`float?`): missing or `null` in the input is no value
+/// (the line is not rejected); `is null` and `is not null` always have a
+/// value; `??` gives a default; a comparison with no value is not true.
+/// A non-optional field still rejects a missing value and `null`.
+#[test]
+fn optional_fields_take_missing_and_null_as_no_value() {
+    check(
+        r#"
+event Reading { sensor: str, v: float?, unit: str?, at: time }
+
+pattern Odd {
+    r: Reading where r.v is null or r.v ?? 0.0 > 10.0
+    emit { sensor: r.sensor, v: r.v, vv: r.v ?? -1.0, no_unit: r.unit is null, big: r.v > 10.0 }
+}
+"#,
+        &[
+            // Missing `v` and `unit`: no value.
+            r#"{"type":"Reading","sensor":"a","at":1000}"#,
+            // `null` is the same.
+            r#"{"type":"Reading","sensor":"b","v":null,"unit":"C","at":2000}"#,
+            // Has a value above 10.
+            r#"{"type":"Reading","sensor":"c","v":20.5,"at":3000}"#,
+            // Has a value, not above 10: no match.
+            r#"{"type":"Reading","sensor":"d","v":5.0,"unit":null,"at":4000}"#,
+            // A wrong type is still wrong.
+            r#"{"type":"Reading","sensor":"e","v":"x","at":5000}"#,
+            // A non-optional field may not be missing, nor null.
+            r#"{"type":"Reading","v":1.0,"at":6000}"#,
+            r#"{"type":"Reading","sensor":null,"at":7000}"#,
+        ],
+        &[
+            r#"{"type":"Odd","sensor":"a","v":null,"vv":-1.0,"no_unit":true,"big":null,"@cep":{"time":1000,"run":"cep-Odd-1","pattern":"Odd","events":[{"binding":"r","line":1}]}}"#,
+            r#"{"type":"Odd","sensor":"b","v":null,"vv":-1.0,"no_unit":false,"big":null,"@cep":{"time":2000,"run":"cep-Odd-2","pattern":"Odd","events":[{"binding":"r","line":2}]}}"#,
+            r#"{"type":"Odd","sensor":"c","v":20.5,"vv":20.5,"no_unit":true,"big":true,"@cep":{"time":3000,"run":"cep-Odd-3","pattern":"Odd","events":[{"binding":"r","line":3}]}}"#,
+            r#"{"line":5,"reason":"wrong type","detail":"field `v` of `Reading` must be a float (a JSON number), found the string \"x\"","text":"{\"type\":\"Reading\",\"sensor\":\"e\",\"v\":\"x\",\"at\":5000}"}"#,
+            r#"{"line":6,"reason":"missing field","detail":"field `sensor` (str) of `Reading` is missing","text":"{\"type\":\"Reading\",\"v\":1.0,\"at\":6000}"}"#,
+            r#"{"line":7,"reason":"wrong type","detail":"field `sensor` of `Reading` must be a str (a JSON string), found null","text":"{\"type\":\"Reading\",\"sensor\":null,\"at\":7000}"}"#,
+        ],
+    );
+}

@@ -29,6 +29,8 @@ pub struct FieldInfo {
     pub name: String,
     pub ty: Type,
     pub span: Span,
+    /// `ty?`: may have no value.
+    pub optional: bool,
 }
 
 impl EventInfo {
@@ -261,13 +263,50 @@ fn time_field(
         }
         return None;
     }
-    if let Some(f) = marked.first() {
-        return slot(&f.name.node).filter(|&i| fields[i].ty == Type::Time);
+    let chosen = match marked.first() {
+        Some(f) => slot(&f.name.node).filter(|&i| fields[i].ty == Type::Time),
+        None => {
+            let times: Vec<&FieldInfo> = fields.iter().filter(|f| f.ty == Type::Time).collect();
+            match times.as_slice() {
+                [] => None,
+                [_] => fields.iter().position(|f| f.ty == Type::Time),
+                _ => {
+                    several_times(e, &times, diags);
+                    None
+                }
+            }
+        }
+    };
+    // The event time orders every event: it always has a value.
+    if let Some(i) = chosen.filter(|&i| fields[i].optional) {
+        let f = &fields[i];
+        let at = e
+            .fields
+            .iter()
+            .find(|d| d.name.node == f.name)
+            .and_then(|d| d.optional.as_ref().map(|m| m.span))
+            .unwrap_or(f.span);
+        diags.push(
+            Diagnostic::new(
+                Code::TimeField,
+                at,
+                format!("`{}`, the event time of `{}`, is optional", f.name, e.name.node),
+            )
+            .label("every event needs its time")
+            .help(format!(
+                "remove the `?`; a second, optional `time` field is fine (`{}: time @timestamp, other: time?`)",
+                f.name
+            )),
+        );
+        return None;
     }
-    let times: Vec<&FieldInfo> = fields.iter().filter(|f| f.ty == Type::Time).collect();
-    match times.as_slice() {
-        [] => None,
-        [_] => fields.iter().position(|f| f.ty == Type::Time),
+    chosen
+}
+
+/// CEP028: several `time` fields and none marked.
+fn several_times(e: &ast::EventDecl, times: &[&FieldInfo], diags: &mut Vec<Diagnostic>) {
+    match times {
+        [] | [_] => {}
         [a, b, ..] => {
             let names: Vec<String> = times.iter().map(|f| format!("`{}`", f.name)).collect();
             diags.push(
@@ -289,7 +328,6 @@ fn time_field(
                     a.name
                 )),
             );
-            None
         }
     }
 }
@@ -342,6 +380,7 @@ fn event_fields(e: &ast::EventDecl, diags: &mut Vec<Diagnostic>) -> Vec<FieldInf
             name: f.name.node.clone(),
             ty,
             span: f.name.span,
+            optional: f.optional.is_some(),
         });
     }
     out

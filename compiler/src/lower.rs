@@ -23,6 +23,7 @@ pub fn lower(c: &Checked, sources: &SourceMap) -> ir::Program {
                 .map(|f| ir::Field {
                     name: f.name.clone(),
                     ty: f.ty,
+                    optional: f.optional,
                 })
                 .collect(),
             time_field: e.time_field.and_then(|t| ir::Slot::try_from(t).ok()),

@@ -76,6 +76,10 @@ pub struct FieldDecl {
     pub name: Ident,
     /// The type as written; the compiler checks it is one it knows.
     pub ty: Ident,
+    /// `?` after the type: the field may be missing or null in the
+    /// input, which is "no value" (the node is the mark).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional: Option<Node<()>>,
     /// `@timestamp`: this field is the event's time, for an event with
     /// several `time` fields (the node is the mark, for its span).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +210,8 @@ pub enum ExprKind {
     Call(Ident, Vec<Expr>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `x is null` (`false`), `x is not null` (`true`).
+    IsNull(Box<Expr>, bool),
     /// Parentheses as written (kept for the formatter).
     Paren(Box<Expr>),
 }
@@ -297,6 +303,8 @@ pub enum BinOp {
     Mul,
     Div,
     Rem,
+    /// `??`: the left value, or the right where the left has none.
+    Coalesce,
 }
 
 impl BinOp {
@@ -318,6 +326,7 @@ impl BinOp {
             BinOp::Mul => "*",
             BinOp::Div => "/",
             BinOp::Rem => "%",
+            BinOp::Coalesce => "??",
         }
     }
 }

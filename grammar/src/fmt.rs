@@ -295,12 +295,13 @@ impl Printer<'_> {
             .fields
             .iter()
             .map(|f| {
+                let opt = if f.optional.is_some() { "?" } else { "" };
                 let mark = if f.timestamp.is_some() {
                     " @timestamp"
                 } else {
                     ""
                 };
-                format!("{}: {}{mark}", f.name.node, f.ty.node)
+                format!("{}: {}{opt}{mark}", f.name.node, f.ty.node)
             })
             .collect();
         let body = if fields.is_empty() {
@@ -321,9 +322,9 @@ impl Printer<'_> {
         self.set_trail_from(self.after_brace(name_end));
         for (i, (f, text)) in ev.fields.iter().zip(fields).enumerate() {
             let kind = Kind::Item { first: i == 0 };
-            let fe = match &f.timestamp {
-                Some(m) => self.end_of(m),
-                None => self.end_of(&f.ty),
+            let fe = match (&f.timestamp, &f.optional) {
+                (Some(m), _) | (None, Some(m)) => self.end_of(m),
+                (None, None) => self.end_of(&f.ty),
             };
             let fs = start_of(&f.name);
             self.push(INDENT, format!("{text},"), fs, fe, kind);
@@ -849,6 +850,10 @@ fn write_expr(e: &Expr, out: &mut String) {
                 UnOp::Neg => "-",
             });
             write_expr(x, out);
+        }
+        ExprKind::IsNull(x, negated) => {
+            write_expr(x, out);
+            out.push_str(if *negated { " is not null" } else { " is null" });
         }
         ExprKind::Binary(op, l, r) => {
             write_expr(l, out);

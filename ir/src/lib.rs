@@ -151,6 +151,9 @@ impl EventType {
 pub struct Field {
     pub name: String,
     pub ty: Type,
+    /// `ty?`: the field may be missing or null in the input (no value).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,6 +343,11 @@ pub enum Expr {
         rhs: Box<Expr>,
     },
     ToFloat(Box<Expr>),
+    /// `x is null` (`negated: false`) or `x is not null`: always a value.
+    IsNull {
+        arg: Box<Expr>,
+        negated: bool,
+    },
     /// A scalar function ([`Func`]) of its arguments; `ty` is the
     /// result's type. No value in, no value out.
     Call {
@@ -490,6 +498,8 @@ pub enum BinOp {
     Mul,
     Div,
     Rem,
+    /// `??`: the left value, or the right where the left has none.
+    Coalesce,
 }
 
 impl BinOp {
@@ -511,6 +521,7 @@ impl BinOp {
             BinOp::Mul => "*",
             BinOp::Div => "/",
             BinOp::Rem => "%",
+            BinOp::Coalesce => "??",
         }
     }
 }

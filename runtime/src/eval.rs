@@ -105,6 +105,9 @@ pub fn eval(e: &Expr, s: &Scope) -> Value {
             _ => binary(*op, &eval(lhs, s), &eval(rhs, s)),
         },
         Expr::Call { func, args, .. } => call(*func, args, s),
+        Expr::IsNull { arg, negated } => {
+            Value::Bool(matches!(eval(arg, s), Value::Null) != *negated)
+        }
     }
 }
 
@@ -192,6 +195,10 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
 fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
     use Value::*;
     match op {
+        BinOp::Coalesce => match a {
+            Null => b.clone(),
+            _ => a.clone(),
+        },
         BinOp::Eq => match compare(a, b) {
             Some(o) => Bool(o == Ordering::Equal),
             None => Null,

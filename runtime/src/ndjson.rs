@@ -293,6 +293,7 @@ mod tests {
                     fields: vec![Field {
                         name: "x".into(),
                         ty: Type::Float,
+                        optional: false,
                     }],
                     time_field: None,
                     origin: Origin::Declared,
@@ -314,6 +315,7 @@ mod tests {
                         .map(|(n, ty)| Field {
                             name: (*n).into(),
                             ty,
+                            optional: false,
                         })
                         .collect(),
                     time_field: None,

@@ -490,6 +490,10 @@ pub(super) fn check_pattern(
                     name: f.name.node.clone(),
                     ty,
                     span: f.name.span,
+                    // An emitted field may have no value (written `null`);
+                    // the decoder reads every field of a complex event
+                    // as such, without a mark.
+                    optional: false,
                 });
                 emit_exprs.push(x);
             }
@@ -652,7 +656,7 @@ fn uses_prev(e: &ast::Expr) -> bool {
     match &e.node {
         Lit(_) => false,
         Name(n) => n.node == "prev",
-        Field(b, _) | Unary(_, b) | Paren(b) => uses_prev(b),
+        Field(b, _) | Unary(_, b) | Paren(b) | IsNull(b, _) => uses_prev(b),
         Call(_, args) => args.iter().any(uses_prev),
         Binary(_, l, r) => uses_prev(l) || uses_prev(r),
     }

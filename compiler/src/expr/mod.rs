@@ -129,6 +129,16 @@ impl Scope<'_, '_> {
                     }
                 }
             }
+            ExprKind::IsNull(x, negated) => {
+                let (arg, _) = self.expr(x, diags)?;
+                Some((
+                    Expr::IsNull {
+                        arg: Box::new(arg),
+                        negated: *negated,
+                    },
+                    Type::Bool,
+                ))
+            }
             ExprKind::Binary(op, l, r) => {
                 let lhs = self.expr(l, diags);
                 let rhs = self.expr(r, diags);

@@ -65,6 +65,7 @@ pub(super) fn binary(
         A::Mul => BinOp::Mul,
         A::Div => BinOp::Div,
         A::Rem => BinOp::Rem,
+        A::Coalesce => BinOp::Coalesce,
     };
     // (operand type, result type) or None when the operands do not fit.
     let numeric = |a: Type, b: Type| match (a, b) {
@@ -103,12 +104,14 @@ pub(super) fn binary(
             _ => numeric(lt, rt).map(|t| (t, t)),
         },
         A::Rem => (lt == Int && rt == Int).then_some((Int, Int)),
+        A::Coalesce => numeric(lt, rt).or((lt == rt).then_some(lt)).map(|t| (t, t)),
     };
     let Some((operand, result)) = typed else {
         let what = match op {
             A::Or | A::And => "needs two `bool`s".to_string(),
             A::Contains | A::StartsWith | A::EndsWith => "needs two `str`s".to_string(),
             A::Rem => "needs two `int`s".to_string(),
+            A::Coalesce => "gives one type: the default has the type of the value".to_string(),
             A::Eq | A::Ne | A::Lt | A::Le | A::Gt | A::Ge => {
                 "compares values of one type".to_string()
             }

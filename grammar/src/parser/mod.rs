@@ -149,6 +149,8 @@ fn pratt() -> &'static PrattParser<Rule> {
                 | Op::infix(Rule::op_contains, Assoc::Left)
                 | Op::infix(Rule::op_starts_with, Assoc::Left)
                 | Op::infix(Rule::op_ends_with, Assoc::Left))
+            .op(Op::postfix(Rule::is_null))
+            .op(Op::infix(Rule::op_coalesce, Assoc::Left))
             .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
             .op(Op::infix(Rule::op_mul, Assoc::Left)
                 | Op::infix(Rule::op_div, Assoc::Left)
@@ -215,10 +217,20 @@ impl Cx {
             let mut fi = f.into_inner();
             let name = self.ident(next(&mut fi, fspan)?);
             let ty = self.ident(next(&mut fi, fspan)?);
-            let timestamp = fi.next().map(|m| Node::new((), self.sp(&m)));
+            let mut optional = None;
+            let mut timestamp = None;
+            for m in fi {
+                let mark = Some(Node::new((), self.sp(&m)));
+                if m.as_rule() == Rule::optional_mark {
+                    optional = mark;
+                } else {
+                    timestamp = mark;
+                }
+            }
             fields.push(FieldDecl {
                 name,
                 ty,
+                optional,
                 timestamp,
             });
         }
@@ -481,6 +493,11 @@ impl Cx {
             .map_postfix(|lhs, op| {
                 let lhs = lhs?;
                 let os = self.sp(&op);
+                if op.as_rule() == Rule::is_null {
+                    let negated = op.into_inner().any(|q| q.as_rule() == Rule::is_not);
+                    let span = lhs.span.to(os);
+                    return Ok(Node::new(ExprKind::IsNull(Box::new(lhs), negated), span));
+                }
                 let field = next(&mut op.into_inner(), os)?;
                 let field = self.ident(field);
                 let span = lhs.span.to(os);
@@ -505,6 +522,7 @@ impl Cx {
                     Rule::op_mul => BinOp::Mul,
                     Rule::op_div => BinOp::Div,
                     Rule::op_rem => BinOp::Rem,
+                    Rule::op_coalesce => BinOp::Coalesce,
                     _ => return Err(self.bug(&op, "operator")),
                 };
                 let span = lhs.span.to(rhs.span);
@@ -938,9 +956,10 @@ fn too_deep(e: &Expr, depth: usize) -> Option<Span> {
     }
     match &e.node {
         ExprKind::Lit(_) | ExprKind::Name(_) => None,
-        ExprKind::Field(x, _) | ExprKind::Unary(_, x) | ExprKind::Paren(x) => {
-            too_deep(x, depth + 1)
-        }
+        ExprKind::Field(x, _)
+        | ExprKind::Unary(_, x)
+        | ExprKind::Paren(x)
+        | ExprKind::IsNull(x, _) => too_deep(x, depth + 1),
         ExprKind::Call(_, args) => args.iter().find_map(|a| too_deep(a, depth + 1)),
         ExprKind::Binary(_, l, r) => too_deep(l, depth + 1).or_else(|| too_deep(r, depth + 1)),
     }

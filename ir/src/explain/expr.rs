@@ -126,6 +126,14 @@ impl<'a> Cx<'a> {
             Expr::Not(a) => (format!("not {}", self.prec(a, UNARY)), UNARY),
             Expr::Neg { arg, .. } => (format!("-{}", self.prec(arg, UNARY)), UNARY),
             Expr::ToFloat(a) => (format!("float({})", self.expr(a)), ATOM),
+            Expr::IsNull { arg, negated } => (
+                format!(
+                    "{} is {}null",
+                    self.prec(arg, 4),
+                    if *negated { "not " } else { "" }
+                ),
+                3,
+            ),
             Expr::Call { func, args, .. } => {
                 let args: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
                 (format!("{}({})", func.name(), args.join(", ")), ATOM)
@@ -164,8 +172,9 @@ fn bin_prec(op: BinOp) -> u8 {
         | BinOp::Contains
         | BinOp::StartsWith
         | BinOp::EndsWith => 3,
-        BinOp::Add | BinOp::Sub => 4,
-        BinOp::Mul | BinOp::Div | BinOp::Rem => 5,
+        BinOp::Coalesce => 4,
+        BinOp::Add | BinOp::Sub => 5,
+        BinOp::Mul | BinOp::Div | BinOp::Rem => 6,
     }
 }
 

@@ -7,6 +7,7 @@ fn field(name: &str, ty: Type) -> Field {
     Field {
         name: name.into(),
         ty,
+        optional: false,
     }
 }
 

@@ -124,6 +124,16 @@ struct Schema {
     /// A pattern's complex event: its fields may be null (an aggregate
     /// over an empty group, say).
     complex: bool,
+    /// Per slot: the field is optional (`ty?`): null or missing is no
+    /// value.
+    optional: Box<[bool]>,
+}
+
+impl Schema {
+    /// Whether the field in `slot` may be null.
+    fn nullable(&self, slot: usize) -> bool {
+        self.complex || self.optional.get(slot).copied().unwrap_or(false)
+    }
 }
 
 impl Schema {
@@ -208,6 +218,7 @@ impl Decoder {
                 index,
                 time_field: e.time_field,
                 complex: matches!(e.origin, Origin::Pattern(_)),
+                optional: e.fields.iter().map(|f| f.optional).collect(),
             });
         }
         Decoder {

@@ -156,7 +156,7 @@ impl<'s> State<'s> {
             };
             let seed = FieldSeed {
                 ty: *fty,
-                nullable: schema.complex,
+                nullable: schema.nullable(slot),
             };
             match seed.deserialize(value) {
                 Ok(got) => self.on_field(slot, got),
@@ -168,13 +168,20 @@ impl<'s> State<'s> {
             return Err(p);
         }
         let n = self.fields.len();
-        if self.filled < n {
-            let schema = self.schema();
+        let schema = self.schema();
+        let optional = schema.map_or(0, |s| {
+            s.optional
+                .iter()
+                .zip(self.seen.iter())
+                .filter(|(o, seen)| **o && !**seen)
+                .count()
+        });
+        if self.filled + optional < n {
             let missing: Vec<String> = self
                 .seen
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| !**s)
+                .filter(|(i, s)| !**s && !schema.is_some_and(|sc| sc.nullable(*i) && !sc.complex))
                 .filter_map(|(i, _)| {
                     let (name, ty) = schema?.fields.get(i)?;
                     Some(format!("`{name}` ({ty})"))
@@ -329,7 +336,7 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
             _ => match st.schema() {
                 Some(schema) => match schema.slot(k, st.hint) {
                     Some(slot) => match schema.fields.get(slot) {
-                        Some((_, ty)) => Key::Field(slot, *ty, schema.complex),
+                        Some((_, ty)) => Key::Field(slot, *ty, schema.nullable(slot)),
                         None => Key::Ignore,
                     },
                     None => Key::Ignore,
