@@ -94,8 +94,17 @@ const DECLS: &str = "\
 event A { k: int, v: int, at: time }
 event B { k: int, v: int, at: time }
 event C { k: int, v: int, at: time }
-event D { k: int, v: int, at: time }
+event D { k: int, v: int?, at: time }
 ";
+
+/// With `Spec::nulls`, a `D` whose `v` is this has no `v` (as if the
+/// input line lacked it).
+const NO_V: i64 = -1;
+
+/// The `v` of `e`, or none (`Spec::nulls`).
+fn v_of(e: &Ev) -> Option<i64> {
+    (!(e.ty == Ty::D && e.v == NO_V)).then_some(e.v)
+}
 
 impl Ty {
     fn name(self) -> &'static str {
@@ -223,6 +232,8 @@ struct Spec {
     gen_types: &'static [Ty],
     /// Keys `0..keys`.
     keys: i64,
+    /// A `D` of the random streams has no `v` one time in four (`NO_V`).
+    nulls: bool,
 }
 
 impl Spec {
@@ -682,7 +693,11 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
     let mut out = Vec::new();
     for (i, ev) in evs.iter().enumerate() {
         let ty = c.ids[ev.ty as usize];
-        let fields = vec![Value::Int(ev.k), Value::Int(ev.v), Value::Time(ev.t)];
+        let v = match v_of(ev) {
+            Some(v) => Value::Int(v),
+            None => Value::Null,
+        };
+        let fields = vec![Value::Int(ev.k), v, Value::Time(ev.t)];
         e.push(Event::new(ty, ev.t, i as u64, fields), &mut out);
     }
     e.finish(&mut out);
@@ -742,12 +757,12 @@ fn gen_stream(spec: &Spec, rng: &mut Rng) -> Vec<Ev> {
         } else {
             follow[rng.below(follow.len())]
         };
-        evs.push(Ev {
-            ty,
-            k: rng.below(spec.keys as usize) as i64,
-            v: rng.below(4) as i64,
-            t,
-        });
+        let k = rng.below(spec.keys as usize) as i64;
+        let mut v = rng.below(4) as i64;
+        if spec.nulls && ty == D && rng.below(4) == 0 {
+            v = NO_V;
+        }
+        evs.push(Ev { ty, k, v, t });
     }
     evs
 }
@@ -938,6 +953,7 @@ fn base(name: &'static str, cep: &'static str, blocks: Vec<Block>, emit: Emit) -
         emit,
         gen_types: &[A, B, C, D],
         keys: 2,
+        nulls: false,
     }
 }
 
@@ -1014,6 +1030,46 @@ fn b_relaxed() {
                 }),
             ],
             |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+// Optional fields, `is null` and `??` (docs/language.md 5.3, 5.6): a `D`
+// without `v` is no value there; the brute force reads it as `None`.
+#[test]
+fn b_relaxed_with_no_values() {
+    check(Spec {
+        gen_types: &[A, D, D, B],
+        nulls: true,
+        ..base(
+            "no_values",
+            "pattern P {
+    a: A
+    then d: D where v is null or v ?? 0 > a.v
+    then b: B where d.v is not null or v == a.v
+    emit { x: d.v ?? -5, y: d.v + a.v, z: d.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("d", D, Relaxed, |c, e| {
+                    c.one(0)
+                        .is_some_and(|a| v_of(e).is_none() || v_of(e).unwrap_or(0) > a.v)
+                }),
+                block("b", B, Relaxed, |c, e| {
+                    c.one(1).is_some_and(|d| v_of(d).is_some())
+                        || c.one(0).is_some_and(|a| e.v == a.v)
+                }),
+            ],
+            |c| {
+                let dv = c.one(1).and_then(v_of);
+                let av = c.one(0).map(|a| a.v);
+                vec![
+                    Out::Int(dv.unwrap_or(-5)),
+                    dv.zip(av).map_or(Out::Null, |(d, a)| Out::Int(d + a)),
+                    dv.map_or(Out::Null, Out::Int),
+                ]
+            },
         )
     });
 }
