@@ -197,6 +197,12 @@ pub enum Command {
         /// still run and feed what consumes them).
         #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
         patterns: Option<Vec<String>>,
+        /// After this long (wall clock) without input, event time follows
+        /// the wall clock from the latest event time read, so windows and
+        /// absences end on a quiet live stream (Flink's idleness). Off by
+        /// default: then only the input moves event time.
+        #[arg(long, value_name = "D", value_parser = run::parse_delay)]
+        idle: Option<u64>,
         /// Share run state with peers (docs/peers.md): the address this
         /// member listens on for them (TCP, `127.0.0.1:7001`).
         #[arg(long, value_name = "ADDR")]
@@ -326,6 +332,7 @@ where
             history,
             time_field,
             patterns,
+            idle,
             listen,
             peer,
             key,
@@ -361,6 +368,7 @@ where
                 history,
                 time_fields: time_field,
                 patterns,
+                idle_ms: idle.filter(|&d| d > 0),
                 peers,
             })
         }

@@ -1021,3 +1021,58 @@ pattern Cold partition by sensor {
         assert!(stderr(&o).contains(says), "{arg}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn idle_lets_a_quiet_live_stream_end_an_absence() {
+    use std::io::{BufRead, BufReader};
+    let rules = Temp::new(
+        "idle.cep",
+        r#"
+event Door { room: str, at: time }
+event Alarm { room: str, at: time }
+
+pattern Unanswered partition by room {
+    d: Door
+    not Alarm within 500ms
+    emit { room: d.room }
+}
+"#,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cep"))
+        .args(["run", rules.s(), "--idle", "200ms"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cep");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, r#"{{"type":"Door","room":"r1","at":{T0}}}"#).expect("write");
+    stdin.flush().expect("flush");
+    // The input stays open: only the wall clock can end the absence.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out_pipe = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for l in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the absence ended while the input was open");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["type"], "Unanswered");
+    assert_eq!(v["@cep"]["time"], T0 + 500);
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without --idle the same input gives nothing until it ends.
+    let o = cep_stdin(
+        &["run", rules.s()],
+        Some(format!(r#"{{"type":"Door","room":"r1","at":{T0}}}"#).as_bytes()),
+    );
+    assert_eq!(json_lines(&stdout(&o)).len(), 1, "at the end of the input");
+}

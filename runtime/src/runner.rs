@@ -86,6 +86,15 @@ impl Runner {
         self.flow(now, out);
     }
 
+    /// Event time is now `t` (a quiet live input, `cep run --idle`):
+    /// held events up to `t` are processed and deadlines up to `t`
+    /// handled ([`Engine::advance`]); `now` is the wall clock.
+    pub fn advance(&mut self, t: i64, now: i64, out: &mut Vec<RunOutput>) {
+        self.finished = false;
+        self.engine.advance(t, &mut self.outs);
+        self.flow(now, out);
+    }
+
     /// The wall clock is now `now`.
     pub fn time(&mut self, now: i64, out: &mut Vec<RunOutput>) {
         self.steps.time(now, &mut self.souts);

@@ -51,6 +51,9 @@ pub(super) fn wall_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// With `--idle`, how often a quiet input moves event time on at most.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+
 /// How the loop ended.
 pub(super) enum Ending {
     /// The input ended and everything was done.
@@ -80,6 +83,10 @@ pub(super) struct Live<'a> {
     input_ended: bool,
     /// A recovery skips the input lines the run had already read.
     pub(super) skip_lines: u64,
+    /// `--idle D` (ms): the latest event time read and when it was read;
+    /// after D without input, event time follows the wall clock from
+    /// there.
+    last_input: Option<(i64, Instant)>,
 }
 
 impl<'a> Live<'a> {
@@ -113,7 +120,45 @@ impl<'a> Live<'a> {
             dry: VecDeque::new(),
             input_ended: false,
             skip_lines: 0,
+            last_input: None,
         }
+    }
+
+    /// `--idle`: when the quiet input lets event time follow the wall
+    /// clock next (the first time D after the last input, then every
+    /// `IDLE_TICK` or D, whichever is shorter), and the event time then.
+    fn idle_due(&self) -> Option<Instant> {
+        let d = Duration::from_millis(self.o.idle_ms?);
+        let (_, at) = self.last_input?;
+        if self.input_ended {
+            return None;
+        }
+        let first = at + d;
+        let now = Instant::now();
+        if now < first {
+            return Some(first);
+        }
+        let tick = d.min(IDLE_TICK);
+        let since = now.duration_since(first);
+        let n = u32::try_from(since.as_millis() / tick.as_millis().max(1)).unwrap_or(u32::MAX);
+        Some(first + tick * n.saturating_add(1))
+    }
+
+    /// `--idle`: the input has been quiet for D or more; event time is
+    /// the latest event time read plus the wall time since it was read.
+    fn idle_advance(&mut self) -> Result<(), Stop> {
+        let (Some(d), Some((t, at))) = (self.o.idle_ms, self.last_input) else {
+            return Ok(());
+        };
+        let quiet = at.elapsed();
+        if self.input_ended || quiet < Duration::from_millis(d) {
+            return Ok(());
+        }
+        let t = t.saturating_add(i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX));
+        let now = self.clock.now();
+        self.runner.advance(t, now, &mut self.outs);
+        self.act((0, &[]))?;
+        self.outputs.flush()
     }
 
     /// Acts on what a recovery produced before the first input.
@@ -167,6 +212,9 @@ impl<'a> Live<'a> {
                         let ms = u64::try_from(w.saturating_sub(self.clock.now())).unwrap_or(0);
                         Instant::now() + Duration::from_millis(ms)
                     });
+                    if let Some(i) = self.idle_due() {
+                        deadline = Some(deadline.map_or(i, |d| d.min(i)));
+                    }
                     if let Some((_, grace)) = stopping {
                         deadline = Some(deadline.map_or(grace, |d| d.min(grace)));
                     }
@@ -216,6 +264,7 @@ impl<'a> Live<'a> {
                         }
                     }
                     self.time()?;
+                    self.idle_advance()?;
                 }
                 Next::Report => {
                     // What is held under --max-delay is not processed
@@ -302,6 +351,12 @@ impl<'a> Live<'a> {
         match self.decoder.decode(text, self.line_no) {
             Ok(None) => Ok(()),
             Ok(Some(event)) => {
+                if self.o.idle_ms.is_some() {
+                    let latest = self
+                        .last_input
+                        .map_or(event.time, |(t, _)| t.max(event.time));
+                    self.last_input = Some((latest, Instant::now()));
+                }
                 let sequence = self.decoder.take_sequence();
                 // Only steps read the wall clock.
                 let now = if self.program.steps.is_empty() {

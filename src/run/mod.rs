@@ -83,6 +83,9 @@ pub struct Options {
     /// `--patterns NAME,...`: only these patterns' complex events are
     /// written.
     pub patterns: Option<Vec<String>>,
+    /// `--idle D` (ms): after D of wall-clock time without input, event
+    /// time follows the wall clock (a quiet live stream); `None`: off.
+    pub idle_ms: Option<u64>,
 }
 
 /// Per pattern (IR order): whether its complex events are written: not

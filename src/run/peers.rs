@@ -145,6 +145,7 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         (o.run_id.is_some(), "--run-id"),
         (o.once, "--once"),
         (o.history.is_some(), "--history"),
+        (o.idle_ms.is_some(), "--idle"),
     ]
     .into_iter()
     .filter_map(|(given, flag)| given.then_some(flag))
@@ -153,7 +154,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         fail(&format!(
             "{} with --peer: a member of a cluster runs its steps for real and takes up \
              its own step runs when it restarts (`--mode continue`, or by each step's \
-             `recover` policy), and keeps no process history; leave {} out, or run without --peer",
+             `recover` policy), keeps no process history, and takes its time from the cluster's \
+             order (not the wall clock); leave {} out, or run without --peer",
             refused.join(", "),
             if refused.len() == 1 { "it" } else { "them" }
         ));
