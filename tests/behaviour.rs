@@ -1148,3 +1148,39 @@ pattern Odd {
         ],
     );
 }
+
+/// Look-back absence: a leading `not X within D` blocks a run whose first
+/// event comes less than D after an X of its key (in input order); the
+/// first event is never its own X; at the start nothing blocks; other
+/// keys' X do not count.
+#[test]
+fn a_leading_not_looks_back_from_the_first_event() {
+    check(
+        r#"
+event Login { user: str, at: time }
+
+pattern FirstIn partition by user {
+    not Login within 10s
+    l: Login
+    emit { user: l.user }
+}
+"#,
+        &[
+            // Nothing before: a match (and it is not its own X).
+            r#"{"type":"Login","user":"a","at":1000}"#,
+            // 5 s after a's login: blocked.
+            r#"{"type":"Login","user":"a","at":6000}"#,
+            // Another key is not blocked by a's logins.
+            r#"{"type":"Login","user":"b","at":7000}"#,
+            // 10 s after a's latest login (at 6 s): not less than 10 s, a match.
+            r#"{"type":"Login","user":"a","at":16000}"#,
+            // 1 ms short of 10 s after that one: blocked.
+            r#"{"type":"Login","user":"a","at":25999}"#,
+        ],
+        &[
+            r#"{"type":"FirstIn","user":"a","@cep":{"time":1000,"run":"cep-FirstIn-1","pattern":"FirstIn","events":[{"binding":"l","line":1}]}}"#,
+            r#"{"type":"FirstIn","user":"b","@cep":{"time":7000,"run":"cep-FirstIn-2","pattern":"FirstIn","events":[{"binding":"l","line":3}]}}"#,
+            r#"{"type":"FirstIn","user":"a","@cep":{"time":16000,"run":"cep-FirstIn-3","pattern":"FirstIn","events":[{"binding":"l","line":4}]}}"#,
+        ],
+    );
+}

@@ -234,6 +234,9 @@ struct Spec {
     keys: i64,
     /// A `D` of the random streams has no `v` one time in four (`NO_V`).
     nulls: bool,
+    /// A leading `not ty where pred within ms`: a start is blocked by an
+    /// earlier such event of its key less than `ms` before it.
+    lookback: Option<Absence>,
 }
 
 impl Spec {
@@ -243,6 +246,7 @@ impl Spec {
             || self.negs.iter().any(|n| n.ty == ty)
             || self.absence.as_ref().is_some_and(|a| a.ty == ty)
             || self.halts.iter().any(|h| h.0 == ty)
+            || self.lookback.as_ref().is_some_and(|l| l.ty == ty)
     }
 }
 
@@ -591,7 +595,17 @@ fn all_matches(spec: &Spec, evs: &[Ev]) -> Vec<M> {
                     bound: &search.bound,
                     prev: None,
                 };
-                evs[s].ty == b0.ty && (b0.pred)(&ctx, &evs[s])
+                evs[s].ty == b0.ty
+                    && (b0.pred)(&ctx, &evs[s])
+                    && spec.lookback.as_ref().is_none_or(|lb| {
+                        // No X of the key earlier in the stream, less than
+                        // `ms` before the start (never the start itself).
+                        !search.sub[..sp].iter().any(|&y| {
+                            evs[y].ty == lb.ty
+                                && (lb.pred)(&ctx, &evs[y])
+                                && evs[s].t - evs[y].t < lb.ms
+                        })
+                    })
             };
             if ok {
                 search.sp = sp;
@@ -954,6 +968,7 @@ fn base(name: &'static str, cep: &'static str, blocks: Vec<Block>, emit: Emit) -
         gen_types: &[A, B, C, D],
         keys: 2,
         nulls: false,
+        lookback: None,
     }
 }
 
@@ -1030,6 +1045,61 @@ fn b_relaxed() {
                 }),
             ],
             |c| vec![field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+// Look-back absence (docs/language.md 6.6): a leading `not` with a time.
+#[test]
+fn d_lookback_absence() {
+    check(Spec {
+        gen_types: &[A, B, B, C],
+        partition: true,
+        window: Some(5000),
+        lookback: Some(Absence {
+            ty: B,
+            pred: |_, e| e.v > 0,
+            ms: 2000,
+        }),
+        ..base(
+            "lookback",
+            "pattern P partition by k within 5s {
+    not B where v > 0 within 2s
+    a: A
+    then c: C where v >= a.v
+    emit { x: a.v, y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                block("c", C, Relaxed, |c, e| c.one(0).is_some_and(|a| e.v >= a.v)),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn d_lookback_same_type() {
+    check(Spec {
+        gen_types: &[A, A, C],
+        partition: true,
+        lookback: Some(Absence {
+            ty: A,
+            pred: yes,
+            ms: 3000,
+        }),
+        ..base(
+            "lookback_same_type",
+            "pattern P partition by k {
+    not A within 3s
+    a: A
+    next c: C
+    emit { x: a.v }
+}
+",
+            vec![block("a", A, Strict, yes), block("c", C, Strict, yes)],
+            |c| vec![field(c.one(0), |e| e.v)],
         )
     });
 }

@@ -164,5 +164,9 @@ fn automaton(p: &CPattern) -> ir::Pattern {
         halts: p.halts.clone(),
         emit: p.emit.clone(),
         private: p.private,
+        lookback: p
+            .lookback
+            .clone()
+            .map(|(guard, within_ms)| ir::Lookback { guard, within_ms }),
     }
 }

@@ -206,6 +206,19 @@ pub struct Pattern {
     /// that consume them but are not written to the output.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
+    /// A leading `not X within D`: a run does not start with an event
+    /// when an X of its key came less than D before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<Lookback>,
+}
+
+/// Look-back absence (docs/language.md, 6.6): an X (`guard`, over the X
+/// alone) of the key with `first.time - X.time < within_ms`, before the
+/// first event in input order, blocks the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lookback {
+    pub guard: Guard,
+    pub within_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

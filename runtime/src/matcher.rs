@@ -128,6 +128,11 @@ pub struct Matcher {
     max_runs: usize,
     /// States that wait on a timeout (absences).
     has_timeouts: bool,
+    /// Look-back absence: per key, the time of the latest X (only keys
+    /// with one in the last D are kept, see `forget_old_lookbacks`).
+    last_x: HashMap<Key, i64, FxBuild>,
+    /// `last_x`'s size after its last clean-up.
+    last_x_kept: usize,
 }
 
 /// Hands out run ids, counting from 1 in each pattern.
@@ -163,6 +168,8 @@ impl Matcher {
             runs: 0,
             max_runs: max_runs.max(1),
             has_timeouts,
+            last_x: HashMap::default(),
+            last_x_kept: 0,
         }
     }
 
@@ -240,7 +247,13 @@ impl Matcher {
         fx: &mut Effects,
     ) -> Option<(Key, i64)> {
         self.key_of(ev, keybuf);
-        let starts = self.starts(ev);
+        let mut starts = self.starts(ev);
+        if self.ir.lookback.is_some() {
+            // Read before this event counts: the first event is never
+            // its own X.
+            starts &= !self.blocked(ev, keybuf);
+            self.note_x(ev, keybuf);
+        }
         // The map is moved out while the partition is worked on, so that
         // one lookup serves and `self` stays readable.
         let mut parts = std::mem::take(&mut self.partitions);
@@ -324,6 +337,59 @@ impl Matcher {
             self.shed_oldest(fx);
         }
         wake
+    }
+
+    /// An X of this key came less than D before `ev` (look-back absence).
+    fn blocked(&self, ev: &Event, key: &[Value]) -> bool {
+        let Some(lb) = &self.ir.lookback else {
+            return false;
+        };
+        let d = i64::try_from(lb.within_ms).unwrap_or(i64::MAX);
+        self.last_x
+            .get(key)
+            .is_some_and(|&t| ev.time.saturating_sub(t) < d)
+    }
+
+    /// Records `ev` as the latest X of its key if it is one; now and then
+    /// forgets the keys whose latest X is D or more before `ev` (they can
+    /// block nothing any more), so memory stays with the keys that had
+    /// an X in the last D.
+    fn note_x(&mut self, ev: &Event, key: &[Value]) {
+        let Some(lb) = &self.ir.lookback else {
+            return;
+        };
+        let is_x = lb.guard.event == ev.ty
+            && lb.guard.predicate.as_ref().is_none_or(|p| {
+                holds(
+                    p,
+                    &Scope {
+                        current: Some(ev),
+                        chain: &Chain::default(),
+                        triggers: &[],
+                    },
+                )
+            });
+        if !is_x {
+            return;
+        }
+        let d = i64::try_from(lb.within_ms).unwrap_or(i64::MAX);
+        match self.last_x.get_mut(key) {
+            Some(t) => *t = (*t).max(ev.time),
+            None => {
+                self.last_x.insert(Arc::from(key), ev.time);
+            }
+        }
+        if self.last_x.len() > 2 * self.last_x_kept.max(512) {
+            let now = ev.time;
+            self.last_x.retain(|_, t| now.saturating_sub(*t) < d);
+            self.last_x_kept = self.last_x.len();
+        }
+    }
+
+    /// Keys whose latest X the look-back still holds (for memory
+    /// reports and tests).
+    pub fn lookback_keys(&self) -> usize {
+        self.last_x.len()
     }
 
     fn in_absence(&self, run: &Run) -> bool {

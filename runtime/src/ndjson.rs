@@ -335,6 +335,7 @@ mod tests {
                 halts: vec![],
                 emit: vec![],
                 private: false,
+                lookback: None,
             }],
             resources: vec![],
             steps: vec![],

@@ -172,6 +172,12 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
     if !program.processes.is_empty() {
         err("cep run: warning: with --peer, each process is enforced on this peer's own input only: process state is not shared between peers\n");
     }
+    for p in program.patterns.iter().filter(|p| p.lookback.is_some()) {
+        err(&format!(
+            "cep run: warning: with --peer, the leading `not` of pattern `{}` sees this peer's own input only: what it looked back at is not shared between peers\n",
+            p.name
+        ));
+    }
     let c = match cluster(o, p) {
         Ok(c) => c,
         Err(m) => {

@@ -40,6 +40,8 @@ pub struct CPattern {
     pub halts: Vec<ir::Guard>,
     pub emit: Vec<ir::Expr>,
     pub private: bool,
+    /// A leading `not X within D`: its guard and D (ms).
+    pub lookback: Option<(ir::Guard, u64)>,
 }
 
 pub struct CBlock {

@@ -240,18 +240,25 @@ pub(super) fn check_pattern(
         );
         return None;
     }
+    // A leading `not X within D`: look-back absence (no X of the key in
+    // the D before the first event).
+    let mut lookback_span: Option<Span> = None;
     if let Some(first) = positives.first() {
         match &first.node {
-            PatternItem::Not(_) => diags.push(
+            PatternItem::Not(n) if n.within.is_some() && positives.len() > 1 => {
+                lookback_span = Some(first.span);
+            }
+            PatternItem::Not(n) => diags.push(
                 Diagnostic::new(
                     Code::BadPatternShape,
                     first.span,
-                    "a pattern cannot start with a negation",
+                    "a pattern cannot start with a negation without a time",
                 )
-                .label("nothing before it to be absent after")
-                .help(
-                    "start with the event that begins the situation; put `not` between two blocks",
-                ),
+                .label("absent since when?")
+                .help(format!(
+                    "give it a time: `not {} within 10m` before the first block means none in the 10m before the first event",
+                    n.event.node
+                )),
             ),
             PatternItem::Block(b) => {
                 if let Some(q) = &b.quantifier {
@@ -336,7 +343,7 @@ pub(super) fn check_pattern(
                 );
             }
             if let Some(w) = &n.within {
-                if absence.is_none_or(|(_, s)| s != it.span) {
+                if absence.is_none_or(|(_, s)| s != it.span) && lookback_span != Some(it.span) {
                     diags.push(
                         Diagnostic::new(
                             Code::BadPatternShape,
@@ -356,6 +363,7 @@ pub(super) fn check_pattern(
     let mut pending_kills: Vec<ir::Guard> = Vec::new();
     let mut halts = Vec::new();
     let mut absence_guards = Vec::new();
+    let mut lookback: Option<(ir::Guard, u64)> = None;
     let mut bi = 0usize;
     let mut inputs: BTreeSet<usize> = BTreeSet::new();
     for it in &items {
@@ -431,7 +439,13 @@ pub(super) fn check_pattern(
                     event: Env::event_id(ev),
                     predicate,
                 };
-                if n.within.is_some() {
+                if lookback_span == Some(it.span) {
+                    let ms = n
+                        .within
+                        .map(|w| w.millis().unwrap_or(u64::MAX))
+                        .unwrap_or(0);
+                    lookback = Some((g, ms));
+                } else if n.within.is_some() {
                     absence_guards.push(g);
                 } else {
                     pending_kills.push(g);
@@ -646,6 +660,7 @@ pub(super) fn check_pattern(
         halts,
         emit: emit_exprs,
         private: p.private.is_some(),
+        lookback,
     };
     let _ = bid;
     Some((cp, fields))

@@ -189,6 +189,7 @@ fn program() -> Program {
                 Expr::ToFloat(Box::new(Expr::Const(Value::Int(3)))),
             ],
             private: false,
+            lookback: None,
         }],
         resources: vec![Resource {
             name: "pump".into(),
