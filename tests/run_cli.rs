@@ -1076,3 +1076,16 @@ pattern Unanswered partition by room {
     );
     assert_eq!(json_lines(&stdout(&o)).len(), 1, "at the end of the input");
 }
+
+#[test]
+fn explain_shows_a_look_back_absence() {
+    let rules = Temp::new(
+        "lookback.cep",
+        "event Login { user: str, at: time }\npattern F partition by user {\n    not Login where user != \"x\" within 24h\n    l: Login\n    emit { user: l.user }\n}\n",
+    );
+    let text = run_ok(&["explain", rules.s()]);
+    assert!(
+        text.contains("look back: not Login where user != \"x\" within 24h before the first event"),
+        "{text}"
+    );
+}

@@ -211,6 +211,18 @@ fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
     for (i, st) in pat.states.iter().enumerate() {
         write_state(out, p, pat, i, st);
     }
+    if let Some(lb) = &pat.lookback {
+        let cx = Cx::new(p, Some(pat), Some(lb.guard.event));
+        let _ = write!(out, "  look back: not {}", event_name(p, lb.guard.event));
+        if let Some(e) = &lb.guard.predicate {
+            let _ = write!(out, " where {}", cx.expr(e));
+        }
+        let _ = writeln!(
+            out,
+            " within {} before the first event",
+            duration(lb.within_ms)
+        );
+    }
     for h in &pat.halts {
         let cx = Cx::new(p, Some(pat), Some(h.event));
         let _ = write!(out, "  halt on {}", event_name(p, h.event));
@@ -520,6 +532,14 @@ fn write_cluster(out: &mut String, p: &Program, n: usize, pat: &Pattern) {
     );
     if let Some(ms) = pat.window_ms {
         let _ = write!(title, "\nwithin {}", duration(ms));
+    }
+    if let Some(lb) = &pat.lookback {
+        let _ = write!(
+            title,
+            "\nnot {} within {} before",
+            event_name(p, lb.guard.event),
+            duration(lb.within_ms)
+        );
     }
     for h in &pat.halts {
         let cx = Cx::new(p, Some(pat), Some(h.event));
