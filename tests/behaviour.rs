@@ -1184,3 +1184,72 @@ pattern FirstIn partition by user {
         ],
     );
 }
+
+/// `report first every P`: per key, the first match of each period (of P
+/// from the key's first reported match, half-open) is reported at once;
+/// the others are not produced, and are counted.
+#[test]
+fn report_first_every_keeps_the_first_match_of_each_period() {
+    check(
+        r#"
+event Ping { host: str, at: time }
+
+pattern Seen partition by host report first every 10s {
+    p: Ping
+    emit { host: p.host }
+}
+"#,
+        &[
+            r#"{"type":"Ping","host":"a","at":1000}"#,
+            r#"{"type":"Ping","host":"a","at":5000}"#,
+            r#"{"type":"Ping","host":"b","at":6000}"#,
+            // 10 s after a's first: a new period [11 s, 21 s).
+            r#"{"type":"Ping","host":"a","at":11000}"#,
+            r#"{"type":"Ping","host":"a","at":20999}"#,
+            // Periods follow each other: [31 s, 41 s), not from 35 s.
+            r#"{"type":"Ping","host":"a","at":35000}"#,
+            r#"{"type":"Ping","host":"a","at":40000}"#,
+        ],
+        &[
+            r#"{"type":"Seen","host":"a","@cep":{"time":1000,"run":"cep-Seen-1","pattern":"Seen","events":[{"binding":"p","line":1}]}}"#,
+            r#"{"type":"Seen","host":"b","@cep":{"time":6000,"run":"cep-Seen-3","pattern":"Seen","events":[{"binding":"p","line":3}]}}"#,
+            r#"{"type":"Seen","host":"a","@cep":{"time":11000,"run":"cep-Seen-4","pattern":"Seen","events":[{"binding":"p","line":4}]}}"#,
+            r#"{"type":"Seen","host":"a","@cep":{"time":35000,"run":"cep-Seen-6","pattern":"Seen","events":[{"binding":"p","line":6}]}}"#,
+        ],
+    );
+}
+
+/// `report last every P`: the last match of each period is reported when
+/// the period ends (before anything at that instant), or at the end of
+/// the input; consumers see only what is reported.
+#[test]
+fn report_last_every_keeps_the_last_match_of_each_period() {
+    check(
+        r#"
+event Ping { host: str, n: int, at: time }
+
+pattern Latest partition by host report last every 10s {
+    p: Ping
+    emit { host: p.host, n: p.n }
+}
+
+pattern TwoLatest partition by host {
+    a: Latest
+    next b: Latest
+    emit { host: a.host, first: a.n, second: b.n }
+}
+"#,
+        &[
+            r#"{"type":"Ping","host":"a","n":1,"at":1000}"#,
+            r#"{"type":"Ping","host":"a","n":2,"at":5000}"#,
+            // At 11 s the period [1 s, 11 s) ends first: n=2 goes out.
+            r#"{"type":"Ping","host":"a","n":3,"at":11000}"#,
+            r#"{"type":"Ping","host":"a","n":4,"at":12000}"#,
+        ],
+        &[
+            r#"{"type":"Latest","host":"a","n":2,"@cep":{"time":5000,"run":"cep-Latest-2","pattern":"Latest","events":[{"binding":"p","line":2}]}}"#,
+            r#"{"type":"Latest","host":"a","n":4,"@cep":{"time":12000,"run":"cep-Latest-4","pattern":"Latest","events":[{"binding":"p","line":4}]}}"#,
+            r#"{"type":"TwoLatest","host":"a","first":2,"second":4,"@cep":{"time":12000,"run":"cep-TwoLatest-1","pattern":"TwoLatest","events":[{"binding":"a","run":"cep-Latest-2"},{"binding":"b","run":"cep-Latest-4"}]}}"#,
+        ],
+    );
+}

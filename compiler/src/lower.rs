@@ -168,5 +168,6 @@ fn automaton(p: &CPattern) -> ir::Pattern {
             .lookback
             .clone()
             .map(|(guard, within_ms)| ir::Lookback { guard, within_ms }),
+        report: p.report,
     }
 }

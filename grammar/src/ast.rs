@@ -104,6 +104,8 @@ pub enum PatternClause {
     PartitionBy(Vec<Ident>),
     Within(Node<Duration>),
     Skip(SkipPolicy),
+    /// `report first every D` (`true`: first) or `report last every D`.
+    Report(bool, Node<Duration>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -764,6 +764,11 @@ fn pattern_clause(c: &PatternClause) -> String {
         PatternClause::Within(d) => format!("within {}", duration(d.node)),
         PatternClause::Skip(SkipPolicy::PastLast) => "skip past last".into(),
         PatternClause::Skip(SkipPolicy::ToNext) => "skip to next".into(),
+        PatternClause::Report(first, d) => format!(
+            "report {} every {}",
+            if *first { "first" } else { "last" },
+            duration(d.node)
+        ),
     }
 }
 

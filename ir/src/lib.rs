@@ -210,6 +210,22 @@ pub struct Pattern {
     /// when an X of its key came less than D before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookback: Option<Lookback>,
+    /// `report first|last every P`: per key, one match per period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+}
+
+/// Rate limiting of a pattern's output (docs/language.md, 6.12; Esper's
+/// `output first|last every`): per partition key, periods of `every_ms`
+/// start at the key's first reported match and follow each other; the
+/// complex event's time decides its period (half-open). `first`: the
+/// first match of a period is reported at once; `last`: the last is
+/// reported when its period ends (or the input does). The others are not
+/// produced at all, and are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub first: bool,
+    pub every_ms: u64,
 }
 
 /// Look-back absence (docs/language.md, 6.6): an X (`guard`, over the X

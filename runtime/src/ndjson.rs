@@ -336,6 +336,7 @@ mod tests {
                 emit: vec![],
                 private: false,
                 lookback: None,
+                report: None,
             }],
             resources: vec![],
             steps: vec![],

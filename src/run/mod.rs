@@ -535,6 +535,12 @@ fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
         "cep run: {} events in, {} complex events out{unwritten}, {dead_letters} dead letters, {secs:.3} s, {rate:.0} events/s\n",
         stats.events_in, stats.complex_out
     ));
+    if stats.suppressed > 0 {
+        err(&format!(
+            "cep run: {} matches suppressed by `report ... every`\n",
+            stats.suppressed
+        ));
+    }
     if !program.processes.is_empty() {
         let procs = live.runner.engine.processes();
         let retired = procs.retired();

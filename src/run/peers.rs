@@ -161,6 +161,14 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         ));
         return EXIT_USAGE;
     }
+    if let Some(p) = program.patterns.iter().find(|p| p.report.is_some()) {
+        fail(&format!(
+            "pattern `{}` has `report ... every`, which --peer cannot honour yet: each peer would limit its own matches, \
+             and the cluster would write different ones; run it without --peer",
+            p.name
+        ));
+        return EXIT_USAGE;
+    }
     if o.max_delay_ms > 0 {
         fail("--max-delay with --peer: the cluster's order is the reordering; give each peer its input in time order");
         return EXIT_USAGE;

@@ -42,6 +42,7 @@ pub struct CPattern {
     pub private: bool,
     /// A leading `not X within D`: its guard and D (ms).
     pub lookback: Option<(ir::Guard, u64)>,
+    pub report: Option<ir::Report>,
 }
 
 pub struct CBlock {

@@ -86,12 +86,14 @@ pub(super) fn check_pattern(
     let mut partition: Option<&Vec<ast::Ident>> = None;
     let mut window: Option<(u64, Span)> = None;
     let mut skip: Option<ir::SkipPolicy> = None;
+    let mut report: Option<ir::Report> = None;
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for c in &p.clauses {
         let key = match &c.node {
             PatternClause::PartitionBy(_) => "partition by",
             PatternClause::Within(_) => "within",
             PatternClause::Skip(_) => "skip",
+            PatternClause::Report(..) => "report",
         };
         if let Some(first) = seen.get(key) {
             diags.push(
@@ -124,6 +126,20 @@ pub(super) fn check_pattern(
                     ast::SkipPolicy::PastLast => ir::SkipPolicy::PastLast,
                     ast::SkipPolicy::ToNext => ir::SkipPolicy::ToNext,
                 })
+            }
+            PatternClause::Report(first, d) => {
+                let ms = d.millis().unwrap_or(u64::MAX);
+                if ms == 0 {
+                    diags.push(
+                        Diagnostic::new(Code::BadLiteral, d.span, "a period of zero length")
+                            .label("zero")
+                            .help("give a positive duration such as `1h`"),
+                    );
+                }
+                report = Some(ir::Report {
+                    first: *first,
+                    every_ms: ms.max(1),
+                });
             }
         }
     }
@@ -661,6 +677,7 @@ pub(super) fn check_pattern(
         emit: emit_exprs,
         private: p.private.is_some(),
         lookback,
+        report,
     };
     let _ = bid;
     Some((cp, fields))

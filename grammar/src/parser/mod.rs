@@ -257,6 +257,15 @@ impl Cx {
                     let d = self.within(q)?;
                     clauses.push(Node::new(PatternClause::Within(d), qs));
                 }
+                Rule::report_clause => {
+                    let parts: Vec<Pair<Rule>> = q.into_inner().collect();
+                    let first = parts
+                        .iter()
+                        .any(|w| w.as_rule() == Rule::report_which && w.as_str() == "first");
+                    let mut ds = parts.into_iter().filter(|w| w.as_rule() == Rule::duration);
+                    let d = self.duration(next(&mut ds, qs)?)?;
+                    clauses.push(Node::new(PatternClause::Report(first, d), qs));
+                }
                 Rule::skip_clause => {
                     let which = self.inner(q).next();
                     let policy = match which.map(|w| w.as_rule()) {

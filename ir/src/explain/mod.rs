@@ -191,6 +191,14 @@ fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
         None => out.push_str("  within: no window\n"),
     }
     let _ = writeln!(out, "  skip: {}", skip_name(pat.skip));
+    if let Some(r) = pat.report {
+        let _ = writeln!(
+            out,
+            "  report: the {} match per key every {}",
+            if r.first { "first" } else { "last" },
+            duration(r.every_ms)
+        );
+    }
     if !pat.bindings.is_empty() {
         out.push_str("  bindings:\n");
         for b in &pat.bindings {

@@ -190,6 +190,7 @@ fn program() -> Program {
             ],
             private: false,
             lookback: None,
+            report: None,
         }],
         resources: vec![Resource {
             name: "pump".into(),

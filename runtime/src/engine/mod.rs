@@ -17,7 +17,7 @@ use crate::matcher::{Effects, End, Key, Match, Matcher};
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, EventId, Program};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 mod runs;
@@ -135,6 +135,8 @@ pub struct Stats {
     pub complex_out: u64,
     pub late: u64,
     pub shed: u64,
+    /// Matches a `report first|last every` did not produce.
+    pub suppressed: u64,
 }
 
 struct Pending {
@@ -198,6 +200,7 @@ pub struct Engine {
     clock: Option<i64>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_order: u64,
+    rate_order: u64,
     seq: u64,
     keybuf: Vec<Value>,
     queue: VecDeque<Arc<Event>>,
@@ -207,6 +210,22 @@ pub struct Engine {
     procs: crate::process::Processes,
     /// Input event types to report as [`Output::Admitted`].
     forward: Vec<bool>,
+    /// `report first|last every`: per pattern, per key.
+    rates: Vec<HashMap<Key, Rate, crate::fxhash::FxBuild>>,
+    /// When a `report last` period ends: (deadline, pattern, order) to
+    /// the key.
+    rate_timers: BTreeMap<(i64, u32, u64), Key>,
+}
+
+/// Where a key is in its `report` periods.
+struct Rate {
+    /// The key's first reported match's time: periods start here.
+    start: i64,
+    /// The start of the period of the latest match taken.
+    current: i64,
+    /// `report last`: the latest match of the current period, not yet
+    /// produced.
+    held: Option<Match>,
 }
 
 impl Engine {
@@ -220,6 +239,7 @@ impl Engine {
             .iter()
             .map(|p| Matcher::new(p.clone(), events, config.max_runs))
             .collect();
+        let matchers_len = matchers.len();
         let mut consumers = vec![Vec::new(); events];
         for (i, m) in matchers.iter().enumerate() {
             for &ty in &m.ir.inputs {
@@ -239,6 +259,7 @@ impl Engine {
             clock: None,
             timers: BinaryHeap::new(),
             timer_order: 0,
+            rate_order: 0,
             seq: 0,
             keybuf: Vec::new(),
             queue: VecDeque::new(),
@@ -252,6 +273,8 @@ impl Engine {
             // enforcement for such a program.
             procs,
             forward: Vec::new(),
+            rates: (0..matchers_len).map(|_| HashMap::default()).collect(),
+            rate_timers: BTreeMap::new(),
         }
     }
 
@@ -465,14 +488,30 @@ impl Engine {
         let mut due: Vec<Timer> = Vec::new();
         loop {
             let pattern_due = self.timers.peek().map(|x| x.0.deadline).filter(|&d| d <= t);
+            let rate_due = self
+                .rate_timers
+                .first_key_value()
+                .map(|(k, _)| k.0)
+                .filter(|&d| d <= t);
             // Process retirements are deadlines too (`idle D`); at one
             // instant they come before the patterns' (they are
             // independent of them).
             if let Some(r) = self.procs.next_deadline().filter(|&r| r <= t) {
-                if pattern_due.is_none_or(|d| r <= d) {
+                if pattern_due.is_none_or(|d| r <= d) && rate_due.is_none_or(|d| r <= d) {
                     self.clock = Some(self.clock.map_or(r, |c| c.max(r)));
                     self.procs.retire(r);
                     out.extend(self.procs.take_changes().map(Output::Process));
+                    continue;
+                }
+            }
+            // The end of a `report last` period: its held match goes out
+            // before anything else of that instant (what completes then
+            // is in the next period).
+            if let Some(rd) = rate_due {
+                if pattern_due.is_none_or(|d| rd <= d) {
+                    self.clock = Some(self.clock.map_or(rd, |c| c.max(rd)));
+                    self.release_rates(rd, out);
+                    self.drain(out);
                     continue;
                 }
             }
@@ -594,11 +633,124 @@ impl Engine {
                 }));
             }
         }
+        let mats: Vec<Match> = fx.matches.drain(..).collect();
+        let mats = self.rate_limit(pattern, mats);
+        self.produce(pattern, mats, out);
+    }
+
+    /// `report first|last every P` (docs/language.md, 6.12): which of
+    /// `mats` are produced now; the others are held (`last`) or
+    /// suppressed (counted).
+    fn rate_limit(&mut self, pattern: u32, mats: Vec<Match>) -> Vec<Match> {
+        let Some(m) = self.matchers.get(pattern as usize) else {
+            return mats;
+        };
+        let Some(r) = m.ir.report else {
+            return mats;
+        };
+        let every = i64::try_from(r.every_ms).unwrap_or(i64::MAX).max(1);
+        let mut now = Vec::new();
+        for mat in mats {
+            let t = mat.time;
+            let chain = mat.chain.to_vec();
+            match chain.first() {
+                Some((_, ev)) => m.key_of(ev, &mut self.keybuf),
+                None => self.keybuf.clear(),
+            }
+            let Some(rates) = self.rates.get_mut(pattern as usize) else {
+                now.push(mat);
+                continue;
+            };
+            // The start of `t`'s period for a key whose periods start at `s`.
+            let period =
+                |s: i64| s.saturating_add((t.saturating_sub(s) / every).saturating_mul(every));
+            match rates.get_mut(&self.keybuf[..]) {
+                None => {
+                    let key: Key = Arc::from(self.keybuf.as_slice());
+                    if r.first {
+                        now.push(mat);
+                        rates.insert(
+                            key,
+                            Rate {
+                                start: t,
+                                current: t,
+                                held: None,
+                            },
+                        );
+                    } else {
+                        self.rate_order += 1;
+                        self.rate_timers.insert(
+                            (t.saturating_add(every), pattern, self.rate_order),
+                            key.clone(),
+                        );
+                        rates.insert(
+                            key,
+                            Rate {
+                                start: t,
+                                current: t,
+                                held: Some(mat),
+                            },
+                        );
+                    }
+                }
+                Some(st) if t < st.current.saturating_add(every) => {
+                    // `first`: this one is not reported; `last`: the one
+                    // it replaces is not.
+                    if r.first || st.held.replace(mat).is_some() {
+                        self.stats.suppressed += 1;
+                    }
+                }
+                Some(st) => {
+                    st.current = period(st.start);
+                    if r.first {
+                        now.push(mat);
+                    } else {
+                        // The earlier period's end was handled before this
+                        // match's time came; what it held went out then.
+                        if let Some(old) = st.held.replace(mat) {
+                            now.push(old);
+                        }
+                        self.rate_order += 1;
+                        self.rate_timers.insert(
+                            (st.current.saturating_add(every), pattern, self.rate_order),
+                            Arc::from(self.keybuf.as_slice()),
+                        );
+                    }
+                }
+            }
+        }
+        now
+    }
+
+    /// `report last` periods that end at `d`: their held matches are
+    /// produced (each with its own time).
+    fn release_rates(&mut self, d: i64, out: &mut Vec<Output>) {
+        while let Some((&(at, pattern, order), _)) = self.rate_timers.first_key_value() {
+            if at != d {
+                break;
+            }
+            let Some(key) = self.rate_timers.remove(&(at, pattern, order)) else {
+                break;
+            };
+            let held = self
+                .rates
+                .get_mut(pattern as usize)
+                .and_then(|r| r.get_mut(&key))
+                .and_then(|st| st.held.take());
+            if let Some(mat) = held {
+                self.produce(pattern, vec![mat], out);
+            }
+        }
+    }
+
+    /// Turns matches of `pattern` into complex events: written, and fed
+    /// to the patterns that consume them.
+    fn produce(&mut self, pattern: u32, mats: Vec<Match>, out: &mut Vec<Output>) {
         let Some(m) = self.matchers.get(pattern as usize) else {
             return;
         };
         let output: EventId = m.ir.output;
-        for mat in fx.matches.drain(..) {
+        for mat in mats {
             let fields = emit(m, &mat.chain);
             self.seq += 1;
             let event = Event {

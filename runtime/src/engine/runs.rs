@@ -48,10 +48,11 @@ impl Engine {
     /// will process (`crate::peer::member`).
     pub fn next_deadline(&self) -> Option<i64> {
         let pattern = self.timers.peek().map(|t| t.0.deadline);
-        match (pattern, self.procs.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let rate = self.rate_timers.first_key_value().map(|(k, _)| k.0);
+        [pattern, self.procs.next_deadline(), rate]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// A new sequence number of this engine (it orders what the patterns
