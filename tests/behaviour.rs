@@ -1253,3 +1253,85 @@ pattern TwoLatest partition by host {
         ],
     );
 }
+
+#[test]
+fn on_timeout_emits_once_per_run_whose_window_closes_before_a_match() {
+    // Order c's run bound `o` and `p` when its window closed; b's bound
+    // `o` only (`p` and `s` have no value); a completed (no timeout); the
+    // end of the input closes d's window.
+    check(
+        r#"
+event Order { id: str, at: time }
+event Paid { id: str, amount: float, at: time }
+event Shipped { id: str, at: time }
+
+pattern Fulfilled partition by id within 1h {
+    o: Order
+    then p: Paid
+    then s: Shipped
+    emit { id: o.id, amount: p.amount }
+    on timeout emit Stalled { id: o.id, paid: p.amount ?? 0.0, shipped: s.at, late: s.at is null }
+}
+"#,
+        &[
+            r#"{"type":"Order","id":"a","at":0}"#,
+            r#"{"type":"Order","id":"b","at":600000}"#,
+            r#"{"type":"Paid","id":"a","amount":5.5,"at":1200000}"#,
+            r#"{"type":"Shipped","id":"a","at":1800000}"#,
+            r#"{"type":"Order","id":"c","at":2400000}"#,
+            r#"{"type":"Paid","id":"c","amount":7.0,"at":3000000}"#,
+            r#"{"type":"Order","id":"d","at":5400000}"#,
+        ],
+        &[
+            r#"{"type":"Fulfilled","id":"a","amount":5.5,"@cep":{"time":1800000,"run":"cep-Fulfilled-1","pattern":"Fulfilled","events":[{"binding":"o","line":1},{"binding":"p","line":3},{"binding":"s","line":4}]}}"#,
+            r#"{"type":"Stalled","id":"b","paid":0.0,"shipped":null,"late":true,"@cep":{"time":4200000,"run":"cep-Fulfilled-2","pattern":"Fulfilled","events":[{"binding":"o","line":2}]}}"#,
+            r#"{"type":"Stalled","id":"c","paid":7.0,"shipped":null,"late":true,"@cep":{"time":6000000,"run":"cep-Fulfilled-3","pattern":"Fulfilled","events":[{"binding":"o","line":5},{"binding":"p","line":6}]}}"#,
+            r#"{"type":"Stalled","id":"d","paid":0.0,"shipped":null,"late":true,"@cep":{"time":9000000,"run":"cep-Fulfilled-4","pattern":"Fulfilled","events":[{"binding":"o","line":7}]}}"#,
+        ],
+    );
+}
+
+#[test]
+fn on_timeout_skips_killed_halted_and_complete_runs_and_feeds_other_patterns() {
+    // k1: the second A breaks the first run's `next` (no timeout) and
+    // starts a run that times out; a later A times out too, and the
+    // pattern over `Gone` pairs the two. k2: a halt ends the run. k3:
+    // `b+` matched after one B; the run that stays to grow the group
+    // binds what was reported, so it does not time out.
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, at: time }
+event H { k: str, at: time }
+
+pattern P partition by k within 10s {
+    halt on H
+    a: A
+    next b: B+
+    emit { k: a.k, n: count(b) }
+    on timeout emit Gone { k: a.k, since: a.at, n: count(b) }
+}
+
+pattern Twice partition by k within 1m {
+    x: Gone
+    then y: Gone
+    emit { k: x.k, first: x.since, second: y.since }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"k1","at":0}"#,
+            r#"{"type":"A","k":"k1","at":1000}"#,
+            r#"{"type":"A","k":"k2","at":2000}"#,
+            r#"{"type":"H","k":"k2","at":3000}"#,
+            r#"{"type":"A","k":"k3","at":4000}"#,
+            r#"{"type":"B","k":"k3","at":5000}"#,
+            r#"{"type":"A","k":"k1","at":20000}"#,
+        ],
+        &[
+            r#"{"type":"P","k":"k3","n":1,"@cep":{"time":5000,"run":"cep-P-5","pattern":"P","events":[{"binding":"a","line":5},{"binding":"b","line":6}]}}"#,
+            r#"{"type":"Gone","k":"k1","since":1000,"n":0,"@cep":{"time":11000,"run":"cep-P-2","pattern":"P","events":[{"binding":"a","line":2}]}}"#,
+            r#"{"type":"Gone","k":"k1","since":20000,"n":0,"@cep":{"time":30000,"run":"cep-P-6","pattern":"P","events":[{"binding":"a","line":7}]}}"#,
+            r#"{"type":"Twice","k":"k1","first":1000,"second":20000,"@cep":{"time":30000,"run":"cep-Twice-1","pattern":"Twice","events":[{"binding":"x","run":"cep-P-2"},{"binding":"y","run":"cep-P-6"}]}}"#,
+        ],
+    );
+}

@@ -42,6 +42,18 @@
 //! at most one match per completion point (the first that qualifies); `skip
 //! to next` reports a match only if no reported match has the same start.
 //!
+//! With `on timeout emit` (no skip policy), a timed-out partial match is
+//! a valid prefix `P` (blocks up to `i` bound, block `i` last, conditions
+//! 1-5 so far) that is not complete (a later block is required, or block
+//! `i` is short of its minimum), with a *waiting point* `j` (block `i`
+//! itself while it can grow; after its minimum, block `i+1`, and on over
+//! optional blocks to the first required one) that is still waiting at
+//! `T = time(s) + W`: no later event `y` of the key with `time(y) < T`
+//! is a halt, a negation just before block `j` (for `j > i`), or an
+//! event block `j` takes (unless `j` is `then any`), and for a strict
+//! `j` no later event at all. It is reported once per `P` at `T`, after
+//! the matches that complete at `T`.
+//!
 //! A failing case is shrunk (events removed while it still fails) and
 //! printed with the pattern, the stream, and both lists of matches.
 
@@ -239,6 +251,8 @@ struct Spec {
     lookback: Option<Absence>,
     /// `report first|last every ms` (`true`: first).
     report: Option<(bool, i64)>,
+    /// `on timeout emit T { ... }` with the same record as `emit`.
+    timeout: bool,
 }
 
 impl Spec {
@@ -354,6 +368,8 @@ fn group(
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct M {
     done: (i64, u8, usize),
+    /// A timed-out partial match (after the matches of its instant).
+    timeout: bool,
     start: usize,
     flat: Vec<usize>,
     blocks: Vec<Vec<usize>>,
@@ -368,6 +384,9 @@ impl M {
             let _ = write!(s, " {}: {:?}", b.name, idx);
         }
         let _ = write!(s, " }} time={}ms fields={:?}", self.time, self.fields);
+        if self.timeout {
+            s.push_str(" (timed out)");
+        }
         s
     }
 }
@@ -398,12 +417,28 @@ fn make_match(spec: &Spec, evs: &[Ev], blocks: Vec<Vec<usize>>, fields: Vec<Stri
     let (done, time) = completion(spec, evs, last);
     M {
         done,
+        timeout: false,
         start,
         flat,
         blocks,
         time,
         fields,
     }
+}
+
+/// A timed-out partial match: reported at `time`, the window's end.
+fn make_timeout(
+    spec: &Spec,
+    evs: &[Ev],
+    blocks: Vec<Vec<usize>>,
+    fields: Vec<String>,
+    time: i64,
+) -> M {
+    let mut m = make_match(spec, evs, blocks, fields);
+    m.done = (time, 0, 0);
+    m.time = time;
+    m.timeout = true;
+    m
 }
 
 // ---- the brute force -----------------------------------------------------------
@@ -459,6 +494,8 @@ impl Search<'_> {
             && spec.blocks[i + 1..].iter().all(|b| b.min == 0);
         if complete {
             self.complete(qp);
+        } else if spec.timeout {
+            self.timed_out(i, qp);
         }
         // Extend with a later event, in block `i` or a later one.
         for xp in qp + 1..self.sub.len() {
@@ -530,6 +567,80 @@ impl Search<'_> {
                     self.bound[j].pop();
                 }
             }
+        }
+    }
+
+    /// `P` (the bindings now, block `i` last, at `qp`) is not complete:
+    /// is one of its waiting points still waiting when the window ends?
+    fn timed_out(&mut self, i: usize, qp: usize) {
+        let spec = self.spec;
+        let Some(w) = spec.window else {
+            return;
+        };
+        let n = spec.blocks.len();
+        let end = self.ev(self.sp).t + w;
+        let mut points = Vec::new();
+        if spec.blocks[i].max.is_none_or(|m| self.bound[i].len() < m) {
+            points.push(i);
+        }
+        if self.bound[i].len() >= spec.blocks[i].min {
+            for j in i + 1..n {
+                points.push(j);
+                if spec.blocks[j].min > 0 {
+                    break;
+                }
+            }
+        }
+        let later: Vec<usize> = (qp + 1..self.sub.len())
+            .filter(|&pos| self.ev(pos).t < end)
+            .collect();
+        let waiting = points.iter().any(|&j| {
+            let b = &spec.blocks[j];
+            let cont = if j == 0 { Cont::Strict } else { b.cont };
+            let prev = if j == i {
+                self.bound[i].last().copied()
+            } else {
+                self.bound[j - 1].last().copied()
+            };
+            let ctx = Ctx {
+                evs: self.evs,
+                bound: &self.bound,
+                prev,
+            };
+            let nctx = Ctx {
+                evs: self.evs,
+                bound: &self.bound,
+                prev: None,
+            };
+            later.iter().all(|&pos| {
+                let y = self.ev(pos);
+                if self.halts_at(pos) || cont == Cont::Strict {
+                    return false;
+                }
+                if j > i
+                    && spec
+                        .negs
+                        .iter()
+                        .any(|g| g.before == j && g.ty == y.ty && (g.pred)(&nctx, y))
+                {
+                    return false;
+                }
+                let takes = y.ty == b.ty && (b.pred)(&ctx, y);
+                !takes || cont == Cont::Any
+            })
+        });
+        if !waiting {
+            return;
+        }
+        let ctx = Ctx {
+            evs: self.evs,
+            bound: &self.bound,
+            prev: None,
+        };
+        let fields = (spec.emit)(&ctx).iter().map(Out::show).collect();
+        let m = make_timeout(spec, self.evs, self.bound.clone(), fields, end);
+        if !self.out.iter().any(|o| o.timeout && o.flat == m.flat) {
+            self.out.push(m);
         }
     }
 
@@ -710,6 +821,8 @@ struct Compiled {
     ids: [u32; 4],
     /// Block index per binding id.
     blocks: Vec<usize>,
+    /// The event type of `on timeout emit`.
+    timeout: Option<u32>,
 }
 
 fn compile(spec: &Spec) -> Compiled {
@@ -736,10 +849,13 @@ fn compile(spec: &Spec) -> Compiled {
         })
         .collect();
     assert_eq!(pat.bindings.len(), spec.blocks.len(), "{}", spec.name);
+    let timeout = pat.on_timeout.as_ref().map(|t| t.output);
+    assert_eq!(timeout.is_some(), spec.timeout, "{}", spec.name);
     Compiled {
         program: Arc::new(program),
         ids,
         blocks,
+        timeout,
     }
 }
 
@@ -780,8 +896,13 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
                     .iter()
                     .map(|v| Out::from_engine(v).show())
                     .collect();
-                let mut m = make_match(spec, evs, blocks, fields);
-                m.time = cx.event.time;
+                let m = if c.timeout == Some(cx.event.ty) {
+                    make_timeout(spec, evs, blocks, fields, cx.event.time)
+                } else {
+                    let mut m = make_match(spec, evs, blocks, fields);
+                    m.time = cx.event.time;
+                    m
+                };
                 ms.push(m);
             }
             Output::Late(ev) => return Err(format!("late event {ev:?}")),
@@ -858,7 +979,7 @@ fn judge(spec: &Spec, c: &Compiled, evs: &[Ev]) -> (Verdict, Vec<M>, Vec<M>) {
     // same bound events (split differently between blocks) are ties.
     let order = |ms: &[M]| {
         ms.iter()
-            .map(|m| (m.done, m.start, m.flat.clone()))
+            .map(|m| (m.done, m.timeout, m.start, m.flat.clone()))
             .collect::<Vec<_>>()
     };
     let verdict = if sorted != want {
@@ -1016,6 +1137,7 @@ fn base(name: &'static str, cep: &'static str, blocks: Vec<Block>, emit: Emit) -
         nulls: false,
         lookback: None,
         report: None,
+        timeout: false,
     }
 }
 
@@ -2589,6 +2711,115 @@ fn n_equal_deadlines_rescheduled() {
 ",
             vec![block("a", A, Strict, yes), block("b", B, Any, yes)],
             |c| vec![field(c.one(0), |e| e.k), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+// `on timeout emit` (docs/language.md 6.13): runs whose window closes
+// before they complete, once per set of bound events.
+#[test]
+fn f_timeout_relaxed_group_and_any() {
+    check(Spec {
+        partition: true,
+        window: Some(4000),
+        timeout: true,
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "timeout_relaxed",
+            "pattern P partition by k within 4s {
+    a: A
+    then b: B{1,2} where v >= a.v
+    then any c: C where v != a.v
+    emit { x: a.v, n: count(b), y: c.v }
+    on timeout emit T { x: a.v, n: count(b), y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 1, Some(2), Relaxed, |c, e| {
+                    c.one(0).is_some_and(|a| e.v >= a.v)
+                }),
+                block("c", C, Any, |c, e| c.one(0).is_some_and(|a| e.v != a.v)),
+            ],
+            |c| {
+                vec![
+                    field(c.one(0), |e| e.v),
+                    count(&c.vs(1)),
+                    field(c.one(2), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn f_timeout_strict_negation_halt() {
+    check(Spec {
+        partition: true,
+        window: Some(5000),
+        timeout: true,
+        halts: vec![(D, |_, e| e.v == 0)],
+        negs: vec![Neg {
+            before: 2,
+            ty: D,
+            pred: |_, e| e.v == 1,
+        }],
+        gen_types: &[A, B, B, C, D],
+        ..base(
+            "timeout_strict",
+            "pattern P partition by k within 5s {
+    halt on D where v == 0
+    a: A
+    next b: B* where v > prev.v
+    not D where v == 1
+    then c: C
+    emit { x: a.v, n: count(b), y: c.v }
+    on timeout emit T { x: a.v, n: count(b), y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 0, None, Strict, |c, e| {
+                    c.prev().is_some_and(|p| e.v > p.v)
+                }),
+                block("c", C, Relaxed, yes),
+            ],
+            |c| {
+                vec![
+                    field(c.one(0), |e| e.v),
+                    count(&c.vs(1)),
+                    field(c.one(2), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn f_timeout_trailing_group() {
+    // A run that stays to grow a trailing group binds what was reported:
+    // it does not time out.
+    check(Spec {
+        partition: true,
+        window: Some(4000),
+        timeout: true,
+        gen_types: &[A, A, B, B, C],
+        ..base(
+            "timeout_trailing_group",
+            "pattern P partition by k within 4s {
+    a: A
+    then b: B{2,3} where v >= a.v
+    emit { x: a.v, n: count(b) }
+    on timeout emit T { x: a.v, n: count(b) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 2, Some(3), Relaxed, |c, e| {
+                    c.one(0).is_some_and(|a| e.v >= a.v)
+                }),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), count(&c.vs(1))],
         )
     });
 }

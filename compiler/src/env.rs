@@ -57,6 +57,9 @@ pub struct Env<'a> {
     pub steps: Vec<&'a ast::StepDecl>,
     pub processes: Vec<&'a ast::ProcessDecl>,
     pub declared_events: usize,
+    /// Per pattern (source order): the event type of its `on timeout
+    /// emit`, if it has one (after every pattern's own type).
+    pub timeouts: Vec<Option<usize>>,
 }
 
 impl<'a> Env<'a> {
@@ -127,7 +130,33 @@ impl<'a> Env<'a> {
             };
             env.add_event(info, diags);
         }
+        env.timeouts = vec![None; env.patterns.len()];
+        for (i, p) in env.patterns.clone().into_iter().enumerate() {
+            // The first `on timeout` of a pattern (a second is an error
+            // the pattern's check reports).
+            let Some(t) = p.items.iter().find_map(|it| match &it.node {
+                ast::PatternItem::OnTimeout(t) => Some(t),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let info = EventInfo {
+                name: t.event.node.clone(),
+                span: t.event.span,
+                fields: Vec::new(),
+                time_field: None,
+                pattern: Some(i),
+                poisoned: true,
+            };
+            env.timeouts[i] = Some(env.events.len());
+            env.add_event(info, diags);
+        }
         env
+    }
+
+    /// The event type of pattern `pi`'s complex events.
+    pub fn pattern_output(&self, pi: usize) -> usize {
+        self.declared_events + pi
     }
 
     fn add_event(&mut self, mut info: EventInfo, diags: &mut Vec<Diagnostic>) {
@@ -135,12 +164,12 @@ impl<'a> Env<'a> {
             let first = &self.events[*prev];
             // Flag the later one in the source (events are indexed before
             // patterns, so the earlier index may be the later declaration).
-            let kind = |e: &EventInfo| {
-                if e.pattern.is_some() {
-                    "pattern"
-                } else {
-                    "event"
+            let kind = |e: &EventInfo| match e.pattern {
+                Some(i) if self.patterns.get(i).is_some_and(|p| p.name.node != e.name) => {
+                    "`on timeout` event"
                 }
+                Some(_) => "pattern",
+                None => "event",
             };
             let (earlier, later) =
                 if (first.span.file, first.span.start) > (info.span.file, info.span.start) {

@@ -169,5 +169,9 @@ fn automaton(p: &CPattern) -> ir::Pattern {
             .clone()
             .map(|(guard, within_ms)| ir::Lookback { guard, within_ms }),
         report: p.report,
+        on_timeout: p.on_timeout.as_ref().map(|(ev, emit)| ir::TimeoutEmit {
+            output: Env::event_id(*ev),
+            emit: emit.clone(),
+        }),
     }
 }

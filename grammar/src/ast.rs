@@ -120,6 +120,9 @@ pub enum PatternItem {
     Not(Negation),
     Halt(Guard),
     Emit(Vec<FieldInit>),
+    /// `on timeout emit Name { ... }`: the complex event a run emits when
+    /// its window closes before it completes.
+    OnTimeout(EmitEvent),
 }
 
 /// `next b: Temperature{2,} where celsius > a.celsius`

@@ -415,6 +415,15 @@ impl Printer<'_> {
                 self.record(INDENT, kind, s, e, "emit ".into(), entries);
                 return;
             }
+            PatternItem::OnTimeout(ev) => {
+                let (lead, entries) = self.emit_event("on timeout emit", ev);
+                if entries.is_empty() {
+                    lead
+                } else {
+                    self.record(INDENT, kind, s, e, lead, entries);
+                    return;
+                }
+            }
         };
         self.push(INDENT, code, s, e, kind);
     }

@@ -213,6 +213,24 @@ pub struct Pattern {
     /// `report first|last every P`: per key, one match per period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<Report>,
+    /// `on timeout emit Name { ... }`: what a run emits when its window
+    /// closes before it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<TimeoutEmit>,
+}
+
+/// Timed-out partial matches as output (docs/language.md, 6.13; Flink's
+/// `TimedOutPartialMatchHandler`): when the window of a run closes
+/// (`first.time + window_ms`, or the end of the input) and the run has
+/// not completed, a complex event of type `output` is made from `emit`
+/// (in `output`'s slot order) over the events the run bound; bindings it
+/// did not reach have no value. One event per distinct set of bound
+/// events; runs that completed, died (a failed `next`, a negation, a
+/// halt), were skipped or shed emit nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimeoutEmit {
+    pub output: EventId,
+    pub emit: Vec<Expr>,
 }
 
 /// Rate limiting of a pattern's output (docs/language.md, 6.12; Esper's

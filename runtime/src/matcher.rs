@@ -75,6 +75,9 @@ pub struct Effects {
     pub took: Vec<(u64, u16, u64)>,
     pub ended: Vec<(u64, End)>,
     pub matches: Vec<Match>,
+    /// Runs whose window closed before they completed, with a pattern
+    /// that has `on timeout emit` (`time`: the window's end).
+    pub timed_out: Vec<Match>,
 }
 
 impl Effects {
@@ -101,6 +104,7 @@ impl Effects {
         self.took.clear();
         self.ended.clear();
         self.matches.clear();
+        self.timed_out.clear();
     }
 }
 
@@ -290,8 +294,9 @@ impl Matcher {
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
         for run in part.runs.drain(..) {
             if let Some(w) = window {
-                if run.first_time.saturating_add(w) <= ev.time && !self.in_absence(&run) {
-                    fx.note_ended(run.id, End::Expired);
+                let end = run.first_time.saturating_add(w);
+                if end <= ev.time && !self.in_absence(&run) {
+                    self.expire(run, end, fx);
                     continue;
                 }
             }
@@ -390,6 +395,50 @@ impl Matcher {
     /// reports and tests).
     pub fn lookback_keys(&self) -> usize {
         self.last_x.len()
+    }
+
+    /// A run's window closed at `end`: it ends, and with `on timeout
+    /// emit` it is a timed-out partial match unless it is complete.
+    fn expire(&self, run: Run, end: i64, fx: &mut Effects) {
+        fx.note_ended(run.id, End::Expired);
+        if self.ir.on_timeout.is_some() && !self.complete(&run) {
+            fx.timed_out.push(Match {
+                run: run.id,
+                start: run.start,
+                time: end,
+                chain: run.chain,
+            });
+        }
+    }
+
+    /// Whether a run's bindings are a match already: from its state,
+    /// moving on without an event (`Proceed`) reaches the accepting state
+    /// or a trailing absence (which decides the run by itself). Such a
+    /// run stays only to grow a group; its bindings were reported (or
+    /// are with the absence), so it does not time out.
+    fn complete(&self, run: &Run) -> bool {
+        let mut state = run.state;
+        let mut count = run.count;
+        for _ in 0..=self.ir.states.len() {
+            let Some(st) = self.ir.states.get(usize::from(state)) else {
+                return false;
+            };
+            if st.accept || st.timeout.is_some() {
+                return true;
+            }
+            let next = st.edges.iter().find_map(|e| match e {
+                Edge::Proceed { at_least, target } if count >= *at_least => Some(*target),
+                _ => None,
+            });
+            match next {
+                Some(t) => {
+                    state = t;
+                    count = 0;
+                }
+                None => return false,
+            }
+        }
+        false
     }
 
     fn in_absence(&self, run: &Run) -> bool {
@@ -677,8 +726,9 @@ impl Matcher {
                     continue;
                 }
             } else if let Some(w) = window {
-                if r.first_time.saturating_add(w) <= now {
-                    fx.note_ended(r.id, End::Expired);
+                let end = r.first_time.saturating_add(w);
+                if end <= now {
+                    self.expire(r, end, fx);
                     continue;
                 }
             }

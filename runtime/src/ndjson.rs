@@ -337,6 +337,7 @@ mod tests {
                 private: false,
                 lookback: None,
                 report: None,
+                on_timeout: None,
             }],
             resources: vec![],
             steps: vec![],

@@ -541,6 +541,12 @@ fn summary(o: &Options, program: &Program, live: &Live<'_>, secs: f64) {
             stats.suppressed
         ));
     }
+    if stats.timed_out > 0 {
+        err(&format!(
+            "cep run: {} of the complex events are timed-out runs (`on timeout emit`)\n",
+            stats.timed_out
+        ));
+    }
     if !program.processes.is_empty() {
         let procs = live.runner.engine.processes();
         let retired = procs.retired();

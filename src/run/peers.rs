@@ -169,6 +169,14 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         ));
         return EXIT_USAGE;
     }
+    if let Some(p) = program.patterns.iter().find(|p| p.on_timeout.is_some()) {
+        fail(&format!(
+            "pattern `{}` has `on timeout emit`, which --peer cannot honour yet: a run's window closes on the peer \
+             that bound its last event, and the peers do not agree yet on which one emits; run it without --peer",
+            p.name
+        ));
+        return EXIT_USAGE;
+    }
     if o.max_delay_ms > 0 {
         fail("--max-delay with --peer: the cluster's order is the reordering; give each peer its input in time order");
         return EXIT_USAGE;

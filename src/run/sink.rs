@@ -273,7 +273,10 @@ impl Outputs {
                             .program()
                             .patterns
                             .iter()
-                            .position(|p| p.output == event.ty)
+                            .position(|p| {
+                                p.output == event.ty
+                                    || p.on_timeout.as_ref().is_some_and(|t| t.output == event.ty)
+                            })
                             .and_then(|p| u32::try_from(p).ok());
                         let name = pattern.map_or(String::new(), |p| engine.run_name(p, run));
                         format!("{reason} (the complex event of run `{name}`)")

@@ -43,6 +43,8 @@ pub struct CPattern {
     /// A leading `not X within D`: its guard and D (ms).
     pub lookback: Option<(ir::Guard, u64)>,
     pub report: Option<ir::Report>,
+    /// `on timeout emit`: its event type and record.
+    pub on_timeout: Option<(usize, Vec<ir::Expr>)>,
 }
 
 pub struct CBlock {
@@ -62,12 +64,14 @@ pub fn check(files: &[ast::File]) -> (Checked<'_>, Vec<Diagnostic>) {
         let before = diags.iter().filter(|d| d.is_error()).count();
         let p = check_pattern(&env, i, &mut diags);
         let ok = diags.iter().filter(|d| d.is_error()).count() == before;
-        if let Some((cp, fields)) = p {
-            let out = cp.output;
-            if let Some(ev) = env.events.get_mut(out) {
-                if ev.pattern == Some(i) && env.event_ix.get(&ev.name) == Some(&out) {
-                    ev.fields = fields;
-                    ev.poisoned = false;
+        if let Some((cp, fields, timeout)) = p {
+            let outputs = std::iter::once((cp.output, fields)).chain(timeout);
+            for (out, fields) in outputs {
+                if let Some(ev) = env.events.get_mut(out) {
+                    if ev.pattern == Some(i) && env.event_ix.get(&ev.name) == Some(&out) {
+                        ev.fields = fields;
+                        ev.poisoned = false;
+                    }
                 }
             }
             if ok {
@@ -133,7 +137,7 @@ pub(crate) fn named_events(p: &ast::PatternDecl) -> Vec<&ast::Ident> {
             PatternItem::Block(b) => Some(&b.event),
             PatternItem::Not(n) => Some(&n.event),
             PatternItem::Halt(g) => Some(&g.event),
-            PatternItem::Emit(_) => None,
+            PatternItem::Emit(_) | PatternItem::OnTimeout(_) => None,
         })
         .collect()
 }

@@ -73,13 +73,17 @@ fn contiguity(c: Contiguity) -> ir::Contiguity {
     }
 }
 
-pub(super) fn check_pattern(
-    env: &Env,
-    pi: usize,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<(CPattern, Vec<crate::env::FieldInfo>)> {
+/// A checked pattern, the fields of its complex event, and the event
+/// type and fields of its `on timeout emit`.
+type Checked = (
+    CPattern,
+    Vec<crate::env::FieldInfo>,
+    Option<(usize, Vec<crate::env::FieldInfo>)>,
+);
+
+pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
     let p = env.patterns[pi];
-    let output = env.events.len() - env.patterns.len() + pi;
+    let output = env.pattern_output(pi);
     let owner = format!("pattern `{}`", p.name.node);
 
     // Header clauses.
@@ -148,6 +152,7 @@ pub(super) fn check_pattern(
     let mut binds: Vec<BindInfo> = Vec::new();
     let mut block_items: Vec<(&ast::Block, Span)> = Vec::new();
     let mut emit: Option<(&Vec<ast::FieldInit>, Span)> = None;
+    let mut on_timeout: Option<(&ast::EmitEvent, Span)> = None;
     let items: Vec<&cep_grammar::Node<PatternItem>> = p.items.iter().collect();
     let mut first_positive_seen = false;
     for it in &items {
@@ -236,7 +241,30 @@ pub(super) fn check_pattern(
                     emit = Some((fields, it.span));
                 }
             }
+            PatternItem::OnTimeout(t) => {
+                if let Some((_, first)) = on_timeout {
+                    diags.push(
+                        Diagnostic::new(Code::Duplicate, it.span, "a pattern has one `on timeout`")
+                            .label("a second `on timeout`")
+                            .also(first, "the first `on timeout`"),
+                    );
+                } else {
+                    on_timeout = Some((t, it.span));
+                }
+            }
         }
+    }
+    if let (Some((t, span)), None) = (on_timeout, window) {
+        diags.push(
+            Diagnostic::new(
+                Code::BadPatternShape,
+                span,
+                format!("`on timeout emit {}` needs a window", t.event.node),
+            )
+            .label("a run times out when its window closes")
+            .also(p.name.span, "this pattern has no `within`")
+            .help("give the pattern a window: `within 10m` after its name"),
+        );
     }
 
     // Shape: first and last positive items.
@@ -489,46 +517,31 @@ pub(super) fn check_pattern(
                     predicate,
                 });
             }
-            PatternItem::Emit(_) => {}
+            PatternItem::Emit(_) | PatternItem::OnTimeout(_) => {}
         }
     }
 
-    // Projection.
-    let mut fields = Vec::new();
-    let mut emit_exprs = Vec::new();
-    if let Some((inits, _)) = emit {
-        let scope = Scope {
-            env,
-            current: None,
-            bindings: &binds,
-            bound_upto: binds.len(),
-            own: None,
-            prev: None,
-            triggers: None,
-            owner: &owner,
-            halt: false,
-        };
-        let mut names: HashMap<&str, Span> = HashMap::new();
-        for f in inits {
-            if let Some(first) = names.get(f.name.node.as_str()) {
-                diags.push(duplicate("field", &f.name, *first));
-                continue;
-            }
-            names.insert(&f.name.node, f.name.span);
-            if let Some((x, ty)) = scope.expr(&f.value, diags) {
-                fields.push(crate::env::FieldInfo {
-                    name: f.name.node.clone(),
-                    ty,
-                    span: f.name.span,
-                    // An emitted field may have no value (written `null`);
-                    // the decoder reads every field of a complex event
-                    // as such, without a mark.
-                    optional: false,
-                });
-                emit_exprs.push(x);
-            }
-        }
-    }
+    // Projection, and what a timed-out run emits.
+    let scope = Scope {
+        env,
+        current: None,
+        bindings: &binds,
+        bound_upto: binds.len(),
+        own: None,
+        prev: None,
+        triggers: None,
+        owner: &owner,
+        halt: false,
+    };
+    let (fields, emit_exprs) = match emit {
+        Some((inits, _)) => record(&scope, inits, diags),
+        None => (Vec::new(), Vec::new()),
+    };
+    let timeout = on_timeout.and_then(|(t, _)| {
+        let ev = env.timeouts.get(pi).copied().flatten()?;
+        let (fields, exprs) = record(&scope, &t.fields, diags);
+        Some((ev, fields, exprs))
+    });
 
     // Partition key: every event the pattern names must have the fields.
     let mut part_keys = Vec::new();
@@ -678,9 +691,42 @@ pub(super) fn check_pattern(
         private: p.private.is_some(),
         lookback,
         report,
+        on_timeout: timeout.as_ref().map(|(ev, _, exprs)| (*ev, exprs.clone())),
     };
     let _ = bid;
-    Some((cp, fields))
+    Some((cp, fields, timeout.map(|(ev, f, _)| (ev, f))))
+}
+
+/// The fields of `emit { ... }` or `on timeout emit Name { ... }`: each
+/// named once, typed by its expression.
+fn record(
+    scope: &Scope,
+    inits: &[ast::FieldInit],
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<crate::env::FieldInfo>, Vec<ir::Expr>) {
+    let mut fields = Vec::new();
+    let mut exprs = Vec::new();
+    let mut names: HashMap<&str, Span> = HashMap::new();
+    for f in inits {
+        if let Some(first) = names.get(f.name.node.as_str()) {
+            diags.push(duplicate("field", &f.name, *first));
+            continue;
+        }
+        names.insert(&f.name.node, f.name.span);
+        if let Some((x, ty)) = scope.expr(&f.value, diags) {
+            fields.push(crate::env::FieldInfo {
+                name: f.name.node.clone(),
+                ty,
+                span: f.name.span,
+                // An emitted field may have no value (written `null`);
+                // the decoder reads every field of a complex event
+                // as such, without a mark.
+                optional: false,
+            });
+            exprs.push(x);
+        }
+    }
+    (fields, exprs)
 }
 
 fn uses_prev(e: &ast::Expr) -> bool {

@@ -566,7 +566,19 @@ pub(super) fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
     loop {
         let mut changed = false;
         for (pi, p) in env.patterns.iter().enumerate() {
-            let out = env.events.len() - env.patterns.len() + pi;
+            let out = env.pattern_output(pi);
+            // A run starts with the first block's event; its window may
+            // then close on it.
+            if let Some(t) = env.timeouts[pi].filter(|t| !can.contains(t)) {
+                let first = p.items.iter().find_map(|it| match &it.node {
+                    PatternItem::Block(b) => env.event(&b.event.node),
+                    _ => None,
+                });
+                if first.is_some_and(|e| can.contains(&e)) {
+                    can.insert(t);
+                    changed = true;
+                }
+            }
             if can.contains(&out) {
                 continue;
             }

@@ -929,6 +929,7 @@ fn rule_keywords(r: Rule) -> &'static [&'static str] {
         Rule::kw_not | Rule::negation | Rule::op_not => &["not"],
         Rule::kw_halt | Rule::halt_item => &["halt"],
         Rule::kw_on | Rule::on_status | Rule::on_trigger => &["on"],
+        Rule::kw_on_timeout | Rule::timeout_item => &["on", "timeout"],
         Rule::kw_emit | Rule::emit_item | Rule::emit_clause => &["emit"],
         Rule::kw_where | Rule::where_clause => &["where"],
         Rule::kw_after | Rule::after_clause => &["after"],

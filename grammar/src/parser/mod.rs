@@ -304,6 +304,11 @@ impl Cx {
                     let rec = next(&mut self.inner(q), qs)?;
                     items.push(Node::new(PatternItem::Emit(self.record(rec)?), qs));
                 }
+                Rule::timeout_item => {
+                    let target = next(&mut self.inner(q), qs)?;
+                    let emit = self.emit_target(target)?;
+                    items.push(Node::new(PatternItem::OnTimeout(emit), qs));
+                }
                 _ => return Err(self.bug(&q, "pattern part")),
             }
         }
@@ -909,6 +914,7 @@ fn is_keyword(r: Rule) -> bool {
             | Rule::kw_post
             | Rule::kw_body
             | Rule::kw_timeout
+            | Rule::kw_on_timeout
             | Rule::kw_retry
             | Rule::kw_backoff
             | Rule::kw_recover
@@ -928,6 +934,7 @@ fn check_decl_depth(d: &Decl, errors: &mut Vec<Diagnostic>) {
                     PatternItem::Not(n) => exprs.extend(n.predicate.iter()),
                     PatternItem::Halt(g) => exprs.extend(g.predicate.iter()),
                     PatternItem::Emit(fs) => exprs.extend(fs.iter().map(|f| &f.value)),
+                    PatternItem::OnTimeout(e) => exprs.extend(e.fields.iter().map(|f| &f.value)),
                 }
             }
         }

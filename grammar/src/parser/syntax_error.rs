@@ -251,6 +251,7 @@ fn rule_words(r: Rule) -> &'static str {
         Rule::kw_not | Rule::negation => "`not`",
         Rule::kw_halt | Rule::halt_item => "`halt on`",
         Rule::kw_on => "`on`",
+        Rule::timeout_item | Rule::kw_on_timeout => "`on timeout emit`",
         Rule::kw_emit | Rule::emit_item | Rule::emit_clause => "`emit`",
         Rule::kw_where | Rule::where_clause => "`where`",
         Rule::kw_after | Rule::after_clause => "`after`",

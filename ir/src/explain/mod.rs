@@ -246,6 +246,14 @@ fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
         event_name(p, pat.output),
         cx.record(pat.output, &pat.emit)
     );
+    if let Some(t) = &pat.on_timeout {
+        let _ = writeln!(
+            out,
+            "  on timeout (window closed before a match) emit {} {}",
+            event_name(p, t.output),
+            cx.record(t.output, &t.emit)
+        );
+    }
 }
 
 fn write_state(out: &mut String, p: &Program, pat: &Pattern, i: usize, st: &State) {

@@ -191,6 +191,7 @@ fn program() -> Program {
             private: false,
             lookback: None,
             report: None,
+            on_timeout: None,
         }],
         resources: vec![Resource {
             name: "pump".into(),

@@ -137,6 +137,9 @@ pub struct Stats {
     pub shed: u64,
     /// Matches a `report first|last every` did not produce.
     pub suppressed: u64,
+    /// Complex events of `on timeout emit` (counted in `complex_out`
+    /// too).
+    pub timed_out: u64,
 }
 
 struct Pending {
@@ -636,6 +639,59 @@ impl Engine {
         let mats: Vec<Match> = fx.matches.drain(..).collect();
         let mats = self.rate_limit(pattern, mats);
         self.produce(pattern, mats, out);
+        if !fx.timed_out.is_empty() {
+            let mut timed_out: Vec<Match> = fx.timed_out.drain(..).collect();
+            // One event per distinct set of bound events (the runs of a
+            // group that stays and of the one that moved on bind the
+            // same), in match order.
+            timed_out.sort_by_cached_key(Match::order_key);
+            timed_out.dedup_by(|a, b| a.order_key() == b.order_key());
+            self.produce_timeouts(pattern, timed_out, out);
+        }
+    }
+
+    /// `on timeout emit` (docs/language.md, 6.13): the complex events of
+    /// runs whose window closed, each at the window's end.
+    fn produce_timeouts(&mut self, pattern: u32, runs: Vec<Match>, out: &mut Vec<Output>) {
+        let Some(m) = self.matchers.get(pattern as usize) else {
+            return;
+        };
+        let Some(t) = &m.ir.on_timeout else {
+            return;
+        };
+        for run in runs {
+            let scope = Scope {
+                current: None,
+                chain: &run.chain,
+                triggers: &[],
+            };
+            self.seq += 1;
+            let event = Event {
+                ty: t.output,
+                time: run.time.min(cep_ir::MAX_TIME_MS),
+                seq: self.seq,
+                source: 0,
+                origin: self.config.member,
+                run: Some(run.run),
+                fields: t.emit.iter().map(|e| eval(e, &scope)).collect(),
+            };
+            if self.procs.enforces(t.output) {
+                if let Err(reason) = admit(&mut self.procs, &event, out) {
+                    out.push(Output::Refused { event, reason });
+                    continue;
+                }
+            }
+            let event = Arc::new(event);
+            self.stats.complex_out += 1;
+            self.stats.timed_out += 1;
+            out.push(Output::Complex(Complex {
+                event: event.clone(),
+                pattern,
+                run: run.run,
+                matched: run.chain.to_vec(),
+            }));
+            self.queue.push_back(event);
+        }
     }
 
     /// `report first|last every P` (docs/language.md, 6.12): which of
