@@ -525,3 +525,37 @@ fn what_a_member_cannot_honour_is_refused_before_it_starts() {
     }
     let _ = std::fs::remove_dir_all(&c.dir);
 }
+
+#[test]
+fn patterns_a_member_cannot_honour_yet_are_refused() {
+    for (name, clause, says) in [
+        (
+            "refused-report",
+            "report first every 1s",
+            "has `report ... every`, which --peer cannot honour yet",
+        ),
+        (
+            "refused-timeout",
+            "within 1s",
+            "has `on timeout emit`, which --peer cannot honour yet",
+        ),
+    ] {
+        let timeout = if name.ends_with("timeout") {
+            "on timeout emit Alone { room: a.room }"
+        } else {
+            ""
+        };
+        let rules = format!(
+            "event R {{ s: int, room: int, v: int, at: time }}\n\
+             pattern P partition by room {clause} {{\n    a: R\n    next b: R\n    \
+             emit {{ room: a.room, v: b.v }}\n    {timeout}\n}}\n"
+        );
+        let c = Cluster::with_rules(name, &rules, &input(20, 1), &[]);
+        let out = c.start_with(0, &[]).wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let log = c.log(0);
+        assert!(log.contains(says), "{name}: {log}");
+        assert!(!c.dir.join("A.db").exists(), "a store was made: {log}");
+        let _ = std::fs::remove_dir_all(&c.dir);
+    }
+}
