@@ -1335,3 +1335,44 @@ pattern Twice partition by k within 1m {
         ],
     );
 }
+
+#[test]
+fn alternation_binds_either_type_and_a_renamed_key_reads_each_types_field() {
+    // `Humidity` keeps its fields in another order than `Temperature`
+    // (`value` is slot 2, not 1): conditions, `prev`, aggregates and
+    // `emit` read each event's own slot. The key `device` is `sensor` in
+    // one type and `sensor_id` in the other; both patterns read it as
+    // `x.device`. In `Pair`, s1's first Humidity is followed by another
+    // Humidity (a named type): its `next` fails.
+    check(
+        r#"
+event Temperature { sensor: str, value: float, at: time }
+event Humidity { at: time, sensor_id: str, value: float }
+
+pattern Rising partition by device = Temperature.sensor | Humidity.sensor_id within 1m {
+    a: Temperature | Humidity where value > 10.0
+    then ups: (Temperature | Humidity){2} where value > prev.value
+    emit { device: a.device, first: a.value, top: max(ups.value), last: last(ups.value), n: count(ups) }
+}
+
+pattern Pair partition by device = Temperature.sensor | Humidity.sensor_id within 1m {
+    h: Humidity
+    next t: Temperature where value > h.value
+    emit { device: t.device, dry: h.value, warm: t.value, same: h.device == t.device }
+}
+"#,
+        &[
+            r#"{"type":"Temperature","sensor":"s1","value":11.0,"at":1000}"#,
+            r#"{"type":"Humidity","sensor_id":"s2","value":50.0,"at":1500}"#,
+            r#"{"type":"Humidity","sensor_id":"s1","value":12.0,"at":2000}"#,
+            r#"{"type":"Temperature","sensor":"s2","value":51.0,"at":2500}"#,
+            r#"{"type":"Humidity","sensor_id":"s1","value":11.5,"at":2700}"#,
+            r#"{"type":"Temperature","sensor":"s1","value":13.0,"at":3000}"#,
+        ],
+        &[
+            r#"{"type":"Pair","device":"s2","dry":50.0,"warm":51.0,"same":true,"@cep":{"time":2500,"run":"cep-Pair-1","pattern":"Pair","events":[{"binding":"h","line":2},{"binding":"t","line":4}]}}"#,
+            r#"{"type":"Rising","device":"s1","first":11.0,"top":13.0,"last":13.0,"n":2,"@cep":{"time":3000,"run":"cep-Rising-1","pattern":"Rising","events":[{"binding":"a","line":1},{"binding":"ups","line":3},{"binding":"ups","line":6}]}}"#,
+            r#"{"type":"Pair","device":"s1","dry":11.5,"warm":13.0,"same":true,"@cep":{"time":3000,"run":"cep-Pair-3","pattern":"Pair","events":[{"binding":"h","line":5},{"binding":"t","line":6}]}}"#,
+        ],
+    );
+}

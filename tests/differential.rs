@@ -100,14 +100,32 @@ enum Ty {
     B,
     C,
     D,
+    E,
 }
 
+/// `C` keeps its fields in another order, so that an alternation of `C`
+/// with another type reads them at other slots; `E` names its key `id`
+/// (a pattern reads it with `partition by k = E.id`).
 const DECLS: &str = "\
 event A { k: int, v: int, at: time }
 event B { k: int, v: int, at: time }
-event C { k: int, v: int, at: time }
+event C { v: int, at: time, k: int }
 event D { k: int, v: int?, at: time }
+event E { id: int, at: time, v: int }
 ";
+
+impl Ty {
+    const ALL: [Ty; 5] = [Ty::A, Ty::B, Ty::C, Ty::D, Ty::E];
+
+    /// The engine's field values of an event of this type (`DECLS`).
+    fn fields(self, k: i64, v: Value, t: i64) -> Vec<Value> {
+        match self {
+            Ty::C => vec![v, Value::Time(t), Value::Int(k)],
+            Ty::E => vec![Value::Int(k), Value::Time(t), v],
+            _ => vec![Value::Int(k), v, Value::Time(t)],
+        }
+    }
+}
 
 /// With `Spec::nulls`, a `D` whose `v` is this has no `v` (as if the
 /// input line lacked it).
@@ -125,6 +143,7 @@ impl Ty {
             Ty::B => "B",
             Ty::C => "C",
             Ty::D => "D",
+            Ty::E => "E",
         }
     }
 }
@@ -200,6 +219,8 @@ enum Cont {
 struct Block {
     name: &'static str,
     ty: Ty,
+    /// `ty | alt`: an alternation.
+    alt: Option<Ty>,
     min: usize,
     /// `None`: unbounded.
     max: Option<usize>,
@@ -258,7 +279,7 @@ struct Spec {
 impl Spec {
     /// The event types the pattern names.
     fn sees(&self, ty: Ty) -> bool {
-        self.blocks.iter().any(|b| b.ty == ty)
+        self.blocks.iter().any(|b| b.takes_type(ty))
             || self.negs.iter().any(|n| n.ty == ty)
             || self.absence.as_ref().is_some_and(|a| a.ty == ty)
             || self.halts.iter().any(|h| h.0 == ty)
@@ -330,10 +351,25 @@ fn last(vs: &[i64]) -> Out {
     vs.last().map_or(Out::Null, |&x| Out::Int(x))
 }
 
+impl Block {
+    fn takes_type(&self, ty: Ty) -> bool {
+        self.ty == ty || self.alt == Some(ty)
+    }
+
+    /// `ty | alt`.
+    fn or(self, alt: Ty) -> Block {
+        Block {
+            alt: Some(alt),
+            ..self
+        }
+    }
+}
+
 fn block(name: &'static str, ty: Ty, cont: Cont, pred: Pred) -> Block {
     Block {
         name,
         ty,
+        alt: None,
         min: 1,
         max: Some(1),
         cont,
@@ -352,6 +388,7 @@ fn group(
     Block {
         name,
         ty,
+        alt: None,
         min,
         max,
         cont,
@@ -527,7 +564,7 @@ impl Search<'_> {
                     };
                     let takes = |pos: usize| {
                         let y = &self.evs[self.sub[pos]];
-                        y.ty == b.ty && (b.pred)(&ctx, y)
+                        b.takes_type(y.ty) && (b.pred)(&ctx, y)
                     };
                     // 1: type and predicate.
                     let mut ok = takes(xp);
@@ -625,7 +662,7 @@ impl Search<'_> {
                 {
                     return false;
                 }
-                let takes = y.ty == b.ty && (b.pred)(&ctx, y);
+                let takes = b.takes_type(y.ty) && (b.pred)(&ctx, y);
                 !takes || cont == Cont::Any
             })
         });
@@ -708,7 +745,7 @@ fn all_matches(spec: &Spec, evs: &[Ev]) -> Vec<M> {
                     bound: &search.bound,
                     prev: None,
                 };
-                evs[s].ty == b0.ty
+                b0.takes_type(evs[s].ty)
                     && (b0.pred)(&ctx, &evs[s])
                     && spec.lookback.as_ref().is_none_or(|lb| {
                         // No X of the key earlier in the stream, less than
@@ -818,7 +855,7 @@ fn rate_limit(spec: &Spec, evs: &[Ev], ms: Vec<M>, first: bool, every: i64) -> V
 struct Compiled {
     program: Arc<Program>,
     /// Engine event id per `Ty`.
-    ids: [u32; 4],
+    ids: [u32; 5],
     /// Block index per binding id.
     blocks: Vec<usize>,
     /// The event type of `on timeout emit`.
@@ -836,7 +873,7 @@ fn compile(spec: &Spec) -> Compiled {
     );
     let program = c.program.expect("a program");
     let id = |n: &str| program.event_by_name(n).expect("declared");
-    let ids = [id("A"), id("B"), id("C"), id("D")];
+    let ids = Ty::ALL.map(|t| id(t.name()));
     let pat = &program.patterns[0];
     let blocks = pat
         .bindings
@@ -869,7 +906,7 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
             Some(v) => Value::Int(v),
             None => Value::Null,
         };
-        let fields = vec![Value::Int(ev.k), v, Value::Time(ev.t)];
+        let fields = ev.ty.fields(ev.k, v, ev.t);
         e.push(Event::new(ty, ev.t, i as u64, fields), &mut out);
     }
     e.finish(&mut out);
@@ -948,11 +985,19 @@ fn gen_stream(spec: &Spec, rng: &mut Rng) -> Vec<Ev> {
 fn successors(spec: &Spec, ty: Ty) -> Vec<Ty> {
     let n = spec.blocks.len();
     let mut out = Vec::new();
-    for (i, b) in spec.blocks.iter().enumerate().filter(|(_, b)| b.ty == ty) {
+    for (i, b) in spec
+        .blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.takes_type(ty))
+    {
         if b.max.is_none_or(|m| m > 1) {
             out.push(b.ty);
+            out.extend(b.alt);
         }
-        out.push(spec.blocks[(i + 1) % n].ty);
+        let next = &spec.blocks[(i + 1) % n];
+        out.push(next.ty);
+        out.extend(next.alt);
     }
     out
 }
@@ -1118,7 +1163,7 @@ fn check(spec: Spec) {
 // ---- the patterns --------------------------------------------------------------
 
 use Cont::{Any, Relaxed, Strict};
-use Ty::{A, B, C, D};
+use Ty::{A, B, C, D, E};
 
 fn base(name: &'static str, cep: &'static str, blocks: Vec<Block>, emit: Emit) -> Spec {
     Spec {
@@ -2820,6 +2865,79 @@ fn f_timeout_trailing_group() {
                 }),
             ],
             |c| vec![field(c.one(0), |e| e.v), count(&c.vs(1))],
+        )
+    });
+}
+
+// Alternation (docs/language.md 6.2a): a block of two types, whose
+// fields sit at different slots (`C`, `E`), with the key read from `E.id`.
+#[test]
+fn g_alternation_groups() {
+    check(Spec {
+        partition: true,
+        window: Some(4000),
+        gen_types: &[A, B, C, D, E],
+        ..base(
+            "alternation_groups",
+            "pattern P partition by k = E.id within 4s {
+    a: A | E
+    then b: (B | C){1,2} where v >= prev.v
+    next c: E | C where v != a.v
+    emit { key: a.k, x: a.v, n: count(b), s: sum(b.v), y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes).or(E),
+                group("b", B, 1, Some(2), Relaxed, |c, e| {
+                    c.prev().is_some_and(|p| e.v >= p.v)
+                })
+                .or(C),
+                block("c", E, Strict, |c, e| c.one(0).is_some_and(|a| e.v != a.v)).or(C),
+            ],
+            |c| {
+                vec![
+                    field(c.one(0), |e| e.k),
+                    field(c.one(0), |e| e.v),
+                    count(&c.vs(1)),
+                    sum(&c.vs(1)),
+                    field(c.one(2), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn g_alternation_strict_negation() {
+    check(Spec {
+        partition: true,
+        window: Some(5000),
+        negs: vec![Neg {
+            before: 1,
+            ty: D,
+            pred: |c, e| c.one(0).is_some_and(|a| v_of(e) == Some(a.v)),
+        }],
+        gen_types: &[A, B, C, D, E, E],
+        ..base(
+            "alternation_strict",
+            "pattern P partition by k = E.id within 5s {
+    a: E | A where v > 0
+    not D where v == a.v
+    next b: C | B where v > a.v
+    emit { x: a.v, y: b.v, key: b.k }
+}
+",
+            vec![
+                block("a", E, Strict, |_, e| e.v > 0).or(A),
+                block("b", C, Strict, |c, e| c.one(0).is_some_and(|a| e.v > a.v)).or(B),
+            ],
+            |c| {
+                vec![
+                    field(c.one(0), |e| e.v),
+                    field(c.one(1), |e| e.v),
+                    field(c.one(1), |e| e.k),
+                ]
+            },
         )
     });
 }

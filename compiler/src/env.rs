@@ -22,6 +22,12 @@ pub struct EventInfo {
     /// The fields are not known (the pattern that emits it has errors);
     /// lookups on it report nothing.
     pub poisoned: bool,
+    /// A pattern's view of one block, not an event type: an alternation
+    /// (`Temperature | Humidity`: the fields common to its types) or a
+    /// type whose partition key is renamed (its fields and the key under
+    /// its name). Per member type: the slot, in that type, of each of the
+    /// view's fields.
+    pub view: Option<Vec<(usize, Vec<usize>)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +42,33 @@ pub struct FieldInfo {
 impl EventInfo {
     pub fn field(&self, name: &str) -> Option<(usize, &FieldInfo)> {
         self.fields.iter().enumerate().find(|(_, f)| f.name == name)
+    }
+
+    /// Where the view's field `s` is in an event: the slot in the first
+    /// member, and the slot per type when the members differ (empty when
+    /// they agree, and for an event type). See `cep_ir::Expr::Field`.
+    pub fn place(&self, s: usize) -> (usize, Vec<(EventId, cep_ir::Slot)>) {
+        let Some(members) = &self.view else {
+            return (s, Vec::new());
+        };
+        let slots: Vec<(usize, usize)> = members
+            .iter()
+            .filter_map(|(m, slots)| slots.get(s).map(|x| (*m, *x)))
+            .collect();
+        let first = slots.first().map_or(s, |x| x.1);
+        if slots.iter().all(|x| x.1 == first) {
+            return (first, Vec::new());
+        }
+        let table = slots
+            .into_iter()
+            .map(|(m, x)| {
+                (
+                    Env::event_id(m),
+                    cep_ir::Slot::try_from(x).unwrap_or(cep_ir::Slot::MAX),
+                )
+            })
+            .collect();
+        (first, table)
     }
 
     pub fn suggest(&self, name: &str) -> Option<String> {
@@ -60,6 +93,9 @@ pub struct Env<'a> {
     /// Per pattern (source order): the event type of its `on timeout
     /// emit`, if it has one (after every pattern's own type).
     pub timeouts: Vec<Option<usize>>,
+    /// Per pattern (source order), per block: the pattern's view of the
+    /// block (`EventInfo::view`), made just before the pattern is checked.
+    pub block_views: Vec<Vec<Option<usize>>>,
 }
 
 impl<'a> Env<'a> {
@@ -115,6 +151,7 @@ impl<'a> Env<'a> {
                 time_field,
                 pattern: None,
                 poisoned: false,
+                view: None,
             };
             env.add_event(info, diags);
         }
@@ -127,10 +164,12 @@ impl<'a> Env<'a> {
                 time_field: None,
                 pattern: Some(i),
                 poisoned: true,
+                view: None,
             };
             env.add_event(info, diags);
         }
         env.timeouts = vec![None; env.patterns.len()];
+        env.block_views = vec![Vec::new(); env.patterns.len()];
         for (i, p) in env.patterns.clone().into_iter().enumerate() {
             // The first `on timeout` of a pattern (a second is an error
             // the pattern's check reports).
@@ -147,6 +186,7 @@ impl<'a> Env<'a> {
                 time_field: None,
                 pattern: Some(i),
                 poisoned: true,
+                view: None,
             };
             env.timeouts[i] = Some(env.events.len());
             env.add_event(info, diags);
@@ -200,6 +240,13 @@ impl<'a> Env<'a> {
         }
         self.event_ix.insert(info.name.clone(), self.events.len());
         self.events.push(info);
+    }
+
+    /// Adds a pattern's view of a block (`EventInfo::view`): not named,
+    /// not an event type of the program.
+    pub fn add_view(&mut self, info: EventInfo) -> usize {
+        self.events.push(info);
+        self.events.len() - 1
     }
 
     pub fn event(&self, name: &str) -> Option<usize> {

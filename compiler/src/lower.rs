@@ -12,9 +12,12 @@ pub fn lower(c: &Checked, sources: &SourceMap) -> ir::Program {
     for (k, &i) in c.pattern_order.iter().enumerate() {
         ir_index[i] = u32::try_from(k).unwrap_or(u32::MAX);
     }
+    // Views of blocks (`EventInfo::view`) come after every event type and
+    // are no event type of the program.
     let events = env
         .events
         .iter()
+        .filter(|e| e.view.is_none())
         .map(|e| ir::EventType {
             name: e.name.clone(),
             fields: e
@@ -80,13 +83,16 @@ fn automaton(p: &CPattern) -> ir::Pattern {
                 predicate: k.predicate.clone(),
             });
         }
-        edges.push(ir::Edge::Take {
-            event: bind.event,
-            binding: crate::expr::bid(b.binding),
-            predicate: b.predicate.clone(),
-            below: if single { None } else { bind.max },
-            target: sid(if single { next } else { i }),
-        });
+        // An alternation takes an event of any of its types, one edge each.
+        for event in std::iter::once(bind.event).chain(bind.alternatives.iter().copied()) {
+            edges.push(ir::Edge::Take {
+                event,
+                binding: crate::expr::bid(b.binding),
+                predicate: b.predicate.clone(),
+                below: if single { None } else { bind.max },
+                target: sid(if single { next } else { i }),
+            });
+        }
         if !single {
             edges.push(ir::Edge::Proceed {
                 at_least: bind.min,

@@ -101,11 +101,21 @@ pub struct PatternDecl {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum PatternClause {
-    PartitionBy(Vec<Ident>),
+    PartitionBy(Vec<KeySpec>),
     Within(Node<Duration>),
     Skip(SkipPolicy),
     /// `report first every D` (`true`: first) or `report last every D`.
     Report(bool, Node<Duration>),
+}
+
+/// One key of `partition by`: its name, and the fields it is read from
+/// in types that name it otherwise (`device = Temperature.sensor |
+/// Humidity.sensor_id`); a type not listed has it under its name.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeySpec {
+    pub name: Ident,
+    /// `(type, field)` pairs.
+    pub from: Vec<(Ident, Ident)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -131,7 +141,12 @@ pub struct Block {
     /// `None` when no keyword was written (correct only for the first block).
     pub contiguity: Option<Node<Contiguity>>,
     pub binding: Option<Ident>,
+    /// The event type (the first of an alternation).
     pub event: Ident,
+    /// `A | B | C`: the other types of an alternation, in order.
+    pub alternatives: Vec<Ident>,
+    /// Written in parentheses: `(A | B)+` (the node spans them).
+    pub parens: Option<Node<()>>,
     pub quantifier: Option<Node<Quantifier>>,
     pub predicate: Option<Expr>,
 }
@@ -164,6 +179,18 @@ pub enum Quantifier {
 }
 
 impl Quantifier {
+    /// As written in canonical layout: `+`, `*`, `?`, `{n}`, `{n,}`, `{n,m}`.
+    pub fn written(self) -> String {
+        match self {
+            Quantifier::OneOrMore => "+".into(),
+            Quantifier::ZeroOrMore => "*".into(),
+            Quantifier::Optional => "?".into(),
+            Quantifier::Exactly(n) => format!("{{{n}}}"),
+            Quantifier::AtLeast(n) => format!("{{{n},}}"),
+            Quantifier::Between(n, m) => format!("{{{n},{m}}}"),
+        }
+    }
+
     /// Lower and upper bound (`None`: no upper bound).
     pub fn bounds(self) -> (u32, Option<u32>) {
         match self {

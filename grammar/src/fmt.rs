@@ -389,7 +389,17 @@ impl Printer<'_> {
                     t.push_str(&name.node);
                     t.push_str(": ");
                 }
-                t.push_str(&b.event.node);
+                let mut types = b.event.node.clone();
+                for a in &b.alternatives {
+                    types.push_str(" | ");
+                    types.push_str(&a.node);
+                }
+                // Parentheses where a quantifier applies to an alternation
+                // (and where the author wrote them).
+                if !b.alternatives.is_empty() && (b.parens.is_some() || b.quantifier.is_some()) {
+                    types = format!("({types})");
+                }
+                t.push_str(&types);
                 if let Some(q) = &b.quantifier {
                     t.push_str(&quantifier(q.node));
                 }
@@ -769,7 +779,20 @@ fn push_spaces(out: &mut String, n: usize) {
 
 fn pattern_clause(c: &PatternClause) -> String {
     match c {
-        PatternClause::PartitionBy(keys) => format!("partition by {}", names_list(keys)),
+        PatternClause::PartitionBy(keys) => {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let mut t = k.name.node.clone();
+                    for (i, (ty, f)) in k.from.iter().enumerate() {
+                        t.push_str(if i == 0 { " = " } else { " | " });
+                        t.push_str(&format!("{}.{}", ty.node, f.node));
+                    }
+                    t
+                })
+                .collect();
+            format!("partition by {}", keys.join(", "))
+        }
         PatternClause::Within(d) => format!("within {}", duration(d.node)),
         PatternClause::Skip(SkipPolicy::PastLast) => "skip past last".into(),
         PatternClause::Skip(SkipPolicy::ToNext) => "skip to next".into(),
@@ -794,14 +817,7 @@ fn push_where(t: &mut String, predicate: &Option<Expr>) {
 }
 
 fn quantifier(q: Quantifier) -> String {
-    match q {
-        Quantifier::OneOrMore => "+".into(),
-        Quantifier::ZeroOrMore => "*".into(),
-        Quantifier::Optional => "?".into(),
-        Quantifier::Exactly(n) => format!("{{{n}}}"),
-        Quantifier::AtLeast(n) => format!("{{{n},}}"),
-        Quantifier::Between(n, m) => format!("{{{n},{m}}}"),
-    }
+    q.written()
 }
 
 fn duration(d: Duration) -> String {

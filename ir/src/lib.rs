@@ -290,7 +290,11 @@ pub enum Contiguity {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Binding {
     pub name: String,
+    /// Its event type (the first of an alternation).
     pub event: EventId,
+    /// `A | B`: the other types of an alternation (docs/language.md 6.2a).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<EventId>,
     pub min: u32,
     /// `None`: no upper bound.
     pub max: Option<u32>,
@@ -356,26 +360,37 @@ pub struct Guard {
 #[serde(rename_all = "snake_case")]
 pub enum Expr {
     Const(Value),
-    /// A field of an event.
+    /// A field of an event. `by_type`, for a binding of several types
+    /// (an alternation, docs/language.md 6.2a) whose field is at
+    /// different slots: the slot in an event of each listed type (`slot`
+    /// serves the others).
     Field {
         of: Operand,
         slot: Slot,
         ty: Type,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        by_type: Vec<(EventId, Slot)>,
     },
     /// `prev.f` in a group: the group's last event, or for its first event
-    /// `fallback` (the binding before the group, with its own slot).
+    /// `fallback` (the binding before the group, with its own slot);
+    /// `by_type` as in [`Expr::Field`], for the events of both.
     Prev {
         group: BindingId,
         slot: Slot,
         fallback: Option<(BindingId, Slot)>,
         ty: Type,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        by_type: Vec<(EventId, Slot)>,
     },
-    /// An aggregate over a group; `slot` is `None` for `count`.
+    /// An aggregate over a group; `slot` is `None` for `count`;
+    /// `by_type` as in [`Expr::Field`].
     Agg {
         func: AggFunc,
         binding: BindingId,
         slot: Option<Slot>,
         ty: Type,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        by_type: Vec<(EventId, Slot)>,
     },
     Not(Box<Expr>),
     Neg {

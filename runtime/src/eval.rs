@@ -3,7 +3,7 @@
 
 use crate::run::Chain;
 use crate::value::{Event, Value};
-use cep_ir::{AggFunc, BinOp, BindingId, Expr, Func, Operand, Type};
+use cep_ir::{AggFunc, BinOp, BindingId, EventId, Expr, Func, Operand, Slot, Type};
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -25,15 +25,17 @@ pub fn holds(e: &Expr, s: &Scope) -> bool {
 pub fn eval(e: &Expr, s: &Scope) -> Value {
     match e {
         Expr::Const(v) => Value::from_ir(v),
-        Expr::Field { of, slot, .. } => match of {
+        Expr::Field {
+            of, slot, by_type, ..
+        } => match of {
             Operand::Current => s
                 .current
-                .map(|c| c.field(*slot).clone())
+                .map(|c| c.field(slot_in(c, *slot, by_type)).clone())
                 .unwrap_or(Value::Null),
             Operand::Binding(b) => s
                 .chain
                 .last_of(*b)
-                .map(|ev| ev.field(*slot).clone())
+                .map(|ev| ev.field(slot_in(ev, *slot, by_type)).clone())
                 .unwrap_or(Value::Null),
             Operand::Trigger(t) => s
                 .triggers
@@ -46,14 +48,15 @@ pub fn eval(e: &Expr, s: &Scope) -> Value {
             group,
             slot,
             fallback,
+            by_type,
             ..
         } => match s.chain.last_of(*group) {
-            Some(ev) => ev.field(*slot).clone(),
+            Some(ev) => ev.field(slot_in(ev, *slot, by_type)).clone(),
             None => match fallback {
                 Some((b, fs)) => s
                     .chain
                     .last_of(*b)
-                    .map(|ev| ev.field(*fs).clone())
+                    .map(|ev| ev.field(slot_in(ev, *fs, by_type)).clone())
                     .unwrap_or(Value::Null),
                 None => Value::Null,
             },
@@ -63,7 +66,8 @@ pub fn eval(e: &Expr, s: &Scope) -> Value {
             binding,
             slot,
             ty,
-        } => aggregate(*func, *binding, *slot, *ty, s.chain),
+            by_type,
+        } => aggregate(*func, *binding, *slot, by_type, *ty, s.chain),
         Expr::Not(x) => match eval(x, s) {
             Value::Bool(b) => Value::Bool(!b),
             _ => Value::Null,
@@ -267,7 +271,26 @@ fn str_with(a: &Value, b: &Value, f: impl Fn(&str, &str) -> bool) -> Value {
     }
 }
 
-fn aggregate(func: AggFunc, group: BindingId, slot: Option<u16>, ty: Type, chain: &Chain) -> Value {
+/// The slot of a field in `ev`: from `by_type` for a binding of several
+/// types (an alternation), else `slot`.
+fn slot_in(ev: &Event, slot: Slot, by_type: &[(EventId, Slot)]) -> Slot {
+    match by_type {
+        [] => slot,
+        _ => by_type
+            .iter()
+            .find(|(t, _)| *t == ev.ty)
+            .map_or(slot, |(_, s)| *s),
+    }
+}
+
+fn aggregate(
+    func: AggFunc,
+    group: BindingId,
+    slot: Option<u16>,
+    by_type: &[(EventId, Slot)],
+    ty: Type,
+    chain: &Chain,
+) -> Value {
     // The chain is newest first; aggregates read the group oldest first.
     let mut events: Vec<&Event> = chain.all_of(group).collect();
     events.reverse();
@@ -277,7 +300,7 @@ fn aggregate(func: AggFunc, group: BindingId, slot: Option<u16>, ty: Type, chain
     let Some(slot) = slot else { return Value::Null };
     let mut values = events
         .iter()
-        .map(|e| e.field(slot))
+        .map(|e| e.field(slot_in(e, slot, by_type)))
         .filter(|v| !matches!(v, Value::Null));
     match func {
         AggFunc::Count => Value::Null,

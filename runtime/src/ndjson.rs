@@ -279,6 +279,7 @@ mod tests {
         let binding = |name: &str, event| Binding {
             name: name.into(),
             event,
+            alternatives: Vec::new(),
             min: 1,
             max: Some(1),
             group: false,

@@ -61,6 +61,7 @@ pub fn check(files: &[ast::File]) -> (Checked<'_>, Vec<Diagnostic>) {
     let order = pattern_order(&env, &mut diags);
     let mut patterns: Vec<Option<CPattern>> = (0..env.patterns.len()).map(|_| None).collect();
     for &i in &order.0 {
+        pattern::prepare_views(&mut env, i);
         let before = diags.iter().filter(|d| d.is_error()).count();
         let p = check_pattern(&env, i, &mut diags);
         let ok = diags.iter().filter(|d| d.is_error()).count() == before;
@@ -133,11 +134,13 @@ fn warn_private_unused(
 pub(crate) fn named_events(p: &ast::PatternDecl) -> Vec<&ast::Ident> {
     p.items
         .iter()
-        .filter_map(|it| match &it.node {
-            PatternItem::Block(b) => Some(&b.event),
-            PatternItem::Not(n) => Some(&n.event),
-            PatternItem::Halt(g) => Some(&g.event),
-            PatternItem::Emit(_) | PatternItem::OnTimeout(_) => None,
+        .flat_map(|it| -> Vec<&ast::Ident> {
+            match &it.node {
+                PatternItem::Block(b) => std::iter::once(&b.event).chain(&b.alternatives).collect(),
+                PatternItem::Not(n) => vec![&n.event],
+                PatternItem::Halt(g) => vec![&g.event],
+                PatternItem::Emit(_) | PatternItem::OnTimeout(_) => Vec::new(),
+            }
         })
         .collect()
 }

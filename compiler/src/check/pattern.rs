@@ -6,6 +6,7 @@ use crate::expr::{bid, slot, BindInfo, Scope};
 use cep_grammar::ast::{self, Contiguity, PatternClause, PatternItem};
 use cep_grammar::{Code, Diagnostic, Span};
 use cep_ir as ir;
+use cep_ir::EventId;
 use std::collections::{BTreeSet, HashMap};
 
 // ---- patterns -----------------------------------------------------------------------
@@ -87,7 +88,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     let owner = format!("pattern `{}`", p.name.node);
 
     // Header clauses.
-    let mut partition: Option<&Vec<ast::Ident>> = None;
+    let mut partition: Option<&Vec<ast::KeySpec>> = None;
     let mut window: Option<(u64, Span)> = None;
     let mut skip: Option<ir::SkipPolicy> = None;
     let mut report: Option<ir::Report> = None;
@@ -158,7 +159,64 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     for it in &items {
         match &it.node {
             PatternItem::Block(b) => {
-                let ev = env.resolve_event(&b.event, "this block", diags);
+                let first = env.resolve_event(&b.event, "this block", diags);
+                let mut types: Vec<usize> = first.into_iter().collect();
+                let mut known = first.is_some();
+                for (k, a) in b.alternatives.iter().enumerate() {
+                    let Some(t) = env.resolve_event(a, "this alternative", diags) else {
+                        known = false;
+                        continue;
+                    };
+                    let earlier = std::iter::once(&b.event).chain(&b.alternatives[..k]);
+                    if let Some(prev) = earlier.into_iter().find(|x| x.node == a.node) {
+                        diags.push(
+                            Diagnostic::new(
+                                Code::Duplicate,
+                                a.span,
+                                format!("`{}` is named twice in this alternation", a.node),
+                            )
+                            .label("named again here")
+                            .also(prev.span, "first named here"),
+                        );
+                        continue;
+                    }
+                    types.push(t);
+                }
+                if let (Some(q), None, false) =
+                    (&b.quantifier, &b.parens, b.alternatives.is_empty())
+                {
+                    let alt = std::iter::once(&b.event)
+                        .chain(&b.alternatives)
+                        .map(|t| t.node.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" | ");
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadQuantifier,
+                            q.span,
+                            "a quantifier after an alternation needs parentheses",
+                        )
+                        .label(format!(
+                            "does it apply to `{}` or to the whole?",
+                            b.alternatives.last().map_or("", |x| x.node.as_str())
+                        ))
+                        .help(format!(
+                            "write `({alt}){}` for the whole alternation",
+                            q.node.written()
+                        )),
+                    );
+                }
+                let view = env
+                    .block_views
+                    .get(pi)
+                    .and_then(|v| v.get(binds.len()))
+                    .copied()
+                    .flatten();
+                let ev = match (known, view) {
+                    (true, Some(v)) => Some(v),
+                    (true, None) => first,
+                    (false, _) => None,
+                };
                 let (min, max) = b.quantifier.map(|q| q.bounds()).unwrap_or((1, Some(1)));
                 if let Some(q) = &b.quantifier {
                     if max == Some(0) || max.is_some_and(|m| m < min) {
@@ -217,6 +275,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     name,
                     span,
                     event: ev.unwrap_or(usize::MAX),
+                    types,
                     group,
                     named,
                     used: std::cell::Cell::new(false),
@@ -416,7 +475,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                 let info = &binds[bi];
                 let ev_known = info.event != usize::MAX;
                 if ev_known {
-                    inputs.insert(info.event);
+                    inputs.extend(info.types.iter().copied());
                 }
                 let prev = if info.group {
                     Some((bi, bi.checked_sub(1)))
@@ -543,11 +602,14 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
         Some((ev, fields, exprs))
     });
 
-    // Partition key: every event the pattern names must have the fields.
+    // Partition key: every event the pattern names must have the fields
+    // (under the key's name, or the one `key = Type.field` gives).
     let mut part_keys = Vec::new();
     if let Some(keys) = partition {
+        let named: Vec<&ast::Ident> = named_events(p);
+        check_key_sources(env, keys, &named, diags);
         let mut key_types: Vec<Option<ir::Type>> = vec![None; keys.len()];
-        for name_id in named_events(p) {
+        for name_id in named {
             let Some(ev) = env.event(&name_id.node) else {
                 continue;
             };
@@ -557,7 +619,9 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
             }
             let mut slots = Vec::new();
             for (ki, k) in keys.iter().enumerate() {
-                match info.field(&k.node) {
+                let source = k.from.iter().find(|(ty, _)| ty.node == info.name);
+                let field = source.map_or(&k.name, |(_, f)| f);
+                match info.field(&field.node) {
                     Some((s, f)) => {
                         match key_types[ki] {
                             Some(t) if t != f.ty => diags.push(
@@ -566,11 +630,11 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                                     name_id.span,
                                     format!(
                                         "the key `{}` is `{}` in `{}` but `{t}` elsewhere",
-                                        k.node, f.ty, info.name
+                                        k.name.node, f.ty, info.name
                                     ),
                                 )
-                                .label(format!("`{}.{}` is `{}`", info.name, k.node, f.ty))
-                                .also(k.span, "the partition key"),
+                                .label(format!("`{}.{}` is `{}`", info.name, field.node, f.ty))
+                                .also(field.span, "the partition key"),
                             ),
                             _ => key_types[ki] = Some(f.ty),
                         }
@@ -580,14 +644,21 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                         let mut d = Diagnostic::new(
                             Code::PartitionField,
                             name_id.span,
-                            format!("`{}` has no field `{}` to partition by", info.name, k.node),
+                            format!(
+                                "`{}` has no field `{}` to partition by",
+                                info.name, field.node
+                            ),
                         )
-                        .label(format!("`{}` lacks `{}`", info.name, k.node))
-                        .also(k.span, "the partition key");
-                        if let Some(s) = info.suggest(&k.node) {
+                        .label(format!("`{}` lacks `{}`", info.name, field.node))
+                        .also(field.span, "the partition key");
+                        if let Some(s) = info.suggest(&field.node) {
                             d = d.help(format!("did you mean `{s}`? every event the pattern names must have the key field"));
                         } else {
-                            d = d.help("every event the pattern names (blocks, negations, halts) must have the key field");
+                            d = d.help(format!(
+                                "every event the pattern names (blocks, negations, halts) must have the key field; \
+                                 where a type names it otherwise, say which field it is: `partition by {} = {}.its_field`",
+                                k.name.node, info.name
+                            ));
                         }
                         diags.push(d);
                     }
@@ -663,7 +734,8 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
             let (min, max) = blk.quantifier.map(|q| q.bounds()).unwrap_or((1, Some(1)));
             ir::Binding {
                 name: b.name.clone(),
-                event: Env::event_id(b.event),
+                event: b.types.first().map_or(EventId::MAX, |t| Env::event_id(*t)),
+                alternatives: b.types.iter().skip(1).map(|t| Env::event_id(*t)).collect(),
                 min,
                 max,
                 group: b.group,
@@ -737,5 +809,203 @@ fn uses_prev(e: &ast::Expr) -> bool {
         Field(b, _) | Unary(_, b) | Paren(b) | IsNull(b, _) => uses_prev(b),
         Call(_, args) => args.iter().any(uses_prev),
         Binary(_, l, r) => uses_prev(l) || uses_prev(r),
+    }
+}
+
+/// Makes pattern `pi`'s views of its blocks (`EventInfo::view`), once the
+/// fields of every type it names are known: for an alternation, the
+/// fields its types have in common (same name and type, in the first
+/// type's order); for a block of a type whose partition key is read from
+/// a field of another name, its fields. Either way the partition key is
+/// a field under its own name. Problems are reported by the pattern's
+/// check (an unknown type gives no view).
+pub(super) fn prepare_views(env: &mut Env, pi: usize) {
+    let p = env.patterns[pi];
+    let keys: Vec<&ast::KeySpec> = p
+        .clauses
+        .iter()
+        .filter_map(|c| match &c.node {
+            PatternClause::PartitionBy(keys) => Some(keys),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut views = Vec::new();
+    for it in &p.items {
+        let PatternItem::Block(b) = &it.node else {
+            continue;
+        };
+        let types: Option<Vec<usize>> = std::iter::once(&b.event)
+            .chain(&b.alternatives)
+            .map(|t| env.event(&t.node))
+            .collect();
+        let renamed = |t: usize| {
+            keys.iter()
+                .any(|k| k.from.iter().any(|(ty, _)| env.event(&ty.node) == Some(t)))
+        };
+        let view = match types {
+            Some(types) if types.len() > 1 || types.iter().any(|t| renamed(*t)) => {
+                Some(view_of(env, &types, &keys))
+            }
+            _ => None,
+        };
+        views.push(view.map(|v| env.add_view(v)));
+    }
+    if let Some(slot) = env.block_views.get_mut(pi) {
+        *slot = views;
+    }
+}
+
+fn view_of(env: &Env, types: &[usize], keys: &[&ast::KeySpec]) -> crate::env::EventInfo {
+    let infos: Vec<&crate::env::EventInfo> = types.iter().map(|t| &env.events[*t]).collect();
+    let name = infos
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let poisoned = infos.iter().any(|i| i.poisoned);
+    let mut fields: Vec<crate::env::FieldInfo> = Vec::new();
+    let mut slots: Vec<Vec<usize>> = vec![Vec::new(); types.len()];
+    let mut add =
+        |f: crate::env::FieldInfo, at: Vec<usize>, fields: &mut Vec<crate::env::FieldInfo>| {
+            match fields.iter().position(|x| x.name == f.name) {
+                Some(i) => {
+                    for (m, s) in at.into_iter().enumerate() {
+                        slots[m][i] = s;
+                    }
+                    fields[i] = f;
+                }
+                None => {
+                    for (m, s) in at.into_iter().enumerate() {
+                        slots[m].push(s);
+                    }
+                    fields.push(f);
+                }
+            }
+        };
+    if !poisoned {
+        if let Some(first) = infos.first() {
+            for f in &first.fields {
+                let at: Option<Vec<usize>> = infos
+                    .iter()
+                    .map(|i| {
+                        i.field(&f.name)
+                            .filter(|(_, g)| g.ty == f.ty)
+                            .map(|(s, _)| s)
+                    })
+                    .collect();
+                if let Some(at) = at {
+                    // Optional in one type: may have no value.
+                    let optional = infos
+                        .iter()
+                        .any(|i| i.field(&f.name).is_some_and(|(_, g)| g.optional));
+                    add(
+                        crate::env::FieldInfo {
+                            optional,
+                            ..f.clone()
+                        },
+                        at,
+                        &mut fields,
+                    );
+                }
+            }
+        }
+        // The key under its name, from each type's own field.
+        for k in keys {
+            let found: Option<Vec<(usize, &crate::env::FieldInfo)>> = types
+                .iter()
+                .zip(&infos)
+                .map(|(t, i)| {
+                    let field = k
+                        .from
+                        .iter()
+                        .find(|(ty, _)| env.event(&ty.node) == Some(*t))
+                        .map_or(k.name.node.as_str(), |(_, f)| f.node.as_str());
+                    i.field(field)
+                })
+                .collect();
+            let Some(found) = found else { continue };
+            let ty = found[0].1.ty;
+            if found.iter().any(|(_, f)| f.ty != ty) {
+                continue;
+            }
+            let f = crate::env::FieldInfo {
+                name: k.name.node.clone(),
+                ty,
+                span: k.name.span,
+                optional: found.iter().any(|(_, f)| f.optional),
+            };
+            add(f, found.iter().map(|x| x.0).collect(), &mut fields);
+        }
+    }
+    crate::env::EventInfo {
+        name,
+        span: infos.first().map_or(Span::default(), |i| i.span),
+        fields,
+        time_field: None,
+        pattern: None,
+        poisoned,
+        view: Some(types.iter().copied().zip(slots).collect()),
+    }
+}
+
+/// `partition by key = Type.field | ...`: each type listed once, named by
+/// the pattern, and without a field of the key's own name that would be
+/// hidden (a binding of that type reads the key under that name).
+fn check_key_sources(
+    env: &Env,
+    keys: &[ast::KeySpec],
+    named: &[&ast::Ident],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for k in keys {
+        for (i, (ty, field)) in k.from.iter().enumerate() {
+            if let Some((prev, _)) = k.from[..i].iter().find(|(t, _)| t.node == ty.node) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        ty.span,
+                        format!("`{}` is given twice for the key `{}`", ty.node, k.name.node),
+                    )
+                    .label("given again here")
+                    .also(prev.span, "first given here"),
+                );
+                continue;
+            }
+            let Some(ev) = env.resolve_event(ty, "this key source", diags) else {
+                continue;
+            };
+            if !named.iter().any(|n| n.node == ty.node) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::PartitionField,
+                        ty.span,
+                        format!("the pattern does not name `{}`", ty.node),
+                    )
+                    .label("no block, negation or halt of this type")
+                    .help("remove it from the key, or name the type in the pattern"),
+                );
+                continue;
+            }
+            let info = &env.events[ev];
+            if field.node != k.name.node && info.field(&k.name.node).is_some() {
+                diags.push(
+                    Diagnostic::new(
+                        Code::PartitionField,
+                        k.name.span,
+                        format!(
+                            "`{}` has a field `{}` of its own, but the key `{}` is read from `{}.{}`",
+                            ty.node, k.name.node, k.name.node, ty.node, field.node
+                        ),
+                    )
+                    .label(format!("in this pattern, `x.{}` of a `{}` would mean its key", k.name.node, ty.node))
+                    .also(field.span, "the key's field in this type")
+                    .help(format!(
+                        "name the key differently, e.g. `partition by {}_key = {}.{}`",
+                        k.name.node, ty.node, field.node
+                    )),
+                );
+            }
+        }
     }
 }

@@ -571,10 +571,15 @@ pub(super) fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
             // then close on it.
             if let Some(t) = env.timeouts[pi].filter(|t| !can.contains(t)) {
                 let first = p.items.iter().find_map(|it| match &it.node {
-                    PatternItem::Block(b) => env.event(&b.event.node),
+                    PatternItem::Block(b) => Some(b),
                     _ => None,
                 });
-                if first.is_some_and(|e| can.contains(&e)) {
+                let arrives = first.is_some_and(|b| {
+                    std::iter::once(&b.event)
+                        .chain(&b.alternatives)
+                        .any(|t| env.event(&t.node).is_some_and(|e| can.contains(&e)))
+                });
+                if arrives {
                     can.insert(t);
                     changed = true;
                 }
@@ -582,17 +587,21 @@ pub(super) fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
             if can.contains(&out) {
                 continue;
             }
-            let needs: Vec<usize> = p
+            // Per required block, its types (any of an alternation will do).
+            let needs: Vec<Vec<usize>> = p
                 .items
                 .iter()
                 .filter_map(|it| match &it.node {
-                    PatternItem::Block(b) if b.quantifier.is_none_or(|q| q.bounds().0 > 0) => {
-                        env.event(&b.event.node)
-                    }
+                    PatternItem::Block(b) if b.quantifier.is_none_or(|q| q.bounds().0 > 0) => Some(
+                        std::iter::once(&b.event)
+                            .chain(&b.alternatives)
+                            .filter_map(|t| env.event(&t.node))
+                            .collect(),
+                    ),
                     _ => None,
                 })
                 .collect();
-            if !needs.is_empty() && needs.iter().all(|e| can.contains(e)) {
+            if !needs.is_empty() && needs.iter().all(|ts| ts.iter().any(|e| can.contains(e))) {
                 can.insert(out);
                 changed = true;
             }

@@ -6,7 +6,7 @@ use crate::env::{Env, EventInfo};
 use cep_grammar::ast::{self, ExprKind, UnOp};
 use cep_grammar::diagnostic::did_you_mean;
 use cep_grammar::{Code, Diagnostic, Span};
-use cep_ir::{AggFunc, BindingId, Expr, Operand, Slot, Type};
+use cep_ir::{AggFunc, BindingId, EventId, Expr, Operand, Slot, Type};
 use std::cell::Cell;
 
 mod ops;
@@ -19,7 +19,11 @@ pub use ops::{coerce, lit};
 pub struct BindInfo {
     pub name: String,
     pub span: Span,
+    /// Its event type, or the pattern's view of its block (an
+    /// alternation, a renamed key: `EventInfo::view`).
     pub event: usize,
+    /// Its event types (several for an alternation).
+    pub types: Vec<usize>,
     pub group: bool,
     /// Written by the author (anonymous blocks cannot be referred to).
     pub named: bool,
@@ -46,6 +50,9 @@ pub struct Scope<'s, 'a> {
     /// A `halt on` condition: it sees only the halting event.
     pub halt: bool,
 }
+
+/// Slots per event type of a field of a view (`cep_ir::Expr::Field`).
+type ByType = Vec<(EventId, Slot)>;
 
 pub fn slot(i: usize) -> Slot {
     Slot::try_from(i).unwrap_or(Slot::MAX)
@@ -153,11 +160,13 @@ impl Scope<'_, '_> {
         if let Some(cur) = self.current.and_then(|c| self.event(c).map(|e| (c, e))) {
             let (_, ev) = cur;
             if let Some((s, f)) = ev.field(name) {
+                let (s, by_type) = ev.place(s);
                 return Some((
                     Expr::Field {
                         of: Operand::Current,
                         slot: slot(s),
                         ty: f.ty,
+                        by_type,
                     },
                     f.ty,
                 ));
@@ -254,12 +263,13 @@ impl Scope<'_, '_> {
             {
                 self.bindings[own].used.set(true);
                 let ev = self.current?;
-                let (s, ty) = self.lookup(ev, field, diags)?;
+                let (s, ty, by_type) = self.lookup(ev, field, diags)?;
                 return Some((
                     Expr::Field {
                         of: Operand::Current,
                         slot: s,
                         ty,
+                        by_type,
                     },
                     ty,
                 ));
@@ -294,7 +304,7 @@ impl Scope<'_, '_> {
                 return None;
             }
             if info.group {
-                let (_, _) = self.lookup(info.event, field, diags)?;
+                self.lookup(info.event, field, diags)?;
                 diags.push(
                     Diagnostic::new(Code::GroupNeedsAggregate, span, format!("`{name}` is a group of events, not one event"))
                         .label("a group holds several events")
@@ -306,12 +316,13 @@ impl Scope<'_, '_> {
                 );
                 return None;
             }
-            let (s, ty) = self.lookup(info.event, field, diags)?;
+            let (s, ty, by_type) = self.lookup(info.event, field, diags)?;
             return Some((
                 Expr::Field {
                     of: Operand::Binding(bid(b)),
                     slot: s,
                     ty,
+                    by_type,
                 },
                 ty,
             ));
@@ -326,14 +337,24 @@ impl Scope<'_, '_> {
                 return None;
             };
             let gev = self.bindings.get(group)?.event;
-            let (s, ty) = self.lookup(gev, field, diags)?;
+            let (s, ty, mut by_type) = self.lookup(gev, field, diags)?;
             let fb = match fallback {
                 None => None,
                 Some(fbi) => {
                     let fbev = self.bindings.get(fbi)?.event;
                     let ev = self.event(fbev)?;
                     match ev.field(&field.node) {
-                        Some((fs, f)) if f.ty == ty => Some((bid(fbi), slot(fs))),
+                        Some((fs, f)) if f.ty == ty => {
+                            // One table serves the group's events and the
+                            // fallback's (a type has one slot per name).
+                            let (fs, fb_types) = ev.place(fs);
+                            for x in fb_types {
+                                if !by_type.iter().any(|y| y.0 == x.0) {
+                                    by_type.push(x);
+                                }
+                            }
+                            Some((bid(fbi), slot(fs)))
+                        }
                         Some((_, f)) => {
                             diags.push(
                                 Diagnostic::new(Code::TypeMismatch, field.span, format!("`prev.{}` has two types", field.node))
@@ -362,6 +383,7 @@ impl Scope<'_, '_> {
                     slot: s,
                     fallback: fb,
                     ty,
+                    by_type,
                 },
                 ty,
             ));
@@ -370,12 +392,13 @@ impl Scope<'_, '_> {
             if let Some(ev) = self.env.event(name) {
                 match trig.iter().find(|(e, _)| *e == ev) {
                     Some((_, true)) => {
-                        let (s, ty) = self.lookup(ev, field, diags)?;
+                        let (s, ty, by_type) = self.lookup(ev, field, diags)?;
                         return Some((
                             Expr::Field {
                                 of: Operand::Trigger(crate::env::Env::event_id(ev)),
                                 slot: s,
                                 ty,
+                                by_type,
                             },
                             ty,
                         ));
@@ -435,17 +458,58 @@ impl Scope<'_, '_> {
         None
     }
 
+    /// A field of an event type or of a view (`EventInfo::view`): its
+    /// slot, type, and slots per type (`cep_ir::Expr::Field`).
     fn lookup(
         &self,
         ev: usize,
         field: &ast::Ident,
         diags: &mut Vec<Diagnostic>,
-    ) -> Option<(Slot, Type)> {
+    ) -> Option<(Slot, Type, ByType)> {
         let info = self.event(ev)?;
         if let Some((s, f)) = info.field(&field.node) {
-            return Some((slot(s), f.ty));
+            let (s, by_type) = info.place(s);
+            return Some((slot(s), f.ty, by_type));
         }
         if info.poisoned {
+            return None;
+        }
+        if let Some(members) = info.view.as_ref().filter(|m| m.len() > 1) {
+            // Every type has it, with different types?
+            let typed: Option<Vec<String>> = members
+                .iter()
+                .map(|(m, _)| {
+                    let e = self.event(*m)?;
+                    let (_, f) = e.field(&field.node)?;
+                    Some(format!("`{}` in `{}`", f.ty, e.name))
+                })
+                .collect();
+            let mut d = match typed {
+                Some(types) => Diagnostic::new(
+                    Code::UnknownField,
+                    field.span,
+                    format!("`{}` has different types in `{}`", field.node, info.name),
+                )
+                .label(types.join(", ")),
+                None => Diagnostic::new(
+                    Code::UnknownField,
+                    field.span,
+                    format!(
+                        "`{}` is not a field of every type of `{}`",
+                        field.node, info.name
+                    ),
+                )
+                .label(format!("an event of `{}` may lack it", info.name)),
+            };
+            d = if info.fields.is_empty() {
+                d.help("the types have no field in common (same name and type)")
+            } else {
+                d.help(format!(
+                    "an alternation has the fields common to its types (same name and type): {}",
+                    field_list(info)
+                ))
+            };
+            diags.push(d);
             return None;
         }
         let mut d = Diagnostic::new(
@@ -587,8 +651,8 @@ impl Scope<'_, '_> {
         let (s, fty) = match field {
             None => (None, Type::Int),
             Some(fld) => {
-                let (s, t) = self.lookup(info.event, fld, diags)?;
-                (Some(s), t)
+                let (s, t, by_type) = self.lookup(info.event, fld, diags)?;
+                (Some((s, by_type)), t)
             }
         };
         let ty = match func {
@@ -614,8 +678,9 @@ impl Scope<'_, '_> {
             Expr::Agg {
                 func,
                 binding: bid(b),
-                slot: s,
+                slot: s.as_ref().map(|x| x.0),
                 ty,
+                by_type: s.map(|x| x.1).unwrap_or_default(),
             },
             ty,
         ))

@@ -842,12 +842,12 @@ pub(super) fn earlier_word(cx: &Cx, text: &str, pos: usize) -> Option<Diagnostic
         let word = line.get(i..i + len).unwrap_or("");
         let prev = line.get(..i).unwrap_or("").trim_end();
         let next = line.get(i + len..).unwrap_or("").trim_start();
-        // A field access, a binding, a call or an event name after `:` is
-        // a name by its place.
+        // A field access, a binding, a call (`f(`, no space: `IN (` is
+        // SQL) or an event name after `:` is a name by its place.
         let named = prev.ends_with('.')
             || prev.ends_with(':')
             || next.starts_with(':')
-            || next.starts_with('(');
+            || line.get(i + len..).is_some_and(|r| r.starts_with('('));
         let at = line_start + i;
         if prev.is_empty() && matches!(word, "within" | "partition" | "skip") {
             return Some(

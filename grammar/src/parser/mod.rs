@@ -250,7 +250,10 @@ impl Cx {
             let qs = self.sp(&q);
             match q.as_rule() {
                 Rule::partition_clause => {
-                    let keys = self.inner(q).map(|k| self.ident(k)).collect();
+                    let mut keys = Vec::new();
+                    for k in self.inner(q) {
+                        keys.push(self.key_spec(k)?);
+                    }
                     clauses.push(Node::new(PatternClause::PartitionBy(keys), qs));
                 }
                 Rule::within_clause => {
@@ -320,15 +323,34 @@ impl Cx {
         })
     }
 
+    /// `device` or `device = Temperature.sensor | Humidity.sensor_id`.
+    fn key_spec(&self, p: Pair<Rule>) -> R<KeySpec> {
+        let span = self.sp(&p);
+        let mut it = self.inner(p);
+        let name = self.ident(next(&mut it, span)?);
+        let mut from = Vec::new();
+        for src in it {
+            let ss = self.sp(&src);
+            let mut parts = self.inner(src);
+            let ty = self.ident(next(&mut parts, ss)?);
+            let field = self.ident(next(&mut parts, ss)?);
+            from.push((ty, field));
+        }
+        Ok(KeySpec { name, from })
+    }
+
     fn block(&self, p: Pair<Rule>) -> R<Block> {
         let span = self.sp(&p);
         let mut b = Block {
             contiguity: None,
             binding: None,
             event: Node::new(String::new(), span),
+            alternatives: Vec::new(),
+            parens: None,
             quantifier: None,
             predicate: None,
         };
+        let mut first = true;
         for x in self.inner(p) {
             let xs = self.sp(&x);
             match x.as_rule() {
@@ -344,7 +366,18 @@ impl Cx {
                     let id = next(&mut x.into_inner(), xs)?;
                     b.binding = Some(self.ident(id));
                 }
-                Rule::ident => b.event = self.ident(x),
+                Rule::ident if first => {
+                    b.event = self.ident(x);
+                    first = false;
+                }
+                Rule::ident => b.alternatives.push(self.ident(x)),
+                Rule::alt_parens => {
+                    b.parens = Some(Node::new((), xs));
+                    let mut types = self.inner(x);
+                    b.event = self.ident(next(&mut types, xs)?);
+                    b.alternatives = types.map(|t| self.ident(t)).collect();
+                    first = false;
+                }
                 Rule::quantifier => b.quantifier = Some(Node::new(self.quantifier(x)?, xs)),
                 Rule::where_clause => b.predicate = Some(self.where_clause(x)?),
                 _ => return Err(self.bug(&x, "block part")),

@@ -84,14 +84,23 @@ impl<'a> Cx<'a> {
         const UNARY: u8 = 7;
         match e {
             Expr::Const(v) => (value(v), ATOM),
-            Expr::Field { of, slot, .. } => {
+            Expr::Field {
+                of, slot, by_type, ..
+            } => {
+                // A field of an alternation is named by one of its types.
+                let named = |ev: Option<EventId>| match by_type.first() {
+                    Some((t, s)) => slot_name(self.p, Some(*t), *s),
+                    None => slot_name(self.p, ev, *slot),
+                };
                 let s = match of {
-                    Operand::Current => slot_name(self.p, self.current, *slot),
-                    Operand::Binding(b) => format!(
-                        "{}.{}",
-                        self.binding_name(*b),
-                        slot_name(self.p, self.binding_event(*b), *slot)
-                    ),
+                    Operand::Current => named(self.current),
+                    Operand::Binding(b) => {
+                        format!(
+                            "{}.{}",
+                            self.binding_name(*b),
+                            named(self.binding_event(*b))
+                        )
+                    }
                     Operand::Trigger(ev) => format!(
                         "{}.{}",
                         event_name(self.p, *ev),
@@ -100,24 +109,33 @@ impl<'a> Cx<'a> {
                 };
                 (s, ATOM)
             }
-            Expr::Prev { group, slot, .. } => (
-                format!(
-                    "prev.{}",
-                    slot_name(self.p, self.binding_event(*group), *slot)
-                ),
-                ATOM,
-            ),
+            Expr::Prev {
+                group,
+                slot,
+                by_type,
+                ..
+            } => {
+                let name = match by_type.first() {
+                    Some((t, s)) => slot_name(self.p, Some(*t), *s),
+                    None => slot_name(self.p, self.binding_event(*group), *slot),
+                };
+                (format!("prev.{name}"), ATOM)
+            }
             Expr::Agg {
                 func,
                 binding,
                 slot,
+                by_type,
                 ..
             } => {
                 let arg = match slot {
                     Some(s) => format!(
                         "{}.{}",
                         self.binding_name(*binding),
-                        slot_name(self.p, self.binding_event(*binding), *s)
+                        match by_type.first() {
+                            Some((t, s)) => slot_name(self.p, Some(*t), *s),
+                            None => slot_name(self.p, self.binding_event(*binding), *s),
+                        }
                     ),
                     None => self.binding_name(*binding),
                 };

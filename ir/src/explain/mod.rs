@@ -202,13 +202,15 @@ fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
     if !pat.bindings.is_empty() {
         out.push_str("  bindings:\n");
         for b in &pat.bindings {
-            let _ = write!(
-                out,
-                "    {}: {}{}",
-                b.name,
-                event_name(p, b.event),
-                quantifier(b)
-            );
+            let mut types = event_name(p, b.event);
+            for a in &b.alternatives {
+                types.push_str(" | ");
+                types.push_str(&event_name(p, *a));
+            }
+            if !b.alternatives.is_empty() && !quantifier(b).is_empty() {
+                types = format!("({types})");
+            }
+            let _ = write!(out, "    {}: {}{}", b.name, types, quantifier(b));
             if b.group {
                 out.push_str("  (group)");
             }

@@ -27,11 +27,13 @@ fn program() -> Program {
         of: Operand::Current,
         slot,
         ty: Type::Float,
+        by_type: Vec::new(),
     };
     let bound = |b, slot, ty| Expr::Field {
         of: Operand::Binding(b),
         slot,
         ty,
+        by_type: Vec::new(),
     };
     Program {
         format_version: FORMAT_VERSION,
@@ -85,6 +87,7 @@ fn program() -> Program {
                 Binding {
                     name: "a".into(),
                     event: temp,
+                    alternatives: Vec::new(),
                     min: 1,
                     max: Some(1),
                     group: false,
@@ -92,6 +95,7 @@ fn program() -> Program {
                 Binding {
                     name: "b".into(),
                     event: temp,
+                    alternatives: Vec::new(),
                     min: 1,
                     max: Some(1),
                     group: false,
@@ -136,6 +140,7 @@ fn program() -> Program {
                                     of: Operand::Current,
                                     slot: 0,
                                     ty: Type::Str,
+                                    by_type: Vec::new(),
                                 }),
                                 rhs: Box::new(Expr::Const(Value::Str("x\"y".into()))),
                             }),
@@ -218,6 +223,7 @@ fn program() -> Program {
                         of: Operand::Trigger(hot),
                         slot: 0,
                         ty: Type::Str,
+                        by_type: Vec::new(),
                     },
                 )],
             },
@@ -233,6 +239,7 @@ fn program() -> Program {
                     of: Operand::Trigger(hot),
                     slot: 0,
                     ty: Type::Str,
+                    by_type: Vec::new(),
                 }],
             }],
             recover: Recover::default(),
@@ -382,6 +389,7 @@ fn expressions_keep_their_grouping() {
         binding: 1,
         slot: Some(1),
         ty: Type::Float,
+        by_type: Vec::new(),
     };
     assert_eq!(cx.expr(&agg), "avg(b.celsius)");
     let count = Expr::Agg {
@@ -389,6 +397,7 @@ fn expressions_keep_their_grouping() {
         binding: 1,
         slot: None,
         ty: Type::Int,
+        by_type: Vec::new(),
     };
     assert_eq!(cx.expr(&Expr::ToFloat(Box::new(count))), "float(count(b))");
     let prev = Expr::Prev {
@@ -396,6 +405,7 @@ fn expressions_keep_their_grouping() {
         slot: 1,
         fallback: Some((0, 1)),
         ty: Type::Float,
+        by_type: Vec::new(),
     };
     assert_eq!(cx.expr(&prev), "prev.celsius");
     assert_eq!(duration(1500), "1500ms");
