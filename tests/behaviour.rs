@@ -1376,3 +1376,89 @@ pattern Pair partition by device = Temperature.sensor | Humidity.sensor_id withi
         ],
     );
 }
+
+#[test]
+fn greedy_reluctant_consecutive_choose_among_a_starts_matches() {
+    // Key x: `All` (every combination) reports groups of 1, 2 and 3;
+    // `Greedy` keeps the longest per start (3, held until no run of the
+    // start can do better: the window's close at the end); `Reluctant`
+    // the shortest of at least 2 (the later one of 3 is dropped). At the
+    // end (`Tail`), a greedy group grows while the key's next event
+    // qualifies: for y's first start the T with v = 0 ends it at one.
+    // `Consecutive`: y's first start has a T with v = 0 inside its group.
+    check(
+        r#"
+event T { k: str, v: int, at: time }
+event E { k: str, at: time }
+
+pattern All partition by k within 1m {
+    _a: T where v == 0
+    then b: T+ where v > 0
+    then _e: E
+    emit { n: count(b), first: first(b.v), last: last(b.v) }
+}
+
+pattern Greedy partition by k within 1m {
+    _a: T where v == 0
+    then b: T+ greedy where v > 0
+    then _e: E
+    emit { n: count(b), first: first(b.v), last: last(b.v) }
+}
+
+pattern Reluctant partition by k within 1m {
+    _a: T where v == 0
+    then b: T{2,}? where v > 0
+    then _e: E
+    emit { n: count(b), first: first(b.v), last: last(b.v) }
+}
+
+pattern Tail partition by k within 1m {
+    _a: T where v == 0
+    then b: T+ greedy where v > 0
+    emit { n: count(b), first: first(b.v), last: last(b.v) }
+}
+
+pattern Consecutive partition by k within 1m {
+    _a: T where v == 0
+    then b: T{2,} consecutive where v > 0
+    then _e: E
+    emit { n: count(b), first: first(b.v), last: last(b.v) }
+}
+"#,
+        &[
+            r#"{"type":"T","k":"x","v":0,"at":1000}"#,
+            r#"{"type":"T","k":"x","v":1,"at":2000}"#,
+            r#"{"type":"T","k":"x","v":2,"at":3000}"#,
+            r#"{"type":"E","k":"x","at":4000}"#,
+            r#"{"type":"T","k":"x","v":3,"at":5000}"#,
+            r#"{"type":"E","k":"x","at":6000}"#,
+            r#"{"type":"T","k":"y","v":0,"at":7000}"#,
+            r#"{"type":"T","k":"y","v":5,"at":8000}"#,
+            r#"{"type":"T","k":"y","v":0,"at":9000}"#,
+            r#"{"type":"T","k":"y","v":6,"at":10000}"#,
+            r#"{"type":"T","k":"y","v":7,"at":11000}"#,
+            r#"{"type":"E","k":"y","at":12000}"#,
+        ],
+        &[
+            r#"{"type":"All","n":2,"first":1,"last":2,"@cep":{"time":4000,"run":"cep-All-3","pattern":"All","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"_e","line":4}]}}"#,
+            r#"{"type":"All","n":1,"first":1,"last":1,"@cep":{"time":4000,"run":"cep-All-2","pattern":"All","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"_e","line":4}]}}"#,
+            r#"{"type":"Reluctant","n":2,"first":1,"last":2,"@cep":{"time":4000,"run":"cep-Reluctant-2","pattern":"Reluctant","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"_e","line":4}]}}"#,
+            r#"{"type":"Consecutive","n":2,"first":1,"last":2,"@cep":{"time":4000,"run":"cep-Consecutive-2","pattern":"Consecutive","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"_e","line":4}]}}"#,
+            r#"{"type":"All","n":3,"first":1,"last":3,"@cep":{"time":6000,"run":"cep-All-4","pattern":"All","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5},{"binding":"_e","line":6}]}}"#,
+            r#"{"type":"Tail","n":1,"first":5,"last":5,"@cep":{"time":8000,"run":"cep-Tail-6","pattern":"Tail","events":[{"binding":"_a","line":7},{"binding":"b","line":8}]}}"#,
+            r#"{"type":"All","n":3,"first":5,"last":7,"@cep":{"time":12000,"run":"cep-All-10","pattern":"All","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"All","n":2,"first":5,"last":6,"@cep":{"time":12000,"run":"cep-All-8","pattern":"All","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"All","n":1,"first":5,"last":5,"@cep":{"time":12000,"run":"cep-All-6","pattern":"All","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"All","n":2,"first":6,"last":7,"@cep":{"time":12000,"run":"cep-All-11","pattern":"All","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"All","n":1,"first":6,"last":6,"@cep":{"time":12000,"run":"cep-All-9","pattern":"All","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Reluctant","n":2,"first":5,"last":6,"@cep":{"time":12000,"run":"cep-Reluctant-6","pattern":"Reluctant","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Reluctant","n":2,"first":6,"last":7,"@cep":{"time":12000,"run":"cep-Reluctant-8","pattern":"Reluctant","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Consecutive","n":2,"first":6,"last":7,"@cep":{"time":12000,"run":"cep-Consecutive-5","pattern":"Consecutive","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Greedy","n":3,"first":1,"last":3,"@cep":{"time":6000,"run":"cep-Greedy-4","pattern":"Greedy","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5},{"binding":"_e","line":6}]}}"#,
+            r#"{"type":"Tail","n":3,"first":1,"last":3,"@cep":{"time":5000,"run":"cep-Tail-4","pattern":"Tail","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5}]}}"#,
+            r#"{"type":"Greedy","n":3,"first":5,"last":7,"@cep":{"time":12000,"run":"cep-Greedy-10","pattern":"Greedy","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Greedy","n":2,"first":6,"last":7,"@cep":{"time":12000,"run":"cep-Greedy-11","pattern":"Greedy","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Tail","n":2,"first":6,"last":7,"@cep":{"time":11000,"run":"cep-Tail-9","pattern":"Tail","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11}]}}"#,
+        ],
+    );
+}

@@ -226,6 +226,8 @@ struct Block {
     max: Option<usize>,
     /// Ignored for the first block.
     cont: Cont,
+    /// `consecutive` (strict) or `any` after the quantifier.
+    inner: Option<Cont>,
     pred: Pred,
 }
 
@@ -274,9 +276,25 @@ struct Spec {
     report: Option<(bool, i64)>,
     /// `on timeout emit T { ... }` with the same record as `emit`.
     timeout: bool,
+    /// A greedy (`true`) or reluctant group: its block.
+    select: Option<(usize, bool)>,
 }
 
 impl Spec {
+    /// The contiguity between the events of block `i` (a group): its
+    /// `consecutive` or `any`; strict for a greedy group at the end and
+    /// for the first block; else its entering keyword's.
+    fn inner(&self, i: usize) -> Cont {
+        let b = &self.blocks[i];
+        let greedy_tail =
+            self.select == Some((i, true)) && i + 1 == self.blocks.len() && self.absence.is_none();
+        match b.inner {
+            Some(c) => c,
+            None if greedy_tail || i == 0 => Cont::Strict,
+            None => b.cont,
+        }
+    }
+
     /// The event types the pattern names.
     fn sees(&self, ty: Ty) -> bool {
         self.blocks.iter().any(|b| b.takes_type(ty))
@@ -356,6 +374,14 @@ impl Block {
         self.ty == ty || self.alt == Some(ty)
     }
 
+    /// `consecutive` / `any` after the quantifier.
+    fn inner(self, c: Cont) -> Block {
+        Block {
+            inner: Some(c),
+            ..self
+        }
+    }
+
     /// `ty | alt`.
     fn or(self, alt: Ty) -> Block {
         Block {
@@ -370,6 +396,7 @@ fn block(name: &'static str, ty: Ty, cont: Cont, pred: Pred) -> Block {
         name,
         ty,
         alt: None,
+        inner: None,
         min: 1,
         max: Some(1),
         cont,
@@ -389,6 +416,7 @@ fn group(
         name,
         ty,
         alt: None,
+        inner: None,
         min,
         max,
         cont,
@@ -569,11 +597,7 @@ impl Search<'_> {
                     // 1: type and predicate.
                     let mut ok = takes(xp);
                     // 2: contiguity.
-                    let cont = if j == i && i == 0 {
-                        Cont::Strict
-                    } else {
-                        b.cont
-                    };
+                    let cont = if j == i { spec.inner(i) } else { b.cont };
                     ok = ok
                         && match cont {
                             Cont::Strict => xp == qp + 1,
@@ -633,7 +657,7 @@ impl Search<'_> {
             .collect();
         let waiting = points.iter().any(|&j| {
             let b = &spec.blocks[j];
-            let cont = if j == 0 { Cont::Strict } else { b.cont };
+            let cont = if j == i { spec.inner(i) } else { b.cont };
             let prev = if j == i {
                 self.bound[i].last().copied()
             } else {
@@ -807,11 +831,37 @@ fn apply_skip(spec: &Spec, evs: &[Ev], all: Vec<M>) -> Vec<M> {
 }
 
 fn expected(spec: &Spec, evs: &[Ev]) -> Vec<M> {
-    let ms = apply_skip(spec, evs, all_matches(spec, evs));
+    let mut all = all_matches(spec, evs);
+    if let Some((g, longest)) = spec.select {
+        all = select(all, g, longest);
+    }
+    let ms = apply_skip(spec, evs, all);
     match spec.report {
         None => ms,
         Some((first, every)) => rate_limit(spec, evs, ms, first, every),
     }
+}
+
+/// Greedy and reluctant groups, read literally: of the matches with one
+/// start and the same events in the blocks before group `g`, those whose
+/// group is the longest (or shortest).
+fn select(all: Vec<M>, g: usize, longest: bool) -> Vec<M> {
+    let family = |m: &M| (m.start, m.blocks[..g].to_vec());
+    let best = |f: &(usize, Vec<Vec<usize>>)| {
+        let lens = all
+            .iter()
+            .filter(|m| family(m) == *f)
+            .map(|m| m.blocks[g].len());
+        if longest {
+            lens.max()
+        } else {
+            lens.min()
+        }
+    };
+    all.iter()
+        .filter(|m| best(&family(m)) == Some(m.blocks[g].len()))
+        .cloned()
+        .collect()
 }
 
 /// `report first|last every P`, read literally: per key, in completion
@@ -1146,7 +1196,9 @@ fn check(spec: Spec) {
     // `report last` reports a match when its period ends, not when it
     // completes: the brute force keeps completion order, so only the set
     // of matches is compared there.
-    let order_matters = !spec.report.is_some_and(|(first, _)| !first);
+    // Greedy and reluctant matches are reported once no run can better
+    // them, not when they complete: there too only the set is compared.
+    let order_matters = !spec.report.is_some_and(|(first, _)| !first) && spec.select.is_none();
     assert!(
         failures.is_empty() && (order_differs == 0 || !order_matters),
         "{}: {} of {cases} cases differ, {order_differs} report matches in another order\n\n{}",
@@ -1183,6 +1235,7 @@ fn base(name: &'static str, cep: &'static str, blocks: Vec<Block>, emit: Emit) -
         lookback: None,
         report: None,
         timeout: false,
+        select: None,
     }
 }
 
@@ -2938,6 +2991,182 @@ fn g_alternation_strict_negation() {
                     field(c.one(1), |e| e.k),
                 ]
             },
+        )
+    });
+}
+
+// Greedy and reluctant groups, inner contiguity (docs/language.md 6.4a).
+fn three(c: &Ctx<'_>) -> Vec<Out> {
+    vec![
+        field(c.one(0), |e| e.v),
+        count(&c.vs(1)),
+        sum(&c.vs(1)),
+        field(c.one(2), |e| e.v),
+    ]
+}
+
+#[test]
+fn h_greedy_middle() {
+    check(Spec {
+        partition: true,
+        window: Some(5000),
+        select: Some((1, true)),
+        gen_types: &[A, B, B, B, C],
+        ..base(
+            "greedy_middle",
+            "pattern P partition by k within 5s {
+    a: A
+    then b: B+ greedy where v >= a.v
+    then c: C
+    emit { x: a.v, n: count(b), s: sum(b.v), y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 1, None, Relaxed, |c, e| {
+                    c.one(0).is_some_and(|a| e.v >= a.v)
+                }),
+                block("c", C, Relaxed, yes),
+            ],
+            three,
+        )
+    });
+}
+
+#[test]
+fn h_reluctant_then_any() {
+    check(Spec {
+        partition: true,
+        window: Some(5000),
+        select: Some((1, false)),
+        gen_types: &[A, B, B, C, C],
+        ..base(
+            "reluctant",
+            "pattern P partition by k within 5s {
+    a: A
+    then b: B{1,3}? where v > prev.v
+    then any c: C where v != a.v
+    emit { x: a.v, n: count(b), s: sum(b.v), y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 1, Some(3), Relaxed, |c, e| {
+                    c.prev().is_some_and(|p| e.v > p.v)
+                }),
+                block("c", C, Any, |c, e| c.one(0).is_some_and(|a| e.v != a.v)),
+            ],
+            three,
+        )
+    });
+}
+
+#[test]
+fn h_greedy_tail() {
+    // At the end, a greedy group grows while the key's next event
+    // qualifies.
+    check(Spec {
+        partition: true,
+        window: Some(6000),
+        select: Some((1, true)),
+        gen_types: &[A, B, B, B, C],
+        ..base(
+            "greedy_tail",
+            "pattern P partition by k within 6s {
+    a: A
+    then b: B+ greedy where v != 0
+    emit { x: a.v, n: count(b), s: sum(b.v) }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 1, None, Relaxed, |_, e| e.v != 0),
+            ],
+            |c| vec![field(c.one(0), |e| e.v), count(&c.vs(1)), sum(&c.vs(1))],
+        )
+    });
+}
+
+#[test]
+fn h_greedy_head() {
+    check(Spec {
+        partition: true,
+        window: Some(6000),
+        select: Some((0, true)),
+        gen_types: &[A, A, A, B, C],
+        ..base(
+            "greedy_head",
+            "pattern P partition by k within 6s {
+    a: A{1,3} greedy
+    then c: C where v > first(a.v)
+    emit { n: count(a), s: sum(a.v), y: c.v }
+}
+",
+            vec![
+                group("a", A, 1, Some(3), Strict, yes),
+                block("c", C, Relaxed, |c, e| {
+                    c.vs(0).first().is_some_and(|&f| e.v > f)
+                }),
+            ],
+            |c| vec![count(&c.vs(0)), sum(&c.vs(0)), field(c.one(1), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn h_inner_consecutive() {
+    check(Spec {
+        partition: true,
+        window: Some(6000),
+        gen_types: &[A, B, B, B, C],
+        keys: 1,
+        ..base(
+            "inner_consecutive",
+            "pattern P partition by k within 6s {
+    a: A
+    then b: B{2,3} consecutive where v >= a.v
+    then c: C
+    emit { x: a.v, n: count(b), s: sum(b.v), y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 2, Some(3), Relaxed, |c, e| {
+                    c.one(0).is_some_and(|a| e.v >= a.v)
+                })
+                .inner(Strict),
+                block("c", C, Relaxed, yes),
+            ],
+            three,
+        )
+    });
+}
+
+#[test]
+fn h_inner_any() {
+    check(Spec {
+        partition: true,
+        window: Some(5000),
+        gen_types: &[A, B, B, B, C],
+        keys: 1,
+        ..base(
+            "inner_any",
+            "pattern P partition by k within 5s {
+    a: A
+    then b: B{1,2} any where v >= a.v
+    next c: C
+    emit { x: a.v, n: count(b), s: sum(b.v), y: c.v }
+}
+",
+            vec![
+                block("a", A, Strict, yes),
+                group("b", B, 1, Some(2), Relaxed, |c, e| {
+                    c.one(0).is_some_and(|a| e.v >= a.v)
+                })
+                .inner(Any),
+                block("c", C, Strict, yes),
+            ],
+            three,
         )
     });
 }

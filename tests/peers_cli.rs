@@ -539,16 +539,31 @@ fn patterns_a_member_cannot_honour_yet_are_refused() {
             "within 1s",
             "has `on timeout emit`, which --peer cannot honour yet",
         ),
+        (
+            "refused-greedy",
+            "within 1s",
+            "has a greedy or reluctant group, which --peer cannot honour yet",
+        ),
     ] {
         let timeout = if name.ends_with("timeout") {
             "on timeout emit Alone { room: a.room }"
         } else {
             ""
         };
+        let quantifier = if name.ends_with("greedy") {
+            "+ greedy"
+        } else {
+            ""
+        };
+        let v = if name.ends_with("greedy") {
+            "count(b)"
+        } else {
+            "b.v"
+        };
         let rules = format!(
             "event R {{ s: int, room: int, v: int, at: time }}\n\
-             pattern P partition by room {clause} {{\n    a: R\n    next b: R\n    \
-             emit {{ room: a.room, v: b.v }}\n    {timeout}\n}}\n"
+             pattern P partition by room {clause} {{\n    a: R\n    next b: R{quantifier}\n    \
+             emit {{ room: a.room, v: {v} }}\n    {timeout}\n}}\n"
         );
         let c = Cluster::with_rules(name, &rules, &input(20, 1), &[]);
         let out = c.start_with(0, &[]).wait_with_output().unwrap();

@@ -123,6 +123,7 @@ fn automaton(p: &CPattern) -> ir::Pattern {
             edges,
             timeout: None,
             accept: false,
+            inner: b.inner,
         });
     }
     if let (Some(a), Some((guards, ms))) = (absence_state, &p.absence) {
@@ -146,6 +147,7 @@ fn automaton(p: &CPattern) -> ir::Pattern {
                 target: sid(accept),
             }),
             accept: false,
+            inner: None,
         });
         let _ = a;
     }
@@ -156,6 +158,7 @@ fn automaton(p: &CPattern) -> ir::Pattern {
         edges: Vec::new(),
         timeout: None,
         accept: true,
+        inner: None,
     });
     ir::Pattern {
         name: p.name.clone(),
@@ -178,6 +181,11 @@ fn automaton(p: &CPattern) -> ir::Pattern {
         on_timeout: p.on_timeout.as_ref().map(|(ev, emit)| ir::TimeoutEmit {
             output: Env::event_id(*ev),
             emit: emit.clone(),
+        }),
+        select: p.select.map(|(block, longest)| ir::Select {
+            binding: crate::expr::bid(p.blocks.get(block).map_or(block, |b| b.binding)),
+            state: sid(block),
+            longest,
         }),
     }
 }

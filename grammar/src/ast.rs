@@ -148,7 +148,32 @@ pub struct Block {
     /// Written in parentheses: `(A | B)+` (the node spans them).
     pub parens: Option<Node<()>>,
     pub quantifier: Option<Node<Quantifier>>,
+    /// `+?`, `*?`, `{n,}?`: the shortest match (the node is the `?`).
+    pub reluctant: Option<Node<()>>,
+    /// `greedy`, `consecutive`, `any` after the quantifier, as written.
+    pub modifiers: Vec<Node<BlockMod>>,
     pub predicate: Option<Expr>,
+}
+
+/// A word after a block's quantifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum BlockMod {
+    /// The longest match per start (Flink's `.greedy()`).
+    Greedy,
+    /// The group's later events strictly consecutive (`.consecutive()`).
+    Consecutive,
+    /// Any combination of later events (`.allowCombinations()`).
+    Any,
+}
+
+impl BlockMod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockMod::Greedy => "greedy",
+            BlockMod::Consecutive => "consecutive",
+            BlockMod::Any => "any",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

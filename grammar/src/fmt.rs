@@ -403,6 +403,13 @@ impl Printer<'_> {
                 if let Some(q) = &b.quantifier {
                     t.push_str(&quantifier(q.node));
                 }
+                if b.reluctant.is_some() {
+                    t.push('?');
+                }
+                for m in &b.modifiers {
+                    t.push(' ');
+                    t.push_str(m.node.as_str());
+                }
                 push_where(&mut t, &b.predicate);
                 t
             }

@@ -217,6 +217,22 @@ pub struct Pattern {
     /// closes before it completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_timeout: Option<TimeoutEmit>,
+    /// A `greedy` or reluctant group: which matches are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<Select>,
+}
+
+/// Greedy and reluctant groups (docs/language.md 6.4a): the matches of a
+/// *family* (one start event and the same events bound before the group
+/// `binding`, whose state is `state`) are held; of them only those whose
+/// group is the longest (`longest`, greedy) or the shortest (reluctant)
+/// are reported, once no live run of the family could still give a
+/// longer (shorter) or equal one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Select {
+    pub binding: BindingId,
+    pub state: StateId,
+    pub longest: bool,
 }
 
 /// Timed-out partial matches as output (docs/language.md, 6.13; Flink's
@@ -311,6 +327,12 @@ pub struct State {
     pub edges: Vec<Edge>,
     pub timeout: Option<Timeout>,
     pub accept: bool,
+    /// A group's contiguity between its events, once it has one, where it
+    /// differs from the `Ignore` edges (which then govern its first
+    /// event only): `consecutive` (strict), `any`, and the strict growth
+    /// of a greedy group at the end (docs/language.md 6.4a).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<Contiguity>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

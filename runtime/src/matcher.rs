@@ -114,6 +114,21 @@ pub struct Partition {
     pub runs: Vec<Run>,
     /// Earliest deadline currently scheduled for this partition.
     pub scheduled: Option<i64>,
+    /// Greedy and reluctant groups (`cep_ir::Select`): the matches held
+    /// per family until no live run of the family could do better.
+    pub held: Vec<Held>,
+}
+
+/// The held matches of one family: a start and the events bound before
+/// the group; all of them have a group of `len` events.
+#[derive(Debug)]
+pub struct Held {
+    pub family: (u64, Vec<u64>),
+    pub len: u32,
+    pub matches: Vec<Match>,
+    /// Reported already: later matches of the family are not kept (kept
+    /// while a run of the family lives).
+    pub done: bool,
 }
 
 pub type Key = Arc<[Value]>;
@@ -317,6 +332,9 @@ impl Matcher {
             };
             self.step(run, ev, ids, fx, &mut next, &mut completed);
         }
+        if self.ir.select.is_some() {
+            completed = self.select(&mut part.held, &next, completed);
+        }
         if !completed.is_empty() {
             self.finish(&mut next, completed, fx);
         }
@@ -478,6 +496,7 @@ impl Matcher {
         }
         let mut took = false;
         let mut keep_original = false;
+        let inner = state.inner.filter(|_| run.count > 0);
         for e in &state.edges {
             match e {
                 Edge::Take {
@@ -517,11 +536,17 @@ impl Matcher {
                     fx.note_took(nr.id, *binding, ev.seq);
                     self.enter(nr, ids, fx, out, done);
                 }
-                Edge::Ignore { unmatched_only } if (!*unmatched_only || !took) => {
-                    keep_original = true;
+                Edge::Ignore { unmatched_only } if inner.is_none() => {
+                    keep_original |= !*unmatched_only || !took;
                 }
                 _ => {}
             }
+        }
+        // A group's later events follow its own contiguity (`inner`).
+        match inner {
+            Some(cep_ir::Contiguity::Relaxed) => keep_original = !took,
+            Some(cep_ir::Contiguity::Any) => keep_original = true,
+            Some(cep_ir::Contiguity::Strict) | None => {}
         }
         if keep_original {
             if took {
@@ -595,6 +620,117 @@ impl Matcher {
             // A state that can neither take nor move on: nothing can come.
             fx.note_ended(run.id, End::Killed);
         }
+    }
+
+    /// A run's or match's family and group length (`cep_ir::Select`):
+    /// its start and the events bound before the group.
+    fn family(&self, start: u64, chain: &Chain) -> ((u64, Vec<u64>), u32) {
+        let Some(sel) = self.ir.select else {
+            return ((start, Vec::new()), 0);
+        };
+        let mut before = Vec::new();
+        let mut len = 0u32;
+        for (b, e) in chain.iter() {
+            if b < sel.binding {
+                before.push(e.seq);
+            } else if b == sel.binding {
+                len += 1;
+            }
+        }
+        before.reverse();
+        ((start, before), len)
+    }
+
+    /// Greedy and reluctant groups: takes the matches completed on one
+    /// input into their families' held matches (a longer one, for greedy,
+    /// replaces the held; an equal one joins them; a shorter one is
+    /// dropped; the reverse for reluctant), then returns the held matches
+    /// of every family that no live run in `runs` could still better or
+    /// equal: the run is past the group with a group as long (greedy: at
+    /// least as long; reluctant: at most as long), or in the group and
+    /// able to reach such a length.
+    fn select(&self, held: &mut Vec<Held>, runs: &[Run], completed: Vec<Match>) -> Vec<Match> {
+        let Some(sel) = self.ir.select else {
+            return completed;
+        };
+        for m in completed {
+            let (family, len) = self.family(m.start, &m.chain);
+            match held.iter_mut().find(|h| h.family == family) {
+                None => held.push(Held {
+                    family,
+                    len,
+                    matches: vec![m],
+                    done: false,
+                }),
+                Some(h) if h.done => {}
+                Some(h) if h.len == len => h.matches.push(m),
+                Some(h) if (len > h.len) == sel.longest => {
+                    h.len = len;
+                    h.matches = vec![m];
+                }
+                Some(_) => {}
+            }
+        }
+        let max = self
+            .ir
+            .bindings
+            .get(usize::from(sel.binding))
+            .and_then(|b| b.max);
+        let mut out = Vec::new();
+        held.retain_mut(|h| {
+            let mut alive = false;
+            let waits = runs.iter().any(|r| {
+                let (family, len) = self.family(r.start, &r.chain);
+                if family != h.family {
+                    return false;
+                }
+                alive = true;
+                if r.state == sel.state {
+                    // In the group: its matches will be longer than now.
+                    if sel.longest {
+                        max.is_none_or(|m| r.count < m)
+                    } else {
+                        r.count < h.len
+                    }
+                } else if sel.longest {
+                    len >= h.len
+                } else {
+                    len <= h.len
+                }
+            });
+            if !waits && !h.done {
+                out.append(&mut h.matches);
+                h.done = true;
+            }
+            // A reported family is remembered while a run of it lives.
+            !h.done || alive || waits
+        });
+        out
+    }
+
+    /// The end of the input: every held match is reported (no later
+    /// event can give a better one).
+    pub fn flush(&mut self, fx: &mut Effects) {
+        if self.ir.select.is_none() {
+            return;
+        }
+        let mut parts = std::mem::take(&mut self.partitions);
+        for part in parts.values_mut() {
+            if part.held.is_empty() {
+                continue;
+            }
+            let mats: Vec<Match> = part.held.drain(..).flat_map(|h| h.matches).collect();
+            if mats.is_empty() {
+                continue;
+            }
+            if fx.track {
+                fx.key = part.key.clone();
+            }
+            self.finish(&mut part.runs, mats, fx);
+        }
+        parts.retain(|_, p| !p.runs.is_empty() || !p.held.is_empty());
+        self.partitions = parts;
+        self.recount();
     }
 
     /// Applies the skip policy to the matches of one input and records them.
@@ -691,7 +827,7 @@ impl Matcher {
             .ir
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
-        let mut completed = Vec::new();
+        let mut completed: Vec<Match> = Vec::new();
         let mut keep = Vec::with_capacity(part.runs.len());
         for r in std::mem::take(&mut part.runs) {
             let Some(st) = self.ir.states.get(usize::from(r.state)) else {
@@ -733,6 +869,9 @@ impl Matcher {
                 }
             }
             keep.push(r);
+        }
+        if self.ir.select.is_some() {
+            completed = self.select(&mut part.held, &keep, completed);
         }
         self.finish(&mut keep, completed, fx);
         part.runs = keep;
@@ -776,7 +915,22 @@ impl Matcher {
                 keep
             });
         }
-        self.partitions.retain(|_, p| !p.runs.is_empty());
+        if self.ir.select.is_some() {
+            // Held matches whose blocking runs were shed are reported.
+            let mut parts = std::mem::take(&mut self.partitions);
+            for part in parts.values_mut().filter(|p| !p.held.is_empty()) {
+                let mats = self.select(&mut part.held, &part.runs, Vec::new());
+                if !mats.is_empty() {
+                    if fx.track {
+                        fx.key = part.key.clone();
+                    }
+                    self.finish(&mut part.runs, mats, fx);
+                }
+            }
+            self.partitions = parts;
+        }
+        self.partitions
+            .retain(|_, p| !p.runs.is_empty() || !p.held.is_empty());
         self.shed += excess as u64;
         self.recount();
     }

@@ -339,6 +339,7 @@ mod tests {
                 lookback: None,
                 report: None,
                 on_timeout: None,
+                select: None,
             }],
             resources: vec![],
             steps: vec![],

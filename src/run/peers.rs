@@ -177,6 +177,14 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         ));
         return EXIT_USAGE;
     }
+    if let Some(p) = program.patterns.iter().find(|p| p.select.is_some()) {
+        fail(&format!(
+            "pattern `{}` has a greedy or reluctant group, which --peer cannot honour yet: its matches are held \
+             until no run of their start can do better, and those runs may live on other peers; run it without --peer",
+            p.name
+        ));
+        return EXIT_USAGE;
+    }
     if o.max_delay_ms > 0 {
         fail("--max-delay with --peer: the cluster's order is the reordering; give each peer its input in time order");
         return EXIT_USAGE;

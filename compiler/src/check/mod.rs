@@ -45,6 +45,8 @@ pub struct CPattern {
     pub report: Option<ir::Report>,
     /// `on timeout emit`: its event type and record.
     pub on_timeout: Option<(usize, Vec<ir::Expr>)>,
+    /// The greedy (`true`) or reluctant group's block.
+    pub select: Option<(usize, bool)>,
 }
 
 pub struct CBlock {
@@ -53,6 +55,8 @@ pub struct CBlock {
     pub predicate: Option<ir::Expr>,
     /// Inline negations between the previous block and this one.
     pub kills: Vec<ir::Guard>,
+    /// A group's contiguity between its events, where it differs.
+    pub inner: Option<ir::Contiguity>,
 }
 
 pub fn check(files: &[ast::File]) -> (Checked<'_>, Vec<Diagnostic>) {

@@ -461,6 +461,8 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
         }
     }
 
+    let (inners, select) = modifiers(&block_items, absence.is_some(), diags);
+
     // Conditions, in order: each block sees the blocks before it.
     let mut blocks: Vec<CBlock> = Vec::new();
     let mut pending_kills: Vec<ir::Guard> = Vec::new();
@@ -518,6 +520,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                         .unwrap_or(ir::Contiguity::Relaxed),
                     predicate,
                     kills: std::mem::take(&mut pending_kills),
+                    inner: inners.get(bi).copied().flatten(),
                 });
                 bi += 1;
             }
@@ -764,6 +767,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
         lookback,
         report,
         on_timeout: timeout.as_ref().map(|(ev, _, exprs)| (*ev, exprs.clone())),
+        select,
     };
     let _ = bid;
     Some((cp, fields, timeout.map(|(ev, f, _)| (ev, f))))
@@ -1008,4 +1012,143 @@ fn check_key_sources(
             }
         }
     }
+}
+
+/// `greedy`, `consecutive`, `any` and reluctant quantifiers
+/// (docs/language.md 6.4a): per block, the group's contiguity between its
+/// events where it differs from the entering keyword's, and the one
+/// greedy or reluctant group (its block, `true` for greedy).
+fn modifiers(
+    blocks: &[(&ast::Block, Span)],
+    absence: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<Option<ir::Contiguity>>, Option<(usize, bool)>) {
+    let mut inners = Vec::new();
+    let mut select: Option<(usize, bool, Span)> = None;
+    for (i, (b, _)) in blocks.iter().enumerate() {
+        let (min, max) = b
+            .quantifier
+            .map(|q| q.node.bounds())
+            .unwrap_or((1, Some(1)));
+        let mut inner = None;
+        let mut greedy: Option<Span> = None;
+        let mut seen: Vec<(ast::BlockMod, Span)> = Vec::new();
+        for m in &b.modifiers {
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == m.node) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::Duplicate,
+                        m.span,
+                        format!("`{}` is given twice", m.node.as_str()),
+                    )
+                    .label("given again here")
+                    .also(*first, "first given here"),
+                );
+                continue;
+            }
+            let clash = |k: ast::BlockMod| seen.iter().find(|(x, _)| *x == k).map(|x| x.1);
+            match m.node {
+                ast::BlockMod::Consecutive | ast::BlockMod::Any => {
+                    let other = if m.node == ast::BlockMod::Any {
+                        ast::BlockMod::Consecutive
+                    } else {
+                        ast::BlockMod::Any
+                    };
+                    if let Some(o) = clash(other) {
+                        diags.push(
+                            Diagnostic::new(Code::BadQuantifier, m.span, "`consecutive` and `any` contradict each other")
+                                .label(format!("`{}` here", m.node.as_str()))
+                                .also(o, format!("`{}` here", other.as_str()))
+                                .help("keep one: `consecutive` takes the group's events one after the other, `any` any combination of them"),
+                        );
+                    }
+                    inner = Some(if m.node == ast::BlockMod::Any {
+                        ir::Contiguity::Any
+                    } else {
+                        ir::Contiguity::Strict
+                    });
+                }
+                ast::BlockMod::Greedy => greedy = Some(m.span),
+            }
+            seen.push((m.node, m.span));
+        }
+        if max.is_some_and(|m| m <= 1) {
+            if let Some(m) = b.modifiers.first() {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadQuantifier,
+                        m.span,
+                        format!("`{}` is for a group of events", m.node.as_str()),
+                    )
+                    .label("this block takes at most one event")
+                    .help(
+                        "give it a quantifier that allows several events, such as `+` or `{2,5}`",
+                    ),
+                );
+            }
+        }
+        let reluctant = b.reluctant.as_ref().map(|r| r.span);
+        if let (Some(g), Some(r)) = (greedy, reluctant) {
+            diags.push(
+                Diagnostic::new(
+                    Code::BadQuantifier,
+                    g,
+                    "a group cannot be both greedy and reluctant",
+                )
+                .label("the longest match")
+                .also(r, "the shortest match")
+                .help("keep `greedy` or the `?` after the quantifier"),
+            );
+        }
+        let chosen = greedy.map(|g| (true, g)).or(reluctant.map(|r| (false, r)));
+        if let Some((longest, at)) = chosen {
+            if max == Some(min) && min > 1 {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadQuantifier,
+                        at,
+                        format!("a group of exactly {min} events has one length"),
+                    )
+                    .label(if longest {
+                        "nothing longer to prefer"
+                    } else {
+                        "nothing shorter to prefer"
+                    })
+                    .help("give the group a range, such as `{2,5}` or `{2,}`"),
+                );
+            }
+            match select {
+                Some((_, _, first)) => diags.push(
+                    Diagnostic::new(
+                        Code::BadQuantifier,
+                        at,
+                        "a pattern has at most one greedy or reluctant group",
+                    )
+                    .label("a second one")
+                    .also(first, "the first")
+                    .help("which matches are kept is decided by one group's length"),
+                ),
+                None => select = Some((i, longest, at)),
+            }
+            let last = i + 1 == blocks.len() && !absence;
+            if longest && last {
+                if inner == Some(ir::Contiguity::Any) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadQuantifier,
+                            at,
+                            "a greedy group at the end cannot take any combination",
+                        )
+                        .label("it ends at the first event of the key it does not take")
+                        .help("remove `any`, or put a block after the group"),
+                    );
+                }
+                // At the end, a greedy group grows while the key's next
+                // event qualifies: its later events are consecutive.
+                inner = Some(ir::Contiguity::Strict);
+            }
+        }
+        inners.push(inner);
+    }
+    (inners, select.map(|(i, longest, _)| (i, longest)))
 }

@@ -348,6 +348,8 @@ impl Cx {
             alternatives: Vec::new(),
             parens: None,
             quantifier: None,
+            reluctant: None,
+            modifiers: Vec::new(),
             predicate: None,
         };
         let mut first = true;
@@ -378,7 +380,22 @@ impl Cx {
                     b.alternatives = types.map(|t| self.ident(t)).collect();
                     first = false;
                 }
-                Rule::quantifier => b.quantifier = Some(Node::new(self.quantifier(x)?, xs)),
+                Rule::quantifier => {
+                    b.reluctant = x
+                        .clone()
+                        .into_inner()
+                        .find(|r| r.as_rule() == Rule::quant_reluctant)
+                        .map(|r| Node::new((), self.sp(&r)));
+                    b.quantifier = Some(Node::new(self.quantifier(x)?, xs));
+                }
+                Rule::block_mod => {
+                    let m = match x.as_str() {
+                        "greedy" => BlockMod::Greedy,
+                        "consecutive" => BlockMod::Consecutive,
+                        _ => BlockMod::Any,
+                    };
+                    b.modifiers.push(Node::new(m, xs));
+                }
                 Rule::where_clause => b.predicate = Some(self.where_clause(x)?),
                 _ => return Err(self.bug(&x, "block part")),
             }
@@ -389,6 +406,7 @@ impl Cx {
     fn quantifier(&self, p: Pair<Rule>) -> R<Quantifier> {
         let span = self.sp(&p);
         let q = next(&mut p.into_inner(), span)?;
+        // (`quant_reluctant`, after it, is read by the block.)
         Ok(match q.as_rule() {
             Rule::quant_plus => Quantifier::OneOrMore,
             Rule::quant_star => Quantifier::ZeroOrMore,

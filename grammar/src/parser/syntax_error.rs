@@ -289,6 +289,8 @@ fn rule_words(r: Rule) -> &'static str {
         | Rule::quant_star
         | Rule::quant_opt
         | Rule::quant_braces => "a quantifier (`+`, `*`, `?` or `{n,m}`)",
+        Rule::quant_reluctant => "`?` (reluctant)",
+        Rule::block_mod => "`greedy`, `consecutive` or `any`",
         Rule::quant_comma => "`,`",
         Rule::record | Rule::field_init => "`{ name: value, ... }`",
         Rule::expr | Rule::paren | Rule::call | Rule::op_not | Rule::op_neg => "an expression",

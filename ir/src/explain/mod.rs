@@ -217,6 +217,14 @@ fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
             out.push('\n');
         }
     }
+    if let Some(sel) = pat.select {
+        let _ = writeln!(
+            out,
+            "  select: per start, the matches with the {} {} (held until no run can do better)",
+            if sel.longest { "longest" } else { "shortest" },
+            binding_name(pat, sel.binding)
+        );
+    }
     let _ = writeln!(out, "  start: {}", state_label(pat, pat.start));
     for (i, st) in pat.states.iter().enumerate() {
         write_state(out, p, pat, i, st);
@@ -268,6 +276,9 @@ fn write_state(out: &mut String, p: &Program, pat: &Pattern, i: usize, st: &Stat
     );
     if let Some(g) = st.group {
         let _ = write!(out, " group {}", binding_name(pat, g));
+    }
+    if let Some(c) = st.inner {
+        let _ = write!(out, ", then {} between its events", contiguity_name(c));
     }
     if st.accept {
         out.push_str(" accept");

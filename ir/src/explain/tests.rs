@@ -125,6 +125,7 @@ fn program() -> Program {
                     ],
                     timeout: None,
                     accept: false,
+                    inner: None,
                 },
                 State {
                     name: "b".into(),
@@ -163,6 +164,7 @@ fn program() -> Program {
                         target: 2,
                     }),
                     accept: false,
+                    inner: None,
                 },
                 State {
                     name: "done".into(),
@@ -171,6 +173,7 @@ fn program() -> Program {
                     edges: vec![],
                     timeout: None,
                     accept: true,
+                    inner: None,
                 },
             ],
             start: 0,
@@ -197,6 +200,7 @@ fn program() -> Program {
             lookback: None,
             report: None,
             on_timeout: None,
+            select: None,
         }],
         resources: vec![Resource {
             name: "pump".into(),

@@ -425,6 +425,25 @@ impl Engine {
     pub fn finish(&mut self, out: &mut Vec<Output>) {
         self.release_held(out);
         self.fire(i64::MAX, out);
+        // Matches held by greedy and reluctant groups whose runs have no
+        // window: no later event can better them now. What they feed may
+        // hold or time out in turn.
+        loop {
+            let mut any = false;
+            for pi in 0..self.matchers.len() {
+                let mut fx = std::mem::take(&mut self.fx);
+                if let Some(m) = self.matchers.get_mut(pi) {
+                    m.flush(&mut fx);
+                }
+                any |= !fx.matches.is_empty();
+                self.effects(u32::try_from(pi).unwrap_or(u32::MAX), fx, out);
+            }
+            self.drain(out);
+            self.fire(i64::MAX, out);
+            if !any {
+                break;
+            }
+        }
     }
 
     /// The time already reached: the latest event time processed, deadline
