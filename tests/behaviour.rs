@@ -1247,9 +1247,11 @@ pattern TwoLatest partition by host {
             r#"{"type":"Ping","host":"a","n":4,"at":12000}"#,
         ],
         &[
-            r#"{"type":"Latest","host":"a","n":2,"@cep":{"time":5000,"run":"cep-Latest-2","pattern":"Latest","events":[{"binding":"p","line":2}]}}"#,
-            r#"{"type":"Latest","host":"a","n":4,"@cep":{"time":12000,"run":"cep-Latest-4","pattern":"Latest","events":[{"binding":"p","line":4}]}}"#,
-            r#"{"type":"TwoLatest","host":"a","first":2,"second":4,"@cep":{"time":12000,"run":"cep-TwoLatest-1","pattern":"TwoLatest","events":[{"binding":"a","run":"cep-Latest-2"},{"binding":"b","run":"cep-Latest-4"}]}}"#,
+            // Each at its period's end: [1 s, 11 s), then [11 s, 21 s),
+            // which the end of the input lets pass.
+            r#"{"type":"Latest","host":"a","n":2,"@cep":{"time":11000,"run":"cep-Latest-2","pattern":"Latest","events":[{"binding":"p","line":2}]}}"#,
+            r#"{"type":"Latest","host":"a","n":4,"@cep":{"time":21000,"run":"cep-Latest-4","pattern":"Latest","events":[{"binding":"p","line":4}]}}"#,
+            r#"{"type":"TwoLatest","host":"a","first":2,"second":4,"@cep":{"time":21000,"run":"cep-TwoLatest-1","pattern":"TwoLatest","events":[{"binding":"a","run":"cep-Latest-2"},{"binding":"b","run":"cep-Latest-4"}]}}"#,
         ],
     );
 }
@@ -1384,7 +1386,9 @@ fn greedy_reluctant_consecutive_choose_among_a_starts_matches() {
     // start can do better: the window's close at the end); `Reluctant`
     // the shortest of at least 2 (the later one of 3 is dropped). At the
     // end (`Tail`), a greedy group grows while the key's next event
-    // qualifies: for y's first start the T with v = 0 ends it at one.
+    // qualifies: for y's first start the T with v = 0 ends it at one. A
+    // held match's time is when it was decided (that T at 9 s, or a
+    // window's close at first + 1m).
     // `Consecutive`: y's first start has a T with v = 0 inside its group.
     check(
         r#"
@@ -1445,7 +1449,7 @@ pattern Consecutive partition by k within 1m {
             r#"{"type":"Reluctant","n":2,"first":1,"last":2,"@cep":{"time":4000,"run":"cep-Reluctant-2","pattern":"Reluctant","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"_e","line":4}]}}"#,
             r#"{"type":"Consecutive","n":2,"first":1,"last":2,"@cep":{"time":4000,"run":"cep-Consecutive-2","pattern":"Consecutive","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"_e","line":4}]}}"#,
             r#"{"type":"All","n":3,"first":1,"last":3,"@cep":{"time":6000,"run":"cep-All-4","pattern":"All","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5},{"binding":"_e","line":6}]}}"#,
-            r#"{"type":"Tail","n":1,"first":5,"last":5,"@cep":{"time":8000,"run":"cep-Tail-6","pattern":"Tail","events":[{"binding":"_a","line":7},{"binding":"b","line":8}]}}"#,
+            r#"{"type":"Tail","n":1,"first":5,"last":5,"@cep":{"time":9000,"run":"cep-Tail-6","pattern":"Tail","events":[{"binding":"_a","line":7},{"binding":"b","line":8}]}}"#,
             r#"{"type":"All","n":3,"first":5,"last":7,"@cep":{"time":12000,"run":"cep-All-10","pattern":"All","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
             r#"{"type":"All","n":2,"first":5,"last":6,"@cep":{"time":12000,"run":"cep-All-8","pattern":"All","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"_e","line":12}]}}"#,
             r#"{"type":"All","n":1,"first":5,"last":5,"@cep":{"time":12000,"run":"cep-All-6","pattern":"All","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"_e","line":12}]}}"#,
@@ -1454,11 +1458,53 @@ pattern Consecutive partition by k within 1m {
             r#"{"type":"Reluctant","n":2,"first":5,"last":6,"@cep":{"time":12000,"run":"cep-Reluctant-6","pattern":"Reluctant","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"_e","line":12}]}}"#,
             r#"{"type":"Reluctant","n":2,"first":6,"last":7,"@cep":{"time":12000,"run":"cep-Reluctant-8","pattern":"Reluctant","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
             r#"{"type":"Consecutive","n":2,"first":6,"last":7,"@cep":{"time":12000,"run":"cep-Consecutive-5","pattern":"Consecutive","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
-            r#"{"type":"Greedy","n":3,"first":1,"last":3,"@cep":{"time":6000,"run":"cep-Greedy-4","pattern":"Greedy","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5},{"binding":"_e","line":6}]}}"#,
-            r#"{"type":"Tail","n":3,"first":1,"last":3,"@cep":{"time":5000,"run":"cep-Tail-4","pattern":"Tail","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5}]}}"#,
-            r#"{"type":"Greedy","n":3,"first":5,"last":7,"@cep":{"time":12000,"run":"cep-Greedy-10","pattern":"Greedy","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
-            r#"{"type":"Greedy","n":2,"first":6,"last":7,"@cep":{"time":12000,"run":"cep-Greedy-11","pattern":"Greedy","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
-            r#"{"type":"Tail","n":2,"first":6,"last":7,"@cep":{"time":11000,"run":"cep-Tail-9","pattern":"Tail","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11}]}}"#,
+            r#"{"type":"Greedy","n":3,"first":1,"last":3,"@cep":{"time":61000,"run":"cep-Greedy-4","pattern":"Greedy","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5},{"binding":"_e","line":6}]}}"#,
+            r#"{"type":"Tail","n":3,"first":1,"last":3,"@cep":{"time":61000,"run":"cep-Tail-4","pattern":"Tail","events":[{"binding":"_a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"b","line":5}]}}"#,
+            r#"{"type":"Greedy","n":3,"first":5,"last":7,"@cep":{"time":67000,"run":"cep-Greedy-10","pattern":"Greedy","events":[{"binding":"_a","line":7},{"binding":"b","line":8},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Greedy","n":2,"first":6,"last":7,"@cep":{"time":69000,"run":"cep-Greedy-11","pattern":"Greedy","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11},{"binding":"_e","line":12}]}}"#,
+            r#"{"type":"Tail","n":2,"first":6,"last":7,"@cep":{"time":69000,"run":"cep-Tail-9","pattern":"Tail","events":[{"binding":"_a","line":9},{"binding":"b","line":10},{"binding":"b","line":11}]}}"#,
+        ],
+    );
+}
+
+#[test]
+fn a_held_greedy_match_reaches_its_consumers_in_time_order() {
+    // The A at 5 s ends the greedy group (a named event it does not
+    // take): G is decided then and has that time, so E sees the A and
+    // then G (equal times, in order), and D no A after G.
+    check(
+        r#"
+event A { k: str, v: int, at: time }
+event B { k: str, v: int, at: time }
+
+pattern G partition by k within 1m {
+    a: A
+    then bs: B+ greedy
+    emit { k: a.k, n: count(bs) }
+}
+pattern D partition by k within 1m {
+    g: G
+    next a: A
+    emit { k: g.k, n: g.n, av: a.v }
+}
+pattern E partition by k within 1m {
+    a: A
+    next g: G
+    emit { k: g.k, n: g.n, av: a.v }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"x","v":0,"at":1000}"#,
+            r#"{"type":"B","k":"x","v":1,"at":2000}"#,
+            r#"{"type":"B","k":"x","v":2,"at":3000}"#,
+            r#"{"type":"B","k":"x","v":3,"at":4000}"#,
+            r#"{"type":"A","k":"x","v":9,"at":5000}"#,
+            r#"{"type":"B","k":"x","v":4,"at":6000}"#,
+        ],
+        &[
+            r#"{"type":"G","k":"x","n":3,"@cep":{"time":5000,"run":"cep-G-4","pattern":"G","events":[{"binding":"a","line":1},{"binding":"bs","line":2},{"binding":"bs","line":3},{"binding":"bs","line":4}]}}"#,
+            r#"{"type":"E","k":"x","n":3,"av":9,"@cep":{"time":5000,"run":"cep-E-2","pattern":"E","events":[{"binding":"a","line":5},{"binding":"g","run":"cep-G-4"}]}}"#,
+            r#"{"type":"G","k":"x","n":1,"@cep":{"time":65000,"run":"cep-G-6","pattern":"G","events":[{"binding":"a","line":5},{"binding":"bs","line":6}]}}"#,
         ],
     );
 }

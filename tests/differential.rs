@@ -887,11 +887,14 @@ fn rate_limit(spec: &Spec, evs: &[Ev], ms: Vec<M>, first: bool, every: i64) -> V
                 .or_default()
                 .push(m);
         }
-        for (_, mut p) in periods {
+        for (i, mut p) in periods {
             let keep = if first {
                 p.remove(0)
             } else {
-                p.pop().expect("a match")
+                // Reported when its period ends, with that time.
+                let mut m = p.pop().expect("a match");
+                m.time = s + (i + 1) * every;
+                m
             };
             out.push(keep);
         }
@@ -987,7 +990,17 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
                     make_timeout(spec, evs, blocks, fields, cx.event.time)
                 } else {
                     let mut m = make_match(spec, evs, blocks, fields);
-                    m.time = cx.event.time;
+                    if spec.select.is_none() {
+                        m.time = cx.event.time;
+                    } else if cx.event.time < m.time {
+                        // A held match is reported when it is decided,
+                        // with that time (never before it completed); the
+                        // brute force knows only when it completed.
+                        return Err(format!(
+                            "a greedy/reluctant match at {} before it completed at {}",
+                            cx.event.time, m.time
+                        ));
+                    }
                     m
                 };
                 ms.push(m);

@@ -205,7 +205,7 @@ impl<'a> Env<'a> {
             // Flag the later one in the source (events are indexed before
             // patterns, so the earlier index may be the later declaration).
             let kind = |e: &EventInfo| match e.pattern {
-                Some(i) if self.patterns.get(i).is_some_and(|p| p.name.node != e.name) => {
+                Some(i) if self.patterns.get(i).is_some_and(|p| p.name.span != e.span) => {
                     "`on timeout` event"
                 }
                 Some(_) => "pattern",

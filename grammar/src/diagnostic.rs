@@ -72,6 +72,7 @@ codes! {
     IncludeAndExclude = "CEP027", Warning, "an activity that both includes and excludes the same activity";
     PrivateUnused = "CEP029", Warning, "a private pattern whose complex events nothing consumes";
     BadRegex = "CEP030", Error, "a regular expression that does not compile";
+    NeverTimesOut = "CEP031", Warning, "an `on timeout emit` whose pattern has no run that can time out";
     TimeField = "CEP028", Error, "an event whose event time is not clear (several `time` fields, or `@timestamp` misplaced)";
 }
 

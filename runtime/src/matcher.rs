@@ -333,7 +333,7 @@ impl Matcher {
             self.step(run, ev, ids, fx, &mut next, &mut completed);
         }
         if self.ir.select.is_some() {
-            completed = self.select(&mut part.held, &next, completed);
+            completed = self.select(&mut part.held, &next, completed, ev.time);
         }
         if !completed.is_empty() {
             self.finish(&mut next, completed, fx);
@@ -357,7 +357,7 @@ impl Matcher {
         }
         self.partitions = parts;
         if self.live > self.max_runs {
-            self.shed_oldest(fx);
+            self.shed_oldest(fx, ev.time);
         }
         wake
     }
@@ -648,8 +648,17 @@ impl Matcher {
     /// of every family that no live run in `runs` could still better or
     /// equal: the run is past the group with a group as long (greedy: at
     /// least as long; reluctant: at most as long), or in the group and
-    /// able to reach such a length.
-    fn select(&self, held: &mut Vec<Held>, runs: &[Run], completed: Vec<Match>) -> Vec<Match> {
+    /// able to reach such a length. A match is reported at `now`, the
+    /// time of the input that decided it (docs/language.md 6.4a): its
+    /// time is the later of its last event's and `now`, so that the
+    /// patterns it feeds see it in time order.
+    fn select(
+        &self,
+        held: &mut Vec<Held>,
+        runs: &[Run],
+        completed: Vec<Match>,
+        now: i64,
+    ) -> Vec<Match> {
         let Some(sel) = self.ir.select else {
             return completed;
         };
@@ -699,7 +708,10 @@ impl Matcher {
                 }
             });
             if !waits && !h.done {
-                out.append(&mut h.matches);
+                for mut m in h.matches.drain(..) {
+                    m.time = m.time.max(now);
+                    out.push(m);
+                }
                 h.done = true;
             }
             // A reported family is remembered while a run of it lives.
@@ -709,8 +721,8 @@ impl Matcher {
     }
 
     /// The end of the input: every held match is reported (no later
-    /// event can give a better one).
-    pub fn flush(&mut self, fx: &mut Effects) {
+    /// event can give a better one), at `now` (the time reached).
+    pub fn flush(&mut self, fx: &mut Effects, now: i64) {
         if self.ir.select.is_none() {
             return;
         }
@@ -719,7 +731,15 @@ impl Matcher {
             if part.held.is_empty() {
                 continue;
             }
-            let mats: Vec<Match> = part.held.drain(..).flat_map(|h| h.matches).collect();
+            let mats: Vec<Match> = part
+                .held
+                .drain(..)
+                .flat_map(|h| h.matches)
+                .map(|mut m| {
+                    m.time = m.time.max(now);
+                    m
+                })
+                .collect();
             if mats.is_empty() {
                 continue;
             }
@@ -871,7 +891,7 @@ impl Matcher {
             keep.push(r);
         }
         if self.ir.select.is_some() {
-            completed = self.select(&mut part.held, &keep, completed);
+            completed = self.select(&mut part.held, &keep, completed, now);
         }
         self.finish(&mut keep, completed, fx);
         part.runs = keep;
@@ -889,7 +909,7 @@ impl Matcher {
 
     /// Over the limit: shed the oldest runs of the whole pattern, down to
     /// nine tenths of the limit so that shedding is not paid per event.
-    fn shed_oldest(&mut self, fx: &mut Effects) {
+    fn shed_oldest(&mut self, fx: &mut Effects, now: i64) {
         let target = self.max_runs - self.max_runs / 10;
         let excess = self.live.saturating_sub(target);
         if excess == 0 {
@@ -919,7 +939,7 @@ impl Matcher {
             // Held matches whose blocking runs were shed are reported.
             let mut parts = std::mem::take(&mut self.partitions);
             for part in parts.values_mut().filter(|p| !p.held.is_empty()) {
-                let mats = self.select(&mut part.held, &part.runs, Vec::new());
+                let mats = self.select(&mut part.held, &part.runs, Vec::new(), now);
                 if !mats.is_empty() {
                     if fx.track {
                         fx.key = part.key.clone();

@@ -51,11 +51,18 @@ pub(super) fn pattern_order(env: &Env, diags: &mut Vec<Diagnostic>) -> (Vec<usiz
     for i in 0..n {
         if indeg[i] > 0 {
             let p = env.patterns[i];
-            let others: Vec<String> = deps[i]
-                .iter()
-                .filter(|d| indeg[**d] > 0)
-                .map(|d| format!("`{}`", env.patterns[*d].name.node))
+            // The event types it consumes from the cycle (a pattern's own,
+            // or its `on timeout` events).
+            let mut others: Vec<String> = named_events(p)
+                .into_iter()
+                .filter(|e| {
+                    env.event(&e.node)
+                        .and_then(|ev| env.events[ev].pattern)
+                        .is_some_and(|d| indeg[d] > 0)
+                })
+                .map(|e| format!("`{}`", e.node))
                 .collect();
+            others.dedup();
             diags.push(
                 Diagnostic::new(Code::PatternCycle, p.name.span, format!("pattern `{}` depends on its own complex events", p.name.node))
                     .label(format!("consumes {}", others.join(", ")))
@@ -182,6 +189,8 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     }
                     types.push(t);
                 }
+                let ambiguous =
+                    b.quantifier.is_some() && b.parens.is_none() && !b.alternatives.is_empty();
                 if let (Some(q), None, false) =
                     (&b.quantifier, &b.parens, b.alternatives.is_empty())
                 {
@@ -236,7 +245,9 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                         );
                     }
                 }
-                let group = max.is_none_or(|m| m > 1);
+                // (An ambiguous `A | B+` is reported once, not again as a
+                // group read without an aggregate.)
+                let group = max.is_none_or(|m| m > 1) && !ambiguous;
                 let index = binds.len();
                 let (name, span, named) = match &b.binding {
                     Some(id) => (id.node.clone(), id.span, true),
@@ -311,6 +322,25 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     on_timeout = Some((t, it.span));
                 }
             }
+        }
+    }
+    // A run times out only while its bindings are not a match: with one
+    // block that one event (or its minimum of one) completes, the run
+    // is a match at once (a trailing absence decides the rest).
+    if let (Some((t, span)), Some(_)) = (on_timeout, window) {
+        let first_min = block_items
+            .first()
+            .map_or(1, |(b, _)| b.quantifier.map_or(1, |q| q.node.bounds().0));
+        if block_items.len() == 1 && first_min <= 1 {
+            diags.push(
+                Diagnostic::new(
+                    Code::NeverTimesOut,
+                    span,
+                    format!("`{}` is never emitted", t.event.node),
+                )
+                .label("no run of this pattern can time out")
+                .help("a run times out while it waits for a later block; with one block, its first event makes the run a match (and a trailing `not ... within` decides by itself)"),
+            );
         }
     }
     if let (Some((t, span)), None) = (on_timeout, window) {

@@ -194,6 +194,37 @@ fn operator(
     pos: usize,
     positives: &[Rule],
 ) -> Option<Diagnostic> {
+    // `not B | C`, `halt on B | C`: an alternation where one type goes.
+    if rest.starts_with('|') && !rest.starts_with("||") {
+        let line = before.rsplit('\n').next().unwrap_or("").trim_start();
+        // The keyword, then one name, then the `|`.
+        let names_one = |w: &str| {
+            line.strip_prefix(w).is_some_and(|r| {
+                let r = r.trim();
+                r.starts_with(' ') || (!r.is_empty() && r.bytes().all(is_word_byte))
+            })
+        };
+        let what = if names_one("not ") {
+            Some("not")
+        } else if names_one("halt on ") {
+            Some("halt on")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Some(
+                Diagnostic::new(
+                    Code::Syntax,
+                    cx.span(pos, pos + 1),
+                    format!("`{what}` names one event type"),
+                )
+                .label("an alternation (`A | B`) is for blocks")
+                .help(format!(
+                    "write one `{what}` per type, each on its own line: `{what} B` and `{what} C`"
+                )),
+            );
+        }
+    }
     let (len, wrote, write, help) = if rest.starts_with("&&") {
         (
             2,

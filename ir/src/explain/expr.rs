@@ -31,6 +31,42 @@ impl<'a> Cx<'a> {
             .map(|b| b.event)
     }
 
+    /// A field's name: in an event of type `ev`, or for a field of an
+    /// alternation (slots per type), the name in `ev` when it is one of
+    /// them, else every type's name: `(sensor | sensor_id)` for a key
+    /// read from differently named fields.
+    fn field_name(&self, ev: Option<EventId>, slot: u16, by_type: &[(EventId, u16)]) -> String {
+        self.field_name_in(ev, false, slot, by_type)
+    }
+
+    /// `current`: `ev` is the type of the event being matched (a `take`
+    /// edge of one type), so its own name is the one.
+    fn field_name_in(
+        &self,
+        ev: Option<EventId>,
+        current: bool,
+        slot: u16,
+        by_type: &[(EventId, u16)],
+    ) -> String {
+        if by_type.is_empty() {
+            return slot_name(self.p, ev, slot);
+        }
+        if let Some((t, s)) = by_type.iter().find(|(t, _)| current && Some(*t) == ev) {
+            return slot_name(self.p, Some(*t), *s);
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (t, s) in by_type {
+            let n = slot_name(self.p, Some(*t), *s);
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        match names.as_slice() {
+            [one] => one.clone(),
+            _ => format!("({})", names.join(" | ")),
+        }
+    }
+
     pub(super) fn binding_name(&self, b: u16) -> String {
         match self.pattern {
             Some(pat) => binding_name(pat, b),
@@ -87,13 +123,9 @@ impl<'a> Cx<'a> {
             Expr::Field {
                 of, slot, by_type, ..
             } => {
-                // A field of an alternation is named by one of its types.
-                let named = |ev: Option<EventId>| match by_type.first() {
-                    Some((t, s)) => slot_name(self.p, Some(*t), *s),
-                    None => slot_name(self.p, ev, *slot),
-                };
+                let named = |ev: Option<EventId>| self.field_name(ev, *slot, by_type);
                 let s = match of {
-                    Operand::Current => named(self.current),
+                    Operand::Current => self.field_name_in(self.current, true, *slot, by_type),
                     Operand::Binding(b) => {
                         format!(
                             "{}.{}",
@@ -115,10 +147,7 @@ impl<'a> Cx<'a> {
                 by_type,
                 ..
             } => {
-                let name = match by_type.first() {
-                    Some((t, s)) => slot_name(self.p, Some(*t), *s),
-                    None => slot_name(self.p, self.binding_event(*group), *slot),
-                };
+                let name = self.field_name(self.binding_event(*group), *slot, by_type);
                 (format!("prev.{name}"), ATOM)
             }
             Expr::Agg {
@@ -132,10 +161,7 @@ impl<'a> Cx<'a> {
                     Some(s) => format!(
                         "{}.{}",
                         self.binding_name(*binding),
-                        match by_type.first() {
-                            Some((t, s)) => slot_name(self.p, Some(*t), *s),
-                            None => slot_name(self.p, self.binding_event(*binding), *s),
-                        }
+                        self.field_name(self.binding_event(*binding), *s, by_type)
                     ),
                     None => self.binding_name(*binding),
                 };

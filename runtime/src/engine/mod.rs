@@ -430,10 +430,11 @@ impl Engine {
         // hold or time out in turn.
         loop {
             let mut any = false;
+            let now = self.clock.unwrap_or(i64::MIN);
             for pi in 0..self.matchers.len() {
                 let mut fx = std::mem::take(&mut self.fx);
                 if let Some(m) = self.matchers.get_mut(pi) {
-                    m.flush(&mut fx);
+                    m.flush(&mut fx, now);
                 }
                 any |= !fx.matches.is_empty();
                 self.effects(u32::try_from(pi).unwrap_or(u32::MAX), fx, out);
@@ -776,13 +777,15 @@ impl Engine {
                     }
                 }
                 Some(st) => {
+                    let ended = st.current.saturating_add(every);
                     st.current = period(st.start);
                     if r.first {
                         now.push(mat);
                     } else {
                         // The earlier period's end was handled before this
                         // match's time came; what it held went out then.
-                        if let Some(old) = st.held.replace(mat) {
+                        if let Some(mut old) = st.held.replace(mat) {
+                            old.time = old.time.max(ended);
                             now.push(old);
                         }
                         self.rate_order += 1;
@@ -812,7 +815,10 @@ impl Engine {
                 .get_mut(pattern as usize)
                 .and_then(|r| r.get_mut(&key))
                 .and_then(|st| st.held.take());
-            if let Some(mat) = held {
+            if let Some(mut mat) = held {
+                // Reported when its period ends, with that time, so that
+                // what consumes it sees it in time order.
+                mat.time = mat.time.max(at);
                 self.produce(pattern, vec![mat], out);
             }
         }
