@@ -201,7 +201,7 @@ fn operator(
         let names_one = |w: &str| {
             line.strip_prefix(w).is_some_and(|r| {
                 let r = r.trim();
-                r.starts_with(' ') || (!r.is_empty() && r.bytes().all(is_word_byte))
+                !r.is_empty() && r.bytes().all(is_word_byte)
             })
         };
         let what = if names_one("not ") {
