@@ -105,13 +105,15 @@ enum Ty {
 
 /// `C` keeps its fields in another order, so that an alternation of `C`
 /// with another type reads them at other slots; `E` names its key `id`
-/// (a pattern reads it with `partition by k = E.id`).
+/// (a pattern reads it with `partition by k = E.id`), and has two `time`
+/// fields, its event time marked `@timestamp`: the harness gives it a
+/// decoy `sent` time and decodes it from JSON with the real decoder.
 const DECLS: &str = "\
 event A { k: int, v: int, at: time }
 event B { k: int, v: int, at: time }
 event C { v: int, at: time, k: int }
 event D { k: int, v: int?, at: time }
-event E { id: int, at: time, v: int }
+event E { id: int, sent: time, at: time @timestamp, v: int }
 ";
 
 impl Ty {
@@ -121,7 +123,7 @@ impl Ty {
     fn fields(self, k: i64, v: Value, t: i64) -> Vec<Value> {
         match self {
             Ty::C => vec![v, Value::Time(t), Value::Int(k)],
-            Ty::E => vec![Value::Int(k), Value::Time(t), v],
+            Ty::E => vec![Value::Int(k), Value::Time(t - 7000), Value::Time(t), v],
             _ => vec![Value::Int(k), v, Value::Time(t)],
         }
     }
@@ -952,6 +954,7 @@ fn compile(spec: &Spec) -> Compiled {
 /// The engine's matches, in the order it reported them.
 fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
     let mut e = Engine::new(c.program.clone(), Config::default());
+    let mut decoder = cep_runtime::ingest::Decoder::new(&c.program);
     let mut out = Vec::new();
     for (i, ev) in evs.iter().enumerate() {
         let ty = c.ids[ev.ty as usize];
@@ -959,8 +962,29 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
             Some(v) => Value::Int(v),
             None => Value::Null,
         };
-        let fields = ev.ty.fields(ev.k, v, ev.t);
-        e.push(Event::new(ty, ev.t, i as u64, fields), &mut out);
+        let event = if ev.ty == Ty::E {
+            // Through the decoder: its time must come from `at`, the
+            // field marked `@timestamp`, not from `sent`.
+            let line = format!(
+                r#"{{"type":"E","id":{},"sent":{},"at":{},"v":{}}}"#,
+                ev.k,
+                ev.t - 7000,
+                ev.t,
+                ev.v
+            );
+            let got = decoder.decode(line.as_bytes(), i as u64);
+            let Ok(Some(decoded)) = got else {
+                return Err(format!("the decoder refused {line}: {got:?}"));
+            };
+            if decoded.fields[..] != ev.ty.fields(ev.k, v.clone(), ev.t)[..] || decoded.time != ev.t
+            {
+                return Err(format!("{line} decoded as {decoded:?}"));
+            }
+            decoded
+        } else {
+            Event::new(ty, ev.t, i as u64, ev.ty.fields(ev.k, v, ev.t))
+        };
+        e.push(event, &mut out);
     }
     e.finish(&mut out);
     let mut ms = Vec::new();
