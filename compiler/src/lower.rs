@@ -65,16 +65,119 @@ fn sid(i: usize) -> ir::StateId {
     ir::StateId::try_from(i).unwrap_or(ir::StateId::MAX)
 }
 
-/// One state per block (a group's state loops on itself), then an absence
-/// state for a trailing `not X within D`, then the accepting state.
+/// Where a state comes from: a block, or the entry or end of a group
+/// sub-pattern (by its index in `CPattern::groups`).
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    Begin(usize),
+    Block(usize),
+    End(usize),
+}
+
+/// One state per block (a group's state loops on itself), with an entry
+/// state before and an end state after the body of each group
+/// sub-pattern (docs/language.md 6.4b: `Open`; `Repeat` back to the
+/// body's first state and `Leave`), then an absence state for a
+/// trailing `not X within D`, then the accepting state.
 fn automaton(p: &CPattern) -> ir::Pattern {
     let n = p.blocks.len();
-    let absence_state = p.absence.as_ref().map(|_| n);
-    let accept = n + usize::from(p.absence.is_some());
+    let mut layout: Vec<Place> = Vec::with_capacity(n + 2 * p.groups.len());
+    for i in 0..n {
+        // Outer groups open first and close last.
+        for (gi, _) in p
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.first_block == i)
+        {
+            layout.push(Place::Begin(gi));
+        }
+        layout.push(Place::Block(i));
+        for (gi, _) in p
+            .groups
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, g)| g.last_block == i)
+        {
+            layout.push(Place::End(gi));
+        }
+    }
+    let at = |place: Place| {
+        layout
+            .iter()
+            .position(|x| *x == place)
+            .unwrap_or(usize::MAX)
+    };
+    let absence_state = p.absence.as_ref().map(|_| layout.len());
+    let accept = layout.len() + usize::from(p.absence.is_some());
     let mut states = Vec::with_capacity(accept + 1);
-    for (i, b) in p.blocks.iter().enumerate() {
+    for (k, place) in layout.iter().enumerate() {
+        let next = k + 1;
+        let i = match *place {
+            Place::Block(i) => i,
+            Place::Begin(gi) | Place::End(gi) => {
+                let g = &p.groups[gi];
+                let bind = &p.bindings[g.binding];
+                let body = at(Place::Begin(gi)).saturating_add(1);
+                let after = at(Place::End(gi)).saturating_add(1);
+                let group = crate::expr::bid(g.binding);
+                let kills = if matches!(place, Place::Begin(_)) {
+                    &g.pre_kills
+                } else {
+                    &g.end_kills
+                };
+                let mut edges: Vec<ir::Edge> = kills
+                    .iter()
+                    .map(|k| ir::Edge::Kill {
+                        event: k.event,
+                        predicate: k.predicate.clone(),
+                    })
+                    .collect();
+                let name = if matches!(place, Place::Begin(_)) {
+                    edges.push(ir::Edge::Open {
+                        group,
+                        index: g.index,
+                        target: sid(body),
+                    });
+                    if g.min == 0 {
+                        edges.push(ir::Edge::Proceed {
+                            at_least: 0,
+                            target: sid(after),
+                        });
+                    }
+                    format!("({}", bind.name)
+                } else {
+                    if g.max != Some(1) {
+                        edges.push(ir::Edge::Repeat {
+                            group,
+                            index: g.index,
+                            below: g.max,
+                            target: sid(body),
+                        });
+                    }
+                    edges.push(ir::Edge::Leave {
+                        group,
+                        index: g.index,
+                        at_least: g.min,
+                        target: sid(after),
+                    });
+                    format!("{})", bind.name)
+                };
+                states.push(ir::State {
+                    name,
+                    contiguity: ir::Contiguity::Relaxed,
+                    group: None,
+                    edges,
+                    timeout: None,
+                    accept: false,
+                    inner: None,
+                });
+                continue;
+            }
+        };
+        let b = &p.blocks[i];
         let bind = &p.bindings[b.binding];
-        let next = i + 1;
         let single = !bind.group && bind.max == Some(1) && bind.min == 1;
         let mut edges = Vec::new();
         for k in &b.kills {
@@ -90,7 +193,7 @@ fn automaton(p: &CPattern) -> ir::Pattern {
                 binding: crate::expr::bid(b.binding),
                 predicate: b.predicate.clone(),
                 below: if single { None } else { bind.max },
-                target: sid(if single { next } else { i }),
+                target: sid(if single { next } else { k }),
             });
         }
         if !single {
@@ -100,7 +203,8 @@ fn automaton(p: &CPattern) -> ir::Pattern {
             });
         }
         // The first block has no predecessor to skip after: runs start at
-        // each matching event and nothing waits before it.
+        // each matching event and nothing waits before it (a group that
+        // starts the pattern comes back to it strictly).
         if i > 0 {
             match b.contiguity {
                 ir::Contiguity::Strict => {}
@@ -184,7 +288,7 @@ fn automaton(p: &CPattern) -> ir::Pattern {
         }),
         select: p.select.map(|(block, longest)| ir::Select {
             binding: crate::expr::bid(p.blocks.get(block).map_or(block, |b| b.binding)),
-            state: sid(block),
+            state: sid(at(Place::Block(block))),
             longest,
         }),
     }

@@ -127,6 +127,9 @@ pub enum SkipPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum PatternItem {
     Block(Block),
+    /// A group sub-pattern, `then g: ( x: A next y: B ){2,4}`
+    /// (docs/language.md 6.4b).
+    Group(Group),
     Not(Negation),
     Halt(Guard),
     Emit(Vec<FieldInit>),
@@ -153,6 +156,26 @@ pub struct Block {
     /// `greedy`, `consecutive`, `any` after the quantifier, as written.
     pub modifiers: Vec<Node<BlockMod>>,
     pub predicate: Option<Expr>,
+}
+
+/// `then g: ( x: A next y: B not C ){2,4}`: a sequence of blocks,
+/// negations and groups repeated as a whole (Flink's `GroupPattern`,
+/// MATCH_RECOGNIZE's `(A B)+`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Group {
+    /// `None` when no keyword was written (correct only first in a
+    /// pattern or first in a group).
+    pub contiguity: Option<Node<Contiguity>>,
+    pub binding: Option<Ident>,
+    /// The `(` that opens the body.
+    pub open: Node<()>,
+    /// Blocks, negations and groups; the first has no keyword.
+    pub items: Vec<Node<PatternItem>>,
+    /// `None`: once (`{1}`).
+    pub quantifier: Option<Node<Quantifier>>,
+    /// As on a block (refused on a group: CEP018).
+    pub reluctant: Option<Node<()>>,
+    pub modifiers: Vec<Node<BlockMod>>,
 }
 
 /// A word after a block's quantifier.

@@ -367,28 +367,42 @@ impl Printer<'_> {
             self.push(0, "{".into(), bs, be, Kind::Cont);
         }
         for (i, it) in p.items.iter().enumerate() {
-            self.pattern_item(it, i == 0);
+            self.pattern_item(it, i == 0, INDENT);
         }
         self.close(e, p.items.is_empty());
     }
 
-    fn pattern_item(&mut self, it: &crate::span::Node<PatternItem>, first: bool) {
+    fn pattern_item(&mut self, it: &crate::span::Node<PatternItem>, first: bool, indent: usize) {
         let kind = Kind::Item { first };
         let (s, e) = (start_of(it), self.end_of(it));
         let code = match &it.node {
+            PatternItem::Group(g) => {
+                // `then g: (`, the body one level in, `){2,4}`.
+                let mut t = lead(&g.contiguity, &g.binding);
+                t.push('(');
+                let open_end = g.open.span.end as usize;
+                self.push(indent, t, s, open_end, kind);
+                for (i, x) in g.items.iter().enumerate() {
+                    self.pattern_item(x, i == 0, indent + INDENT);
+                }
+                let last = g.items.last().map_or(open_end, |x| self.end_of(x));
+                let close = self.find_after(last, b')', false).unwrap_or(last);
+                let mut t = String::from(")");
+                if let Some(q) = &g.quantifier {
+                    t.push_str(&quantifier(q.node));
+                }
+                if g.reluctant.is_some() {
+                    t.push('?');
+                }
+                for m in &g.modifiers {
+                    t.push(' ');
+                    t.push_str(m.node.as_str());
+                }
+                self.push(indent, t, close, e, Kind::Close { empty: false });
+                return;
+            }
             PatternItem::Block(b) => {
-                let mut t = String::new();
-                if let Some(c) = &b.contiguity {
-                    t.push_str(match c.node {
-                        Contiguity::Next => "next ",
-                        Contiguity::Then => "then ",
-                        Contiguity::ThenAny => "then any ",
-                    });
-                }
-                if let Some(name) = &b.binding {
-                    t.push_str(&name.node);
-                    t.push_str(": ");
-                }
+                let mut t = lead(&b.contiguity, &b.binding);
                 let mut types = b.event.node.clone();
                 for a in &b.alternatives {
                     types.push_str(" | ");
@@ -442,7 +456,7 @@ impl Printer<'_> {
                 }
             }
         };
-        self.push(INDENT, code, s, e, kind);
+        self.push(indent, code, s, e, kind);
     }
 
     fn step_clause(&mut self, c: &crate::span::Node<StepClause>, first: bool) {
@@ -946,4 +960,21 @@ fn string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `then any g: ` before a block's types or a group's `(`.
+fn lead(contiguity: &Option<crate::span::Node<Contiguity>>, binding: &Option<Ident>) -> String {
+    let mut t = String::new();
+    if let Some(c) = contiguity {
+        t.push_str(match c.node {
+            Contiguity::Next => "next ",
+            Contiguity::Then => "then ",
+            Contiguity::ThenAny => "then any ",
+        });
+    }
+    if let Some(name) = binding {
+        t.push_str(&name.node);
+        t.push_str(": ");
+    }
+    t
 }

@@ -316,6 +316,16 @@ pub struct Binding {
     pub max: Option<u32>,
     /// A group holds several events and is read through aggregates.
     pub group: bool,
+    /// A group sub-pattern (docs/language.md 6.4b): its index among the
+    /// pattern's sub-patterns (a run's iteration counter and pending
+    /// mark). Its `event` is `EventId::MAX`; it binds no event itself:
+    /// the run's chain holds a *mark* of it before the first event of
+    /// each iteration, so `count` of it is its number of iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<u16>,
+    /// The group sub-pattern this binding is in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<BindingId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -358,6 +368,36 @@ pub enum Edge {
         event: EventId,
         predicate: Option<Expr>,
     },
+    /// Enter group sub-pattern `group` (index `index` among the
+    /// pattern's, docs/language.md 6.4b) without consuming: its
+    /// iteration count starts at 0 and its first iteration is open (the
+    /// next event the run binds is marked as its start). The state's
+    /// `Kill` edges (negations written before the group) then hold until
+    /// the run binds its next event.
+    Open {
+        group: BindingId,
+        index: u16,
+        target: StateId,
+    },
+    /// An iteration of `group` ended: start another while fewer than
+    /// `below` are done (a fork, like `Proceed`). The state's `Kill`
+    /// edges (a negation at the end of the body) hold until the run
+    /// binds its next event.
+    Repeat {
+        group: BindingId,
+        index: u16,
+        below: Option<u32>,
+        target: StateId,
+    },
+    /// An iteration of `group` ended: leave the group once `at_least`
+    /// iterations are done (a fork); its `Kill` edges hold as for
+    /// `Repeat`.
+    Leave {
+        group: BindingId,
+        index: u16,
+        at_least: u32,
+        target: StateId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -395,7 +435,9 @@ pub enum Expr {
     },
     /// `prev.f` in a group: the group's last event, or for its first event
     /// `fallback` (the binding before the group, with its own slot);
-    /// `by_type` as in [`Expr::Field`], for the events of both.
+    /// `by_type` as in [`Expr::Field`], for the events of both. `within`:
+    /// inside a group sub-pattern, both are looked for in its current
+    /// iteration only.
     Prev {
         group: BindingId,
         slot: Slot,
@@ -403,9 +445,14 @@ pub enum Expr {
         ty: Type,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         by_type: Vec<(EventId, Slot)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<BindingId>,
     },
     /// An aggregate over a group; `slot` is `None` for `count`;
-    /// `by_type` as in [`Expr::Field`].
+    /// `by_type` as in [`Expr::Field`]. `count` of a group sub-pattern
+    /// counts its iterations (its marks). `within`: only the events of
+    /// the current iteration of that group sub-pattern (an aggregate
+    /// written inside it); otherwise over every iteration.
     Agg {
         func: AggFunc,
         binding: BindingId,
@@ -413,6 +460,8 @@ pub enum Expr {
         ty: Type,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         by_type: Vec<(EventId, Slot)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<BindingId>,
     },
     Not(Box<Expr>),
     Neg {
@@ -518,6 +567,13 @@ pub enum Operand {
     Current,
     /// A single-event binding of the pattern.
     Binding(BindingId),
+    /// A single-event binding inside group sub-pattern `group`, read in
+    /// the group's current iteration (no value when it bound nothing
+    /// there), docs/language.md 6.4b.
+    InIteration {
+        binding: BindingId,
+        group: BindingId,
+    },
     /// A step's trigger event of this type.
     Trigger(EventId),
 }

@@ -37,6 +37,11 @@ pub fn eval(e: &Expr, s: &Scope) -> Value {
                 .last_of(*b)
                 .map(|ev| ev.field(slot_in(ev, *slot, by_type)).clone())
                 .unwrap_or(Value::Null),
+            Operand::InIteration { binding, group } => s
+                .chain
+                .last_in(*binding, Some(*group))
+                .map(|ev| ev.field(slot_in(ev, *slot, by_type)).clone())
+                .unwrap_or(Value::Null),
             Operand::Trigger(t) => s
                 .triggers
                 .iter()
@@ -49,13 +54,14 @@ pub fn eval(e: &Expr, s: &Scope) -> Value {
             slot,
             fallback,
             by_type,
+            within,
             ..
-        } => match s.chain.last_of(*group) {
+        } => match s.chain.last_in(*group, *within) {
             Some(ev) => ev.field(slot_in(ev, *slot, by_type)).clone(),
             None => match fallback {
                 Some((b, fs)) => s
                     .chain
-                    .last_of(*b)
+                    .last_in(*b, *within)
                     .map(|ev| ev.field(slot_in(ev, *fs, by_type)).clone())
                     .unwrap_or(Value::Null),
                 None => Value::Null,
@@ -67,7 +73,8 @@ pub fn eval(e: &Expr, s: &Scope) -> Value {
             slot,
             ty,
             by_type,
-        } => aggregate(*func, *binding, *slot, by_type, *ty, s.chain),
+            within,
+        } => aggregate(*func, *binding, *slot, by_type, *ty, s.chain, *within),
         Expr::Not(x) => match eval(x, s) {
             Value::Bool(b) => Value::Bool(!b),
             _ => Value::Null,
@@ -290,9 +297,11 @@ fn aggregate(
     by_type: &[(EventId, Slot)],
     ty: Type,
     chain: &Chain,
+    within: Option<BindingId>,
 ) -> Value {
     // The chain is newest first; aggregates read the group oldest first.
-    let mut events: Vec<&Event> = chain.all_of(group).collect();
+    // (For a group sub-pattern, its marks: `count` is its iterations.)
+    let mut events: Vec<&Event> = chain.all_in(group, within).collect();
     events.reverse();
     if func == AggFunc::Count {
         return Value::Int(i64::try_from(events.len()).unwrap_or(i64::MAX));

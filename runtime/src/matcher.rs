@@ -18,9 +18,9 @@
 
 use crate::eval::{holds, Scope};
 use crate::fxhash::FxBuild;
-use crate::run::{Chain, Run};
+use crate::run::{Chain, Loops, Run};
 use crate::value::{Event, Value};
-use cep_ir::{Edge, Pattern, SkipPolicy, StateId};
+use cep_ir::{BindingId, Edge, Pattern, SkipPolicy, StateId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -152,6 +152,12 @@ pub struct Matcher {
     last_x: HashMap<Key, i64, FxBuild>,
     /// `last_x`'s size after its last clean-up.
     last_x_kept: usize,
+    /// Group sub-patterns (docs/language.md 6.4b): the binding of each,
+    /// by its index (`cep_ir::Binding::sub`); empty without them.
+    subs: Vec<BindingId>,
+    /// Where a new run starts: the first block's state, past the `Open`
+    /// edges of the groups the pattern starts with, and its loops.
+    entry: (StateId, Option<Box<Loops>>),
 }
 
 /// Hands out run ids, counting from 1 in each pattern.
@@ -177,6 +183,34 @@ impl Matcher {
             }
         }
         let has_timeouts = ir.states.iter().any(|s| s.timeout.is_some());
+        let mut subs: Vec<(u16, BindingId)> = ir
+            .bindings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| Some((b.sub?, BindingId::try_from(i).ok()?)))
+            .collect();
+        subs.sort_unstable();
+        let subs: Vec<BindingId> = subs.into_iter().map(|(_, b)| b).collect();
+        let mut loops = (!subs.is_empty()).then(|| {
+            Box::new(Loops {
+                iters: vec![0; subs.len()],
+                ..Loops::default()
+            })
+        });
+        let mut entry = ir.start;
+        for _ in 0..ir.states.len() {
+            let open = ir.states.get(usize::from(entry)).and_then(|st| {
+                st.edges.iter().find_map(|e| match e {
+                    Edge::Open { index, target, .. } => Some((*index, *target)),
+                    _ => None,
+                })
+            });
+            let Some((index, target)) = open else { break };
+            if let Some(l) = loops.as_mut() {
+                l.open |= 1u64 << (index % 64);
+            }
+            entry = target;
+        }
         Matcher {
             ir,
             key_slots,
@@ -189,6 +223,8 @@ impl Matcher {
             has_timeouts,
             last_x: HashMap::default(),
             last_x_kept: 0,
+            subs,
+            entry: (entry, loops),
         }
     }
 
@@ -205,7 +241,7 @@ impl Matcher {
     }
 
     fn starts(&self, ev: &Event) -> bool {
-        let Some(state) = self.ir.states.get(usize::from(self.ir.start)) else {
+        let Some(state) = self.ir.states.get(usize::from(self.entry.0)) else {
             return false;
         };
         state.edges.iter().any(|e| match e {
@@ -322,12 +358,13 @@ impl Matcher {
             fx.note_created(id, None);
             let run = Run {
                 id,
-                state: self.ir.start,
+                state: self.entry.0,
                 count: 0,
                 start: ev.seq,
                 first_time: ev.time,
                 last_time: ev.time,
                 chain: Chain::default(),
+                loops: self.entry.1.clone(),
                 foreign: false,
             };
             self.step(run, ev, ids, fx, &mut next, &mut completed);
@@ -437,6 +474,11 @@ impl Matcher {
     fn complete(&self, run: &Run) -> bool {
         let mut state = run.state;
         let mut count = run.count;
+        let mut iters: Vec<u32> = run
+            .loops
+            .as_ref()
+            .map(|l| l.iters.clone())
+            .unwrap_or_default();
         for _ in 0..=self.ir.states.len() {
             let Some(st) = self.ir.states.get(usize::from(state)) else {
                 return false;
@@ -444,14 +486,27 @@ impl Matcher {
             if st.accept || st.timeout.is_some() {
                 return true;
             }
+            // (Entering or repeating a group needs an event: a body
+            // always binds one, docs/language.md 6.4b.)
             let next = st.edges.iter().find_map(|e| match e {
-                Edge::Proceed { at_least, target } if count >= *at_least => Some(*target),
+                Edge::Proceed { at_least, target } if count >= *at_least => Some((*target, None)),
+                Edge::Leave {
+                    index,
+                    at_least,
+                    target,
+                    ..
+                } if done_iterations(&iters, *index) >= *at_least => {
+                    Some((*target, Some(usize::from(*index))))
+                }
                 _ => None,
             });
             match next {
-                Some(t) => {
+                Some((t, left)) => {
                     state = t;
                     count = 0;
+                    if let Some(n) = left.and_then(|i| iters.get_mut(i)) {
+                        *n = 0;
+                    }
                 }
                 None => return false,
             }
@@ -484,8 +539,15 @@ impl Matcher {
             chain: &run.chain,
             triggers: &[],
         };
-        if run.count == 0 {
-            for e in &state.edges {
+        // Negations before the state's first event, and those of group
+        // sub-patterns still holding until the run's next event.
+        let guards = run.loops.as_ref().map_or(&[][..], |l| &l.guards[..]);
+        let own = (run.count == 0).then_some(run.state);
+        for g in own.into_iter().chain(guards.iter().copied()) {
+            let Some(gs) = self.ir.states.get(usize::from(g)) else {
+                continue;
+            };
+            for e in &gs.edges {
                 if let Edge::Kill { event, predicate } = e {
                     if *event == ev.ty && predicate.as_ref().is_none_or(|p| holds(p, &scope)) {
                         fx.note_ended(run.id, End::Killed);
@@ -515,6 +577,7 @@ impl Matcher {
                     }
                     took = true;
                     let looping = *target == run.state;
+                    let (chain, loops) = self.bind(&run, *binding, ev);
                     let mut nr = Run {
                         id: run.id,
                         state: run.state,
@@ -522,7 +585,8 @@ impl Matcher {
                         start: run.start,
                         first_time: run.first_time,
                         last_time: ev.time,
-                        chain: run.chain.push(*binding, ev.clone()),
+                        chain,
+                        loops,
                         // This engine bound its event: its deadlines are
                         // this engine's now (`Run::foreign`).
                         foreign: false,
@@ -568,8 +632,32 @@ impl Matcher {
         }
     }
 
+    /// The run's chain and loops once it binds `ev` to `binding`: first
+    /// a mark for each group sub-pattern whose iteration starts with it
+    /// (outer groups first), then the event; the negations that held
+    /// until this event are done.
+    fn bind(&self, run: &Run, binding: BindingId, ev: &Arc<Event>) -> (Chain, Option<Box<Loops>>) {
+        let Some(l) = run.loops.as_ref() else {
+            return (run.chain.push(binding, ev.clone()), None);
+        };
+        let mut chain = run.chain.clone();
+        for (i, g) in self.subs.iter().enumerate() {
+            if l.open & (1u64 << (i % 64)) != 0 {
+                chain = chain.push_mark(*g, ev.clone());
+            }
+        }
+        let loops = Loops {
+            iters: l.iters.clone(),
+            open: 0,
+            guards: Vec::new(),
+        };
+        (chain.push(binding, ev.clone()), Some(Box::new(loops)))
+    }
+
     /// A run has just entered its state or taken an event: follow
-    /// `Proceed` edges as forks, and report a match at the accepting state.
+    /// `Proceed` edges and the edges of group sub-patterns (`Open`,
+    /// `Repeat`, `Leave`) as forks, and report a match at the accepting
+    /// state.
     fn enter(
         &self,
         run: Run,
@@ -591,34 +679,102 @@ impl Matcher {
             return;
         }
         let mut can_take = false;
-        let mut proceed: Option<StateId> = None;
+        // Where the run moves on without an event, and how its loops change.
+        let mut moves: Vec<(StateId, Option<Box<Loops>>)> = Vec::new();
+        // Negations of a state the run passes without an event (the entry
+        // or end of a group sub-pattern, which takes none) hold until its
+        // next event.
+        let kills = state.edges.iter().any(|e| matches!(e, Edge::Kill { .. }))
+            && !state.edges.iter().any(|e| matches!(e, Edge::Take { .. }));
+        let guarded = |l: &Option<Box<Loops>>| -> Option<Box<Loops>> {
+            let mut l = l.clone();
+            if let (Some(l), true) = (l.as_mut(), kills) {
+                l.guards.push(run.state);
+            }
+            l
+        };
         for e in &state.edges {
             match e {
                 Edge::Take { below, .. } => can_take |= below.is_none_or(|b| run.count < b),
                 Edge::Proceed { at_least, target } if run.count >= *at_least => {
-                    proceed = Some(*target)
+                    moves.push((*target, guarded(&run.loops)));
+                }
+                Edge::Open { index, target, .. } => {
+                    let mut l = guarded(&run.loops);
+                    if let Some(l) = l.as_mut() {
+                        set_iterations(l, *index, 0);
+                        l.open |= 1u64 << (index % 64);
+                    }
+                    moves.push((*target, l));
+                }
+                Edge::Repeat {
+                    index,
+                    below,
+                    target,
+                    ..
+                } => {
+                    let n = run
+                        .loops
+                        .as_ref()
+                        .map_or(1, |l| done_iterations(&l.iters, *index));
+                    if below.is_none_or(|b| n < b) {
+                        let mut l = guarded(&run.loops);
+                        if let Some(l) = l.as_mut() {
+                            set_iterations(l, *index, n);
+                            l.open |= 1u64 << (index % 64);
+                        }
+                        moves.push((*target, l));
+                    }
+                }
+                Edge::Leave {
+                    index,
+                    at_least,
+                    target,
+                    ..
+                } => {
+                    let n = run
+                        .loops
+                        .as_ref()
+                        .map_or(1, |l| done_iterations(&l.iters, *index));
+                    if n >= *at_least {
+                        let mut l = guarded(&run.loops);
+                        if let Some(l) = l.as_mut() {
+                            set_iterations(l, *index, 0);
+                        }
+                        moves.push((*target, l));
+                    }
                 }
                 _ => {}
             }
         }
-        if let Some(target) = proceed {
+        let stays = can_take || state.timeout.is_some();
+        if moves.is_empty() {
+            if stays {
+                out.push(run);
+            } else {
+                // A state that can neither take nor move on: nothing can come.
+                fx.note_ended(run.id, End::Killed);
+            }
+            return;
+        }
+        if stays {
+            out.push(run.clone());
+        }
+        for (k, (target, loops)) in moves.into_iter().enumerate() {
+            // The run that stays keeps its id; else the first move does.
+            let fresh = stays || k > 0;
             let moved = Run {
-                id: if can_take { ids.next_run() } else { run.id },
+                id: if fresh { ids.next_run() } else { run.id },
                 state: target,
                 count: 0,
-                foreign: run.foreign && !can_take,
+                foreign: run.foreign && !fresh,
+                loops,
                 ..run.clone()
             };
-            if can_take {
+            if fresh {
                 fx.note_created(moved.id, Some(run.id));
-                out.push(run);
             }
             self.enter(moved, ids, fx, out, done);
-        } else if can_take || state.timeout.is_some() {
-            out.push(run);
-        } else {
-            // A state that can neither take nor move on: nothing can come.
-            fx.note_ended(run.id, End::Killed);
         }
     }
 
@@ -755,6 +911,9 @@ impl Matcher {
 
     /// Applies the skip policy to the matches of one input and records them.
     fn finish(&self, runs: &mut Vec<Run>, mut completed: Vec<Match>, fx: &mut Effects) {
+        if !self.subs.is_empty() && completed.len() > 1 {
+            completed = self.one_per_event_set(completed, fx);
+        }
         // Matches completing on one input are reported in the order of
         // their first event, then of their later events.
         if completed.len() > 1 {
@@ -800,6 +959,33 @@ impl Matcher {
                 }
             }
         }
+    }
+
+    /// Group sub-patterns: a match is the set of events it binds
+    /// (docs/language.md 6.4b), so of the derivations that bind the same
+    /// events to the same bindings (they complete on the same input),
+    /// one is kept: the one with the fewest iterations, outer groups
+    /// first (then the first made). The others end as skipped.
+    fn one_per_event_set(&self, completed: Vec<Match>, fx: &mut Effects) -> Vec<Match> {
+        type Bound = (u64, Vec<(BindingId, u64)>);
+        let mut kept: Vec<(Bound, Vec<usize>, Match)> = Vec::with_capacity(completed.len());
+        for m in completed {
+            let mut bound: Vec<(BindingId, u64)> =
+                m.chain.iter().map(|(b, e)| (b, e.seq)).collect();
+            bound.reverse();
+            let key = (m.start, bound);
+            let iters = m.chain.iterations(&self.subs);
+            match kept.iter_mut().find(|k| k.0 == key) {
+                Some(k) if iters < k.1 => {
+                    fx.note_ended(k.2.run, End::Skipped);
+                    k.1 = iters;
+                    k.2 = m;
+                }
+                Some(_) => fx.note_ended(m.run, End::Skipped),
+                None => kept.push((key, iters, m)),
+            }
+        }
+        kept.into_iter().map(|k| k.2).collect()
     }
 
     /// The earliest deadline among a partition's runs, if it must be
@@ -1004,5 +1190,18 @@ impl Matcher {
 
     pub fn has_timers(&self) -> bool {
         self.has_timeouts || self.ir.window_ms.is_some()
+    }
+}
+
+/// Iterations of sub-pattern `index` done once the current one ends.
+fn done_iterations(iters: &[u32], index: u16) -> u32 {
+    iters
+        .get(usize::from(index))
+        .map_or(1, |n| n.saturating_add(1))
+}
+
+fn set_iterations(l: &mut Loops, index: u16, n: u32) {
+    if let Some(x) = l.iters.get_mut(usize::from(index)) {
+        *x = n;
     }
 }

@@ -283,6 +283,8 @@ mod tests {
             min: 1,
             max: Some(1),
             group: false,
+            sub: None,
+            parent: None,
         };
         Program {
             format_version: FORMAT_VERSION,

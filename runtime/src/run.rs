@@ -13,6 +13,9 @@ pub struct Chain(Option<Arc<Link>>);
 #[derive(Debug)]
 struct Link {
     binding: BindingId,
+    /// A mark: an iteration of group sub-pattern `binding` starts with
+    /// `event` (the next link, docs/language.md 6.4b); not a bound event.
+    mark: bool,
     event: Arc<Event>,
     next: Chain,
 }
@@ -21,23 +24,80 @@ impl Chain {
     pub fn push(&self, binding: BindingId, event: Arc<Event>) -> Chain {
         Chain(Some(Arc::new(Link {
             binding,
+            mark: false,
             event,
             next: self.clone(),
         })))
     }
 
-    /// Newest first.
-    pub fn iter(&self) -> impl Iterator<Item = (BindingId, &Arc<Event>)> {
+    /// Marks the start of an iteration of group sub-pattern `group`; its
+    /// first event (`event`) is pushed next.
+    pub fn push_mark(&self, group: BindingId, event: Arc<Event>) -> Chain {
+        Chain(Some(Arc::new(Link {
+            binding: group,
+            mark: true,
+            event,
+            next: self.clone(),
+        })))
+    }
+
+    /// Every link, marks included (`true`), newest first.
+    fn links(&self) -> impl Iterator<Item = (BindingId, bool, &Arc<Event>)> {
         let mut cur = self.0.as_deref();
         std::iter::from_fn(move || {
             let l = cur?;
             cur = l.next.0.as_deref();
-            Some((l.binding, &l.event))
+            Some((l.binding, l.mark, &l.event))
         })
+    }
+
+    /// The bound events, newest first (marks are not events).
+    pub fn iter(&self) -> impl Iterator<Item = (BindingId, &Arc<Event>)> {
+        self.links().filter(|l| !l.1).map(|(b, _, e)| (b, e))
     }
 
     pub fn last_of(&self, b: BindingId) -> Option<&Event> {
         self.iter().find(|(x, _)| *x == b).map(|(_, e)| e.as_ref())
+    }
+
+    /// The links newer than the latest mark of `group` (its current
+    /// iteration), or every link when `group` is `None`.
+    fn since(
+        &self,
+        group: Option<BindingId>,
+    ) -> impl Iterator<Item = (BindingId, bool, &Arc<Event>)> {
+        self.links()
+            .take_while(move |(b, mark, _)| !(*mark && Some(*b) == group))
+    }
+
+    /// The newest event of `b` in the current iteration of `group`.
+    pub fn last_in(&self, b: BindingId, group: Option<BindingId>) -> Option<&Event> {
+        self.since(group)
+            .find(|(x, mark, _)| *x == b && !*mark)
+            .map(|(_, _, e)| e.as_ref())
+    }
+
+    /// The events of `b` in the current iteration of `group` (all of
+    /// them when `None`), newest first; for a group sub-pattern `b`, its
+    /// marks (one per iteration).
+    pub fn all_in(&self, b: BindingId, group: Option<BindingId>) -> impl Iterator<Item = &Event> {
+        self.since(group)
+            .filter(move |(x, _, _)| *x == b)
+            .map(|(_, _, e)| e.as_ref())
+    }
+
+    /// Iterations of each group sub-pattern in `groups` (marks counted),
+    /// for choosing among derivations of one match.
+    pub fn iterations(&self, groups: &[BindingId]) -> Vec<usize> {
+        let mut n = vec![0; groups.len()];
+        for (b, mark, _) in self.links() {
+            if mark {
+                if let Some(i) = groups.iter().position(|g| *g == b) {
+                    n[i] += 1;
+                }
+            }
+        }
+        n
     }
 
     /// Every event of a binding, newest first.
@@ -74,6 +134,20 @@ impl Drop for Chain {
     }
 }
 
+/// A run's place in the group sub-patterns it is in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Loops {
+    /// Iterations completed, per sub-pattern index (`cep_ir::Binding::sub`).
+    pub iters: Vec<u32>,
+    /// Sub-patterns whose current iteration has bound no event yet (bit
+    /// per index): the next event the run binds is marked as their
+    /// iteration's start.
+    pub open: u64,
+    /// States whose `Kill` edges hold until the run binds its next event
+    /// (negations before a group and at the end of a group's body).
+    pub guards: Vec<StateId>,
+}
+
 /// One partial match.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -86,6 +160,9 @@ pub struct Run {
     pub first_time: i64,
     pub last_time: i64,
     pub chain: Chain,
+    /// Group sub-patterns (docs/language.md 6.4b): `None` for patterns
+    /// without them.
+    pub loops: Option<Box<Loops>>,
     /// Learned from a peer (`crate::peer`) whose input gave the run its
     /// last event: its deadlines (absence, window) are that peer's to
     /// handle, so this engine neither completes nor expires it on time;

@@ -185,6 +185,18 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         ));
         return EXIT_USAGE;
     }
+    if let Some(p) = program
+        .patterns
+        .iter()
+        .find(|p| p.bindings.iter().any(|b| b.sub.is_some()))
+    {
+        fail(&format!(
+            "pattern `{}` has a group sub-pattern, which --peer cannot honour yet: the peers' run state does not \
+             carry a run's iterations and marks; run it without --peer",
+            p.name
+        ));
+        return EXIT_USAGE;
+    }
     if o.max_delay_ms > 0 {
         fail("--max-delay with --peer: the cluster's order is the reordering; give each peer its input in time order");
         return EXIT_USAGE;

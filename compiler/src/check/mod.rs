@@ -47,6 +47,24 @@ pub struct CPattern {
     pub on_timeout: Option<(usize, Vec<ir::Expr>)>,
     /// The greedy (`true`) or reluctant group's block.
     pub select: Option<(usize, bool)>,
+    /// Group sub-patterns, outer ones first.
+    pub groups: Vec<CGroup>,
+}
+
+/// A group sub-pattern (docs/language.md 6.4b): its body is the blocks
+/// `first_block..=last_block`.
+pub struct CGroup {
+    pub binding: usize,
+    /// Its index among the pattern's sub-patterns (`cep_ir::Binding::sub`).
+    pub index: u16,
+    pub first_block: usize,
+    pub last_block: usize,
+    pub min: u32,
+    pub max: Option<u32>,
+    /// Negations written just before the group.
+    pub pre_kills: Vec<ir::Guard>,
+    /// Negations at the end of its body.
+    pub end_kills: Vec<ir::Guard>,
 }
 
 pub struct CBlock {
@@ -136,15 +154,52 @@ fn warn_private_unused(
 
 /// The event types a pattern names anywhere.
 pub(crate) fn named_events(p: &ast::PatternDecl) -> Vec<&ast::Ident> {
-    p.items
-        .iter()
-        .flat_map(|it| -> Vec<&ast::Ident> {
-            match &it.node {
+    flatten(&p.items)
+        .into_iter()
+        .flat_map(|f| -> Vec<&ast::Ident> {
+            match &f.node.node {
                 PatternItem::Block(b) => std::iter::once(&b.event).chain(&b.alternatives).collect(),
                 PatternItem::Not(n) => vec![&n.event],
                 PatternItem::Halt(g) => vec![&g.event],
-                PatternItem::Emit(_) | PatternItem::OnTimeout(_) => Vec::new(),
+                PatternItem::Group(_) | PatternItem::Emit(_) | PatternItem::OnTimeout(_) => {
+                    Vec::new()
+                }
             }
         })
         .collect()
+}
+
+/// One item of a pattern with its group sub-patterns' bodies inlined
+/// (docs/language.md 6.4b): a group appears before its body
+/// (`close: false`) and after it (`close: true`).
+pub(crate) struct Flat<'a> {
+    pub node: &'a cep_grammar::Node<PatternItem>,
+    pub close: bool,
+    /// Every group around it requires at least one iteration.
+    pub required: bool,
+}
+
+pub(crate) fn flatten(items: &[cep_grammar::Node<PatternItem>]) -> Vec<Flat<'_>> {
+    fn walk<'a>(
+        items: &'a [cep_grammar::Node<PatternItem>],
+        required: bool,
+        out: &mut Vec<Flat<'a>>,
+    ) {
+        for it in items {
+            let flat = |close| Flat {
+                node: it,
+                close,
+                required,
+            };
+            out.push(flat(false));
+            if let PatternItem::Group(g) = &it.node {
+                let min = g.quantifier.map_or(1, |q| q.node.bounds().0);
+                walk(&g.items, required && min > 0, out);
+                out.push(flat(true));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(items, true, &mut out);
+    out
 }

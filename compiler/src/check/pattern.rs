@@ -1,6 +1,6 @@
 //! Patterns: blocks, negations, halts, emit, partition keys.
 
-use super::{named_events, CBlock, CPattern};
+use super::{named_events, CBlock, CGroup, CPattern};
 use crate::env::{duplicate, Env};
 use crate::expr::{bid, slot, BindInfo, Scope};
 use cep_grammar::ast::{self, Contiguity, PatternClause, PatternItem};
@@ -162,9 +162,119 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     let mut emit: Option<(&Vec<ast::FieldInit>, Span)> = None;
     let mut on_timeout: Option<(&ast::EmitEvent, Span)> = None;
     let items: Vec<&cep_grammar::Node<PatternItem>> = p.items.iter().collect();
-    let mut first_positive_seen = false;
-    for it in &items {
+    let flat = super::flatten(&p.items);
+    // Per level (the pattern, then each open group): an item was seen.
+    let mut seen: Vec<bool> = vec![false];
+    // The group sub-patterns open at this point (their bindings).
+    let mut open: Vec<usize> = Vec::new();
+    // Per binding: its bounds and, for a group sub-pattern, its index.
+    let mut shapes: Vec<(u32, Option<u32>, Option<u16>)> = Vec::new();
+    let mut subs: u16 = 0;
+    for f in &flat {
+        let it = f.node;
+        let first_positive_seen = seen.last().copied().unwrap_or(true);
+        let in_group = !open.is_empty();
         match &it.node {
+            PatternItem::Group(_) if f.close => {
+                open.pop();
+                seen.pop();
+            }
+            PatternItem::Group(g) => {
+                let index = binds.len();
+                let (name, span, named) = match &g.binding {
+                    Some(id) => (id.node.clone(), id.span, true),
+                    None => (format!("_{}", index + 1), g.open.span, false),
+                };
+                if let (true, Some(id)) = (named, &g.binding) {
+                    if let Some(prev) = binds.iter().find(|x| x.named && x.name == name) {
+                        diags.push(duplicate("binding", id, prev.span));
+                    } else if name == "prev" {
+                        diags.push(
+                            Diagnostic::new(Code::Duplicate, span, "`prev` cannot name a binding")
+                                .label("reserved inside groups for the previous event")
+                                .help("choose another name"),
+                        );
+                    }
+                }
+                match (&g.contiguity, first_positive_seen) {
+                    (Some(c), false) => diags.push(first_keyword(c.span, in_group)),
+                    (None, true) => diags.push(
+                        Diagnostic::new(Code::MissingContiguity, g.open.span, "this group needs `next`, `then` or `then any`")
+                            .label("how does it follow the item before?")
+                            .help("write `then g: ( ... )`: the keyword also joins each iteration to the one before"),
+                    ),
+                    _ => {}
+                }
+                if let Some(last) = seen.last_mut() {
+                    *last = true;
+                }
+                let (min, max) = g.quantifier.map(|q| q.bounds()).unwrap_or((1, Some(1)));
+                if let Some(q) = &g.quantifier {
+                    never_matches(q, min, max, diags);
+                }
+                for m in &g.modifiers {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadQuantifier,
+                            m.span,
+                            format!(
+                                "`{}` is not available on a group sub-pattern",
+                                m.node.as_str()
+                            ),
+                        )
+                        .label("for a quantified block only")
+                        .help("put it on a block's quantifier, inside or outside the group"),
+                    );
+                }
+                if let Some(r) = &g.reluctant {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadQuantifier,
+                            r.span,
+                            "a reluctant quantifier is not available on a group sub-pattern",
+                        )
+                        .label("for a quantified block only")
+                        .help("remove the `?`: a group gives a match per number of iterations"),
+                    );
+                }
+                if !binds_an_event(&g.items) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadQuantifier,
+                            g.open.span,
+                            "an iteration of this group could bind no event",
+                        )
+                        .label("every item of its body is optional")
+                        .help("make one of its blocks required: `(A?)+` is written `A*`"),
+                    );
+                }
+                if subs == 64 {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadPatternShape,
+                            g.open.span,
+                            "a pattern has at most 64 group sub-patterns",
+                        )
+                        .label("the 65th")
+                        .help("split the pattern into patterns that feed each other"),
+                    );
+                }
+                binds.push(BindInfo {
+                    name,
+                    span,
+                    event: usize::MAX,
+                    types: Vec::new(),
+                    group: true,
+                    sub: true,
+                    parent: open.last().copied(),
+                    named,
+                    used: std::cell::Cell::new(false),
+                });
+                shapes.push((min, max, Some(subs)));
+                subs = subs.saturating_add(1);
+                open.push(index);
+                seen.push(false);
+            }
             PatternItem::Block(b) => {
                 let first = env.resolve_event(&b.event, "this block", diags);
                 let mut types: Vec<usize> = first.into_iter().collect();
@@ -218,7 +328,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                 let view = env
                     .block_views
                     .get(pi)
-                    .and_then(|v| v.get(binds.len()))
+                    .and_then(|v| v.get(block_items.len()))
                     .copied()
                     .flatten();
                 let ev = match (known, view) {
@@ -228,22 +338,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                 };
                 let (min, max) = b.quantifier.map(|q| q.bounds()).unwrap_or((1, Some(1)));
                 if let Some(q) = &b.quantifier {
-                    if max == Some(0) || max.is_some_and(|m| m < min) {
-                        diags.push(
-                            Diagnostic::new(
-                                Code::BadQuantifier,
-                                q.span,
-                                "this quantifier can never match",
-                            )
-                            .label(match max {
-                                Some(m) if m < min => format!("at least {min} but at most {m}"),
-                                _ => "at most zero events".to_string(),
-                            })
-                            .help(
-                                "the upper bound must be at least 1 and at least the lower bound",
-                            ),
-                        );
-                    }
+                    never_matches(q, min, max, diags);
                 }
                 // (An ambiguous `A | B+` is reported once, not again as a
                 // group read without an aggregate.)
@@ -266,11 +361,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                 }
                 // Contiguity keyword: none on the first block, one on every other.
                 match (&b.contiguity, first_positive_seen) {
-                    (Some(c), false) => diags.push(
-                        Diagnostic::new(Code::MissingContiguity, c.span, "the first block takes no contiguity keyword")
-                            .label("nothing comes before the first block")
-                            .help("remove it: every event that matches the first block starts a run"),
-                    ),
+                    (Some(c), false) => diags.push(first_keyword(c.span, in_group)),
                     (None, true) => diags.push(
                         Diagnostic::new(Code::MissingContiguity, b.event.span, "this block needs `next`, `then` or `then any`")
                             .label("how does it follow the block before?")
@@ -281,18 +372,44 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     ),
                     _ => {}
                 }
-                first_positive_seen = true;
+                if let Some(last) = seen.last_mut() {
+                    *last = true;
+                }
+                if in_group {
+                    let word = b
+                        .modifiers
+                        .iter()
+                        .find(|m| m.node == ast::BlockMod::Greedy)
+                        .map(|m| (m.span, "`greedy`"))
+                        .or(b
+                            .reluctant
+                            .as_ref()
+                            .map(|r| (r.span, "a reluctant quantifier")));
+                    if let Some((at, what)) = word {
+                        diags.push(
+                            Diagnostic::new(
+                                Code::BadQuantifier,
+                                at,
+                                format!("{what} is not available inside a group sub-pattern"),
+                            )
+                            .label("the longest or shortest match per start is chosen by one group's length")
+                            .help("use it in a pattern without group sub-patterns"),
+                        );
+                    }
+                }
                 binds.push(BindInfo {
                     name,
                     span,
                     event: ev.unwrap_or(usize::MAX),
                     types,
                     group,
+                    sub: false,
+                    parent: open.last().copied(),
                     named,
                     used: std::cell::Cell::new(false),
                 });
+                shapes.push((min, max, None));
                 block_items.push((b, it.span));
-                let _ = (min, max);
             }
             PatternItem::Not(n) => {
                 env.resolve_event(&n.event, "this negation", diags);
@@ -331,7 +448,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
         let first_min = block_items
             .first()
             .map_or(1, |(b, _)| b.quantifier.map_or(1, |q| q.node.bounds().0));
-        if block_items.len() == 1 && first_min <= 1 {
+        if block_items.len() == 1 && first_min <= 1 && subs == 0 {
             diags.push(
                 Diagnostic::new(
                     Code::NeverTimesOut,
@@ -359,7 +476,12 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     // Shape: first and last positive items.
     let positives: Vec<&&cep_grammar::Node<PatternItem>> = items
         .iter()
-        .filter(|i| matches!(i.node, PatternItem::Block(_) | PatternItem::Not(_)))
+        .filter(|i| {
+            matches!(
+                i.node,
+                PatternItem::Block(_) | PatternItem::Not(_) | PatternItem::Group(_)
+            )
+        })
         .collect();
     if positives.is_empty() {
         diags.push(
@@ -393,15 +515,13 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     n.event.node
                 )),
             ),
-            PatternItem::Block(b) => {
-                if let Some(q) = &b.quantifier {
-                    if q.bounds().0 == 0 {
-                        diags.push(
-                            Diagnostic::new(Code::BadPatternShape, q.span, "the first block cannot be optional")
-                                .label("may match no event")
-                                .help("every run starts with an event of the first block; make it required"),
-                        );
-                    }
+            PatternItem::Block(_) | PatternItem::Group(_) => {
+                if let Some(q) = optional_span(first) {
+                    diags.push(
+                        Diagnostic::new(Code::BadPatternShape, q, "the first block cannot be optional")
+                            .label("may match no event")
+                            .help("every run starts with an event of the first block; make it required"),
+                    );
                 }
             }
             _ => {}
@@ -425,43 +545,32 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     )),
                 ),
             },
-            PatternItem::Block(b) if positives.len() > 1 || b.quantifier.is_some() => {
-                if let Some(q) = &b.quantifier {
-                    if q.bounds().0 == 0 {
-                        diags.push(
-                            Diagnostic::new(
-                                Code::BadPatternShape,
-                                q.span,
-                                "the last block cannot be optional",
-                            )
-                            .label("may match no event")
-                            .help("a match must end with an event; make the last block required"),
-                        );
-                    }
+            PatternItem::Block(_) | PatternItem::Group(_) => {
+                if let Some(q) = optional_span(last) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadPatternShape,
+                            q,
+                            "the last block cannot be optional",
+                        )
+                        .label("may match no event")
+                        .help("a match must end with an event; make the last block required"),
+                    );
                 }
             }
             _ => {}
         }
     }
     for pair in positives.windows(2) {
-        if let (PatternItem::Not(n), PatternItem::Block(b)) = (&pair[0].node, &pair[1].node) {
-            if let Some(q) = b.quantifier.filter(|q| q.bounds().0 == 0) {
-                diags.push(
-                    Diagnostic::new(
-                        Code::BadPatternShape,
-                        pair[0].span,
-                        "a negation cannot come just before an optional block",
-                    )
-                    .label(format!(
-                        "`not {}` would have no event to end at",
-                        n.event.node
-                    ))
-                    .also(q.span, "this block may match nothing")
-                    .help("make the block required, or move the negation before a required block"),
-                );
-            }
-        }
+        negation_before_optional(pair[0], pair[1], diags);
     }
+    let tail = p.items.iter().rposition(|i| {
+        matches!(
+            i.node,
+            PatternItem::Block(_) | PatternItem::Group(_) | PatternItem::Not(_)
+        )
+    });
+    check_bodies(&p.items, tail, true, diags);
     for it in &positives {
         if let PatternItem::Not(n) = &it.node {
             if let Some(w) = n.within.filter(|w| w.millis() == Some(0)) {
@@ -492,6 +601,26 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     }
 
     let (inners, select) = modifiers(&block_items, absence.is_some(), diags);
+    if let (Some((k, _)), true) = (select, subs > 0) {
+        if let Some((b, span)) = block_items.get(k) {
+            let at = b
+                .modifiers
+                .iter()
+                .find(|m| m.node == ast::BlockMod::Greedy)
+                .map(|m| m.span)
+                .or(b.reluctant.as_ref().map(|r| r.span))
+                .unwrap_or(*span);
+            diags.push(
+                Diagnostic::new(
+                    Code::BadQuantifier,
+                    at,
+                    "a greedy or reluctant group cannot be used with group sub-patterns",
+                )
+                .label("chooses among matches by this group's length")
+                .help("use it in a pattern without group sub-patterns, or feed this pattern's matches to another"),
+            );
+        }
+    }
 
     // Conditions, in order: each block sees the blocks before it.
     let mut blocks: Vec<CBlock> = Vec::new();
@@ -501,28 +630,90 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     let mut lookback: Option<(ir::Guard, u64)> = None;
     let mut bi = 0usize;
     let mut inputs: BTreeSet<usize> = BTreeSet::new();
-    for it in &items {
+    let mut groups: Vec<CGroup> = Vec::new();
+    // The open group sub-patterns: their bindings, and their entries in
+    // `groups`; per level, the binding of the item before (a block's or
+    // a group's) and the contiguity that joins the level's first item.
+    let mut open: Vec<usize> = Vec::new();
+    let mut open_groups: Vec<usize> = Vec::new();
+    let mut before: Vec<Option<usize>> = vec![None];
+    let mut joins: Vec<ir::Contiguity> = vec![ir::Contiguity::Relaxed];
+    // The contiguity of an item: its keyword, or for the first item of a
+    // group the group's.
+    let effective = |written: Option<cep_grammar::Node<Contiguity>>,
+                     first: bool,
+                     joins: &[ir::Contiguity]| match written {
+        Some(c) => contiguity(c.node),
+        None if first => joins.last().copied().unwrap_or(ir::Contiguity::Relaxed),
+        None => ir::Contiguity::Relaxed,
+    };
+    for f in &flat {
+        let it = f.node;
+        let first_here = before.last().copied().flatten().is_none();
         match &it.node {
+            PatternItem::Group(_) if f.close => {
+                if let Some(gi) = open_groups.pop() {
+                    if let Some(g) = groups.get_mut(gi) {
+                        g.last_block = blocks.len().saturating_sub(1);
+                        g.end_kills = std::mem::take(&mut pending_kills);
+                    }
+                }
+                let g = open.pop();
+                joins.pop();
+                before.pop();
+                if let Some(b) = before.last_mut() {
+                    *b = g;
+                }
+            }
+            PatternItem::Group(g) => {
+                let (min, max, index) = shapes.get(bi).copied().unwrap_or((1, Some(1), None));
+                let c = effective(g.contiguity, first_here && !open.is_empty(), &joins);
+                groups.push(CGroup {
+                    binding: bi,
+                    index: index.unwrap_or(0),
+                    first_block: blocks.len(),
+                    last_block: blocks.len(),
+                    min,
+                    max,
+                    pre_kills: std::mem::take(&mut pending_kills),
+                    end_kills: Vec::new(),
+                });
+                open_groups.push(groups.len() - 1);
+                open.push(bi);
+                joins.push(c);
+                before.push(None);
+                bi += 1;
+            }
             PatternItem::Block(b) => {
                 let info = &binds[bi];
                 let ev_known = info.event != usize::MAX;
                 if ev_known {
                     inputs.extend(info.types.iter().copied());
                 }
+                // `prev` for a group's first event: the block before it
+                // at its level.
+                let fallback = before.last().copied().flatten().filter(|x| !binds[*x].sub);
                 let prev = if info.group {
-                    Some((bi, bi.checked_sub(1)))
+                    Some((bi, fallback))
                 } else {
                     None
                 };
                 if let (Some((_, None)), Some(pred)) = (prev, &b.predicate) {
                     if uses_prev(pred) {
+                        let why = if !first_here {
+                            "the item before this group is a group sub-pattern"
+                        } else if open.is_empty() {
+                            "this group starts the pattern"
+                        } else {
+                            "this group starts the body of a group sub-pattern"
+                        };
                         diags.push(
                             Diagnostic::new(
                                 Code::NotAGroup,
                                 pred.span,
                                 "`prev` has no event before the first event of this group",
                             )
-                            .label("this group starts the pattern")
+                            .label(why)
                             .help("put a block before the group, or compare with a constant"),
                         );
                     }
@@ -537,21 +728,23 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     triggers: None,
                     owner: &owner,
                     halt: false,
+                    inside: &open,
                 };
                 let predicate = match &b.predicate {
                     Some(e) if ev_known => scope.condition(e, diags),
                     _ => None,
                 };
+                let inner = inners.get(blocks.len()).copied().flatten();
                 blocks.push(CBlock {
                     binding: bi,
-                    contiguity: b
-                        .contiguity
-                        .map(|c| contiguity(c.node))
-                        .unwrap_or(ir::Contiguity::Relaxed),
+                    contiguity: effective(b.contiguity, first_here && !open.is_empty(), &joins),
                     predicate,
                     kills: std::mem::take(&mut pending_kills),
-                    inner: inners.get(bi).copied().flatten(),
+                    inner,
                 });
+                if let Some(b) = before.last_mut() {
+                    *b = Some(bi);
+                }
                 bi += 1;
             }
             PatternItem::Not(n) => {
@@ -569,6 +762,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     triggers: None,
                     owner: &owner,
                     halt: false,
+                    inside: &open,
                 };
                 let predicate = n.predicate.as_ref().and_then(|e| scope.condition(e, diags));
                 let g = ir::Guard {
@@ -602,6 +796,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                     triggers: None,
                     owner: &owner,
                     halt: true,
+                    inside: &[],
                 };
                 let predicate = h.predicate.as_ref().and_then(|e| scope.condition(e, diags));
                 halts.push(ir::Guard {
@@ -624,6 +819,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
         triggers: None,
         owner: &owner,
         halt: false,
+        inside: &[],
     };
     let (fields, emit_exprs) = match emit {
         Some((inits, _)) => record(&scope, inits, diags),
@@ -732,16 +928,26 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
         // A run that may wait (a relaxed block) or grow (an open
         // quantifier) has nothing to end it without a window; every event
         // that matches the first block adds one more.
-        let open = block_items.iter().find_map(|(b, span)| {
-            let why = match (b.contiguity.map(|c| c.node), b.quantifier) {
-                (Some(Contiguity::ThenAny), _) => "`then any` forks a run for every match",
-                (_, Some(q)) if q.bounds().1.is_none() => {
-                    "an open quantifier grows a run without end"
-                }
-                (Some(Contiguity::Then), _) => "a run waits here for as long as no match comes",
-                _ => return None,
-            };
-            Some((why, span))
+        let open_group = flat.iter().find_map(|f| match &f.node.node {
+            PatternItem::Group(g)
+                if !f.close && g.quantifier.is_some_and(|q| q.node.bounds().1.is_none()) =>
+            {
+                Some(("an open quantifier grows a run without end", &f.node.span))
+            }
+            _ => None,
+        });
+        let open = open_group.or_else(|| {
+            block_items.iter().find_map(|(b, span)| {
+                let why = match (b.contiguity.map(|c| c.node), b.quantifier) {
+                    (Some(Contiguity::ThenAny), _) => "`then any` forks a run for every match",
+                    (_, Some(q)) if q.bounds().1.is_none() => {
+                        "an open quantifier grows a run without end"
+                    }
+                    (Some(Contiguity::Then), _) => "a run waits here for as long as no match comes",
+                    _ => return None,
+                };
+                Some((why, span))
+            })
         });
         if let Some((why, span)) = open {
             diags.push(
@@ -762,17 +968,16 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
 
     let bindings = binds
         .iter()
-        .zip(&block_items)
-        .map(|(b, (blk, _))| {
-            let (min, max) = blk.quantifier.map(|q| q.bounds()).unwrap_or((1, Some(1)));
-            ir::Binding {
-                name: b.name.clone(),
-                event: b.types.first().map_or(EventId::MAX, |t| Env::event_id(*t)),
-                alternatives: b.types.iter().skip(1).map(|t| Env::event_id(*t)).collect(),
-                min,
-                max,
-                group: b.group,
-            }
+        .zip(&shapes)
+        .map(|(b, &(min, max, sub))| ir::Binding {
+            name: b.name.clone(),
+            event: b.types.first().map_or(EventId::MAX, |t| Env::event_id(*t)),
+            alternatives: b.types.iter().skip(1).map(|t| Env::event_id(*t)).collect(),
+            min,
+            max,
+            group: b.group,
+            sub,
+            parent: b.parent.map(crate::expr::bid),
         })
         .collect();
     let cp = CPattern {
@@ -798,6 +1003,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
         report,
         on_timeout: timeout.as_ref().map(|(ev, _, exprs)| (*ev, exprs.clone())),
         select,
+        groups,
     };
     let _ = bid;
     Some((cp, fields, timeout.map(|(ev, f, _)| (ev, f))))
@@ -865,8 +1071,8 @@ pub(super) fn prepare_views(env: &mut Env, pi: usize) {
         .flatten()
         .collect();
     let mut views = Vec::new();
-    for it in &p.items {
-        let PatternItem::Block(b) = &it.node else {
+    for f in super::flatten(&p.items) {
+        let PatternItem::Block(b) = &f.node.node else {
             continue;
         };
         let types: Option<Vec<usize>> = std::iter::once(&b.event)
@@ -1181,4 +1387,176 @@ fn modifiers(
         inners.push(inner);
     }
     (inners, select.map(|(i, longest, _)| (i, longest)))
+}
+
+/// CEP018 for bounds that can never match (`{5,2}`, `{0}`).
+fn never_matches(
+    q: &cep_grammar::Node<ast::Quantifier>,
+    min: u32,
+    max: Option<u32>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if max == Some(0) || max.is_some_and(|m| m < min) {
+        diags.push(
+            Diagnostic::new(
+                Code::BadQuantifier,
+                q.span,
+                "this quantifier can never match",
+            )
+            .label(match max {
+                Some(m) if m < min => format!("at least {min} but at most {m}"),
+                _ => "at most zero events".to_string(),
+            })
+            .help("the upper bound must be at least 1 and at least the lower bound"),
+        );
+    }
+}
+
+/// CEP019: a keyword on the first block of a pattern or the first item
+/// of a group's body.
+fn first_keyword(at: Span, in_group: bool) -> Diagnostic {
+    if in_group {
+        Diagnostic::new(
+            Code::MissingContiguity,
+            at,
+            "the first item of a group takes no contiguity keyword",
+        )
+        .label("the group's keyword comes before its `(`")
+        .help("remove it: the keyword before the group says how each iteration follows the one before")
+    } else {
+        Diagnostic::new(
+            Code::MissingContiguity,
+            at,
+            "the first block takes no contiguity keyword",
+        )
+        .label("nothing comes before the first block")
+        .help("remove it: every event that matches the first block starts a run")
+    }
+}
+
+/// Whether every iteration of a body binds an event: it has a required
+/// block, or a required group whose body does.
+fn binds_an_event(items: &[cep_grammar::Node<PatternItem>]) -> bool {
+    items.iter().any(|it| match &it.node {
+        PatternItem::Block(b) => b.quantifier.is_none_or(|q| q.node.bounds().0 > 0),
+        PatternItem::Group(g) => {
+            g.quantifier.is_none_or(|q| q.node.bounds().0 > 0) && binds_an_event(&g.items)
+        }
+        _ => false,
+    })
+}
+
+/// The quantifier of a block or group that may bind nothing.
+fn optional_span(it: &cep_grammar::Node<PatternItem>) -> Option<Span> {
+    let q = match &it.node {
+        PatternItem::Block(b) => b.quantifier,
+        PatternItem::Group(g) => g.quantifier,
+        _ => None,
+    }?;
+    (q.node.bounds().0 == 0).then_some(q.span)
+}
+
+/// CEP009: a negation just before a block or group that may bind
+/// nothing (it would have no event to end at).
+fn negation_before_optional(
+    a: &cep_grammar::Node<PatternItem>,
+    b: &cep_grammar::Node<PatternItem>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if let (PatternItem::Not(n), Some(q)) = (&a.node, optional_span(b)) {
+        diags.push(
+            Diagnostic::new(
+                Code::BadPatternShape,
+                a.span,
+                "a negation cannot come just before an optional block",
+            )
+            .label(format!(
+                "`not {}` would have no event to end at",
+                n.event.node
+            ))
+            .also(q, "this block may match nothing")
+            .help("make the block required, or move the negation before a required block"),
+        );
+    }
+}
+
+/// The shape of the bodies of group sub-patterns (docs/language.md
+/// 6.4b), every level: no negation first, none with `within`, none just
+/// before an optional item, and a negation at the end only where some
+/// event can follow it (another iteration, or an item after the group).
+/// `tail`: the index of the last item at this level after which nothing
+/// binds; `terminal`: nothing binds after this level's items either.
+fn check_bodies(
+    items: &[cep_grammar::Node<PatternItem>],
+    tail: Option<usize>,
+    terminal: bool,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (k, it) in items.iter().enumerate() {
+        let PatternItem::Group(g) = &it.node else {
+            continue;
+        };
+        let max = g.quantifier.map_or(Some(1), |q| q.node.bounds().1);
+        // Nothing binds after this group's last iteration.
+        let last = terminal && tail == Some(k);
+        let body = &g.items;
+        if let Some(first) = body.first() {
+            if let PatternItem::Not(n) = &first.node {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadPatternShape,
+                        first.span,
+                        "a group's body cannot start with a negation",
+                    )
+                    .label("the group's iterations start with an event")
+                    .help(format!(
+                        "write it before the group (`not {} then g: ( ... )`) or at the end of the body, where it holds between iterations",
+                        n.event.node
+                    )),
+                );
+            }
+        }
+        for x in body {
+            if let PatternItem::Not(n) = &x.node {
+                if let Some(w) = &n.within {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::BadPatternShape,
+                            w.span,
+                            "`within` on a negation is only for the end of a pattern",
+                        )
+                        .label("in a group a negation lasts until the next event is bound")
+                        .help("remove `within`"),
+                    );
+                }
+            }
+        }
+        for pair in body.windows(2) {
+            negation_before_optional(&pair[0], &pair[1], diags);
+        }
+        if let Some(end) = body.last() {
+            if let (PatternItem::Not(n), true, Some(1)) = (&end.node, last, max) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BadPatternShape,
+                        end.span,
+                        "nothing can follow this negation",
+                    )
+                    .label(format!(
+                        "`not {}` holds until the next bound event",
+                        n.event.node
+                    ))
+                    .also(
+                        g.open.span,
+                        "this group has one iteration and ends the pattern",
+                    )
+                    .help("put a block after the group, or let the group repeat"),
+                );
+            }
+        }
+        let inner_tail = body
+            .iter()
+            .rposition(|i| matches!(i.node, PatternItem::Block(_) | PatternItem::Group(_)));
+        check_bodies(body, inner_tail, last && max == Some(1), diags);
+    }
 }

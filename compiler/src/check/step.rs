@@ -138,6 +138,7 @@ fn check_step(env: &Env, s: &ast::StepDecl, diags: &mut Vec<Diagnostic>) -> Opti
         triggers: Some(&trig),
         owner: &owner,
         halt: false,
+        inside: &[],
     };
     let mut delay_ms = 0;
     let mut acquire: Vec<ir::Acquire> = Vec::new();
@@ -570,7 +571,8 @@ pub(super) fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
             // A run starts with the first block's event; its window may
             // then close on it.
             if let Some(t) = env.timeouts[pi].filter(|t| !can.contains(t)) {
-                let first = p.items.iter().find_map(|it| match &it.node {
+                let flat = super::flatten(&p.items);
+                let first = flat.iter().find_map(|f| match &f.node.node {
                     PatternItem::Block(b) => Some(b),
                     _ => None,
                 });
@@ -588,10 +590,10 @@ pub(super) fn warn_step_cycles(env: &Env, diags: &mut Vec<Diagnostic>) {
                 continue;
             }
             // Per required block, its types (any of an alternation will do).
-            let needs: Vec<Vec<usize>> = p
-                .items
+            let needs: Vec<Vec<usize>> = super::flatten(&p.items)
                 .iter()
-                .filter_map(|it| match &it.node {
+                .filter(|f| f.required)
+                .filter_map(|f| match &f.node.node {
                     PatternItem::Block(b) if b.quantifier.is_none_or(|q| q.bounds().0 > 0) => Some(
                         std::iter::once(&b.event)
                             .chain(&b.alternatives)

@@ -25,6 +25,11 @@ pub struct BindInfo {
     /// Its event types (several for an alternation).
     pub types: Vec<usize>,
     pub group: bool,
+    /// A group sub-pattern (docs/language.md 6.4b): it binds no event;
+    /// its body's bindings are its children.
+    pub sub: bool,
+    /// The group sub-pattern it is in.
+    pub parent: Option<usize>,
     /// Written by the author (anonymous blocks cannot be referred to).
     pub named: bool,
     pub used: Cell<bool>,
@@ -49,6 +54,9 @@ pub struct Scope<'s, 'a> {
     pub owner: &'s str,
     /// A `halt on` condition: it sees only the halting event.
     pub halt: bool,
+    /// The group sub-patterns the expression is written in, outermost
+    /// first: their bindings are seen by name, in the current iteration.
+    pub inside: &'s [usize],
 }
 
 /// Slots per event type of a field of a view (`cep_ir::Expr::Field`).
@@ -63,8 +71,81 @@ pub fn bid(i: usize) -> BindingId {
 }
 
 impl Scope<'_, '_> {
+    /// A binding seen here by its name: outside a group sub-pattern,
+    /// its bindings are reached through it (`g.x`).
     fn binding(&self, name: &str) -> Option<usize> {
-        self.bindings.iter().position(|b| b.named && b.name == name)
+        self.bindings
+            .iter()
+            .position(|b| b.named && b.name == name)
+            .filter(|&b| self.visible(b))
+    }
+
+    fn visible(&self, b: usize) -> bool {
+        self.bindings
+            .get(b)
+            .is_some_and(|x| x.parent.is_none_or(|p| self.inside.contains(&p)))
+    }
+
+    /// A binding of that name inside a group sub-pattern the expression
+    /// is not in: CEP008, with the way to read it.
+    fn hidden(&self, id: &ast::Ident, diags: &mut Vec<Diagnostic>) -> bool {
+        let Some(b) = self
+            .bindings
+            .iter()
+            .position(|b| b.named && b.name == id.node)
+        else {
+            return false;
+        };
+        self.bindings[b].used.set(true);
+        let path = self.path(b);
+        diags.push(
+            Diagnostic::new(
+                Code::GroupNeedsAggregate,
+                id.span,
+                format!("`{}` is inside the group `{}`", id.node, path.0),
+            )
+            .label("each iteration of the group binds it again")
+            .also(self.bindings[b].span, "bound here")
+            .help(format!(
+                "outside the group, read it over every iteration with an aggregate: `count({0})`, `last({0}.field)`, `avg({0}.field)`",
+                path.1
+            )),
+        );
+        true
+    }
+
+    /// The outermost group around `b` and the path to `b` from it.
+    fn path(&self, b: usize) -> (String, String) {
+        let mut names = vec![self.bindings[b].name.clone()];
+        let mut cur = self.bindings[b].parent;
+        while let Some(g) = cur.filter(|g| !self.inside.contains(g)) {
+            names.push(self.bindings[g].name.clone());
+            cur = self.bindings[g].parent;
+        }
+        names.reverse();
+        (names[0].clone(), names.join("."))
+    }
+
+    /// A group sub-pattern read as if it were an event: CEP008.
+    fn sub_as_event(&self, b: usize, span: Span, diags: &mut Vec<Diagnostic>) {
+        let name = &self.bindings[b].name;
+        let child = self
+            .bindings
+            .iter()
+            .find(|x| x.parent == Some(b) && x.named)
+            .map_or("x".to_string(), |x| x.name.clone());
+        diags.push(
+            Diagnostic::new(
+                Code::GroupNeedsAggregate,
+                span,
+                format!("`{name}` is a group sub-pattern, not one event"),
+            )
+            .label("it repeats its body")
+            .also(self.bindings[b].span, "the group is bound here")
+            .help(format!(
+                "read it with an aggregate: `count({name})` (its iterations), `count({name}.{child})`, `last({name}.{child}.field)`"
+            )),
+        );
     }
 
     fn event(&self, i: usize) -> Option<&EventInfo> {
@@ -190,6 +271,9 @@ impl Scope<'_, '_> {
             );
             return None;
         }
+        if self.current.is_none() && self.hidden(id, diags) {
+            return None;
+        }
         if let Some(cur) = self.current {
             let ev = self.event(cur)?;
             if ev.poisoned {
@@ -242,6 +326,14 @@ impl Scope<'_, '_> {
         diags: &mut Vec<Diagnostic>,
     ) -> Option<(Expr, Type)> {
         let ExprKind::Name(id) = &base.node else {
+            // `g.x.f` outside an aggregate.
+            if let Some(root) = names(base).and_then(|p| self.binding(&p[0].node)) {
+                if self.bindings[root].sub {
+                    self.bindings[root].used.set(true);
+                    self.sub_as_event(root, span, diags);
+                    return None;
+                }
+            }
             diags.push(
                 Diagnostic::new(
                     Code::UnknownBinding,
@@ -303,6 +395,10 @@ impl Scope<'_, '_> {
                 );
                 return None;
             }
+            if info.sub {
+                self.sub_as_event(b, span, diags);
+                return None;
+            }
             if info.group {
                 self.lookup(info.event, field, diags)?;
                 diags.push(
@@ -317,15 +413,26 @@ impl Scope<'_, '_> {
                 return None;
             }
             let (s, ty, by_type) = self.lookup(info.event, field, diags)?;
+            // Inside a group sub-pattern: its current iteration's event.
+            let of = match info.parent {
+                Some(g) => Operand::InIteration {
+                    binding: bid(b),
+                    group: bid(g),
+                },
+                None => Operand::Binding(bid(b)),
+            };
             return Some((
                 Expr::Field {
-                    of: Operand::Binding(bid(b)),
+                    of,
                     slot: s,
                     ty,
                     by_type,
                 },
                 ty,
             ));
+        }
+        if self.hidden(id, diags) {
+            return None;
         }
         if name == "prev" {
             let Some((group, fallback)) = self.prev else {
@@ -384,6 +491,7 @@ impl Scope<'_, '_> {
                     fallback: fb,
                     ty,
                     by_type,
+                    within: self.bindings.get(group).and_then(|g| g.parent).map(bid),
                 },
                 ty,
             ));
@@ -597,15 +705,21 @@ impl Scope<'_, '_> {
             );
             return None;
         };
-        let (gname, field) = match (&arg.node, func) {
-            (ExprKind::Name(id), AggFunc::Count) => (id, None),
-            (ExprKind::Field(base, fld), _) if func != AggFunc::Count => match &base.node {
-                ExprKind::Name(id) => (id, Some(fld)),
-                _ => return self.agg_shape(func, arg.span, diags),
-            },
+        // The group: a name, or a path into group sub-patterns (`g.h.y`);
+        // the field after it.
+        let (path_expr, field) = match (&arg.node, func) {
+            (_, AggFunc::Count) => (arg, None),
+            (ExprKind::Field(base, fld), _) => (&**base, Some(fld)),
             _ => return self.agg_shape(func, arg.span, diags),
         };
-        let Some(b) = self.binding(&gname.node) else {
+        let Some(path) = names(path_expr) else {
+            return self.agg_shape(func, arg.span, diags);
+        };
+        let gname = path[0];
+        let Some(first) = self.binding(&gname.node) else {
+            if self.hidden(gname, diags) {
+                return None;
+            }
             let mut d = Diagnostic::new(
                 Code::UnknownBinding,
                 gname.span,
@@ -624,9 +738,54 @@ impl Scope<'_, '_> {
             diags.push(d);
             return None;
         };
+        self.bindings[first].used.set(true);
+        let mut b = first;
+        for seg in &path[1..] {
+            if !self.bindings[b].sub {
+                return self.agg_shape(func, arg.span, diags);
+            }
+            let child = self
+                .bindings
+                .iter()
+                .position(|x| x.parent == Some(b) && x.named && x.name == seg.node);
+            let Some(c) = child else {
+                let names: Vec<&str> = self
+                    .bindings
+                    .iter()
+                    .filter(|x| x.parent == Some(b) && x.named)
+                    .map(|x| x.name.as_str())
+                    .collect();
+                diags.push(
+                    Diagnostic::new(
+                        Code::UnknownBinding,
+                        seg.span,
+                        format!(
+                            "the group `{}` has no binding `{}`",
+                            self.bindings[b].name, seg.node
+                        ),
+                    )
+                    .label("not in the group's body")
+                    .help(if names.is_empty() {
+                        "its body binds no name".to_string()
+                    } else {
+                        format!(
+                            "its body binds {}",
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }),
+                );
+                return None;
+            };
+            self.bindings[c].used.set(true);
+            b = c;
+        }
         let info = &self.bindings[b];
-        info.used.set(true);
-        if !info.group {
+        let through = path.len() > 1;
+        if !info.group && !through {
             diags.push(
                 Diagnostic::new(Code::NotAGroup, gname.span, format!("`{}` is not a group", gname.node))
                     .label("one event, not a group")
@@ -635,7 +794,12 @@ impl Scope<'_, '_> {
             );
             return None;
         }
-        if b >= self.bound_upto {
+        if info.sub && field.is_some() {
+            self.sub_as_event(b, arg.span, diags);
+            return None;
+        }
+        // Complete here: bound before, and not a group the expression is in.
+        if first >= self.bound_upto || b >= self.bound_upto || self.inside.contains(&first) {
             diags.push(
                 Diagnostic::new(
                     Code::UnknownBinding,
@@ -643,11 +807,17 @@ impl Scope<'_, '_> {
                     format!("the group `{}` is not complete here", gname.node),
                 )
                 .label("aggregates can read a group only after it")
-                .also(info.span, "the group is bound here")
-                .help("use `prev` inside the group's own condition"),
+                .also(self.bindings[first].span, "the group is bound here")
+                .help(if self.inside.contains(&first) {
+                    "inside a group, its own bindings are read by name, in the current iteration"
+                } else {
+                    "use `prev` inside the group's own condition"
+                }),
             );
             return None;
         }
+        // Inside a group sub-pattern, over its current iteration.
+        let within = self.bindings[first].parent.map(bid);
         let (s, fty) = match field {
             None => (None, Type::Int),
             Some(fld) => {
@@ -681,6 +851,7 @@ impl Scope<'_, '_> {
                 slot: s.as_ref().map(|x| x.0),
                 ty,
                 by_type: s.map(|x| x.1).unwrap_or_default(),
+                within,
             },
             ty,
         ))
@@ -892,6 +1063,19 @@ impl Scope<'_, '_> {
             .label(format!("this is `{ty}`")),
         );
         None
+    }
+}
+
+/// `g`, `g.h`, `g.h.y`: the names of a path, or `None`.
+fn names(e: &ast::Expr) -> Option<Vec<&ast::Ident>> {
+    match &e.node {
+        ExprKind::Name(id) => Some(vec![id]),
+        ExprKind::Field(base, f) => {
+            let mut v = names(base)?;
+            v.push(f);
+            Some(v)
+        }
+        _ => None,
     }
 }
 

@@ -277,41 +277,12 @@ impl Cx {
                     };
                     clauses.push(Node::new(PatternClause::Skip(policy), qs));
                 }
-                Rule::block => items.push(Node::new(PatternItem::Block(self.block(q)?), qs)),
-                Rule::negation => {
-                    let mut neg = Negation {
-                        event: Node::new(String::new(), qs),
-                        predicate: None,
-                        within: None,
-                    };
-                    for x in self.inner(q) {
-                        match x.as_rule() {
-                            Rule::ident => neg.event = self.ident(x),
-                            Rule::where_clause => neg.predicate = Some(self.where_clause(x)?),
-                            Rule::within_clause => neg.within = Some(self.within(x)?),
-                            _ => return Err(self.bug(&x, "negation part")),
-                        }
-                    }
-                    items.push(Node::new(PatternItem::Not(neg), qs));
-                }
-                Rule::halt_item => {
-                    let mut it = self.inner(q);
-                    let event = self.ident(next(&mut it, qs)?);
-                    let predicate = match it.next() {
-                        Some(w) => Some(self.where_clause(w)?),
-                        None => None,
-                    };
-                    items.push(Node::new(PatternItem::Halt(Guard { event, predicate }), qs));
-                }
-                Rule::emit_item => {
-                    let rec = next(&mut self.inner(q), qs)?;
-                    items.push(Node::new(PatternItem::Emit(self.record(rec)?), qs));
-                }
-                Rule::timeout_item => {
-                    let target = next(&mut self.inner(q), qs)?;
-                    let emit = self.emit_target(target)?;
-                    items.push(Node::new(PatternItem::OnTimeout(emit), qs));
-                }
+                Rule::block
+                | Rule::group
+                | Rule::negation
+                | Rule::halt_item
+                | Rule::emit_item
+                | Rule::timeout_item => items.push(self.pattern_item(q)?),
                 _ => return Err(self.bug(&q, "pattern part")),
             }
         }
@@ -339,6 +310,97 @@ impl Cx {
         Ok(KeySpec { name, from })
     }
 
+    /// One item of a pattern's or a group's body.
+    fn pattern_item(&self, q: Pair<Rule>) -> R<Node<PatternItem>> {
+        let qs = self.sp(&q);
+        match q.as_rule() {
+            Rule::block => Ok(Node::new(PatternItem::Block(self.block(q)?), qs)),
+            Rule::negation => {
+                let mut neg = Negation {
+                    event: Node::new(String::new(), qs),
+                    predicate: None,
+                    within: None,
+                };
+                for x in self.inner(q) {
+                    match x.as_rule() {
+                        Rule::ident => neg.event = self.ident(x),
+                        Rule::where_clause => neg.predicate = Some(self.where_clause(x)?),
+                        Rule::within_clause => neg.within = Some(self.within(x)?),
+                        _ => return Err(self.bug(&x, "negation part")),
+                    }
+                }
+                Ok(Node::new(PatternItem::Not(neg), qs))
+            }
+            Rule::halt_item => {
+                let mut it = self.inner(q);
+                let event = self.ident(next(&mut it, qs)?);
+                let predicate = match it.next() {
+                    Some(w) => Some(self.where_clause(w)?),
+                    None => None,
+                };
+                Ok(Node::new(PatternItem::Halt(Guard { event, predicate }), qs))
+            }
+            Rule::emit_item => {
+                let rec = next(&mut self.inner(q), qs)?;
+                Ok(Node::new(PatternItem::Emit(self.record(rec)?), qs))
+            }
+            Rule::timeout_item => {
+                let target = next(&mut self.inner(q), qs)?;
+                let emit = self.emit_target(target)?;
+                Ok(Node::new(PatternItem::OnTimeout(emit), qs))
+            }
+            Rule::group => Ok(Node::new(PatternItem::Group(self.group(q)?), qs)),
+            _ => Err(self.bug(&q, "pattern part")),
+        }
+    }
+
+    fn group(&self, p: Pair<Rule>) -> R<Group> {
+        let span = self.sp(&p);
+        let mut g = Group {
+            contiguity: None,
+            binding: None,
+            open: Node::new((), span),
+            items: Vec::new(),
+            quantifier: None,
+            reluctant: None,
+            modifiers: Vec::new(),
+        };
+        for x in self.inner(p) {
+            let xs = self.sp(&x);
+            match x.as_rule() {
+                Rule::contiguity => g.contiguity = Some(Node::new(self.contiguity(x), xs)),
+                Rule::binding => {
+                    let id = next(&mut x.into_inner(), xs)?;
+                    g.binding = Some(self.ident(id));
+                }
+                Rule::group_open => g.open = Node::new((), xs),
+                Rule::quantifier => {
+                    g.reluctant = self.reluctant(&x);
+                    g.quantifier = Some(Node::new(self.quantifier(x)?, xs));
+                }
+                Rule::block_mod => g.modifiers.push(Node::new(block_mod(x.as_str()), xs)),
+                _ => g.items.push(self.pattern_item(x)?),
+            }
+        }
+        Ok(g)
+    }
+
+    fn contiguity(&self, x: Pair<Rule>) -> Contiguity {
+        match x.into_inner().next().map(|c| c.as_rule()) {
+            Some(Rule::then_any) => Contiguity::ThenAny,
+            Some(Rule::kw_next) => Contiguity::Next,
+            _ => Contiguity::Then,
+        }
+    }
+
+    /// The `?` of a reluctant quantifier.
+    fn reluctant(&self, x: &Pair<Rule>) -> Option<Node<()>> {
+        x.clone()
+            .into_inner()
+            .find(|r| r.as_rule() == Rule::quant_reluctant)
+            .map(|r| Node::new((), self.sp(&r)))
+    }
+
     fn block(&self, p: Pair<Rule>) -> R<Block> {
         let span = self.sp(&p);
         let mut b = Block {
@@ -356,14 +418,7 @@ impl Cx {
         for x in self.inner(p) {
             let xs = self.sp(&x);
             match x.as_rule() {
-                Rule::contiguity => {
-                    let c = match x.into_inner().next().map(|c| c.as_rule()) {
-                        Some(Rule::then_any) => Contiguity::ThenAny,
-                        Some(Rule::kw_next) => Contiguity::Next,
-                        _ => Contiguity::Then,
-                    };
-                    b.contiguity = Some(Node::new(c, xs));
-                }
+                Rule::contiguity => b.contiguity = Some(Node::new(self.contiguity(x), xs)),
                 Rule::binding => {
                     let id = next(&mut x.into_inner(), xs)?;
                     b.binding = Some(self.ident(id));
@@ -381,21 +436,10 @@ impl Cx {
                     first = false;
                 }
                 Rule::quantifier => {
-                    b.reluctant = x
-                        .clone()
-                        .into_inner()
-                        .find(|r| r.as_rule() == Rule::quant_reluctant)
-                        .map(|r| Node::new((), self.sp(&r)));
+                    b.reluctant = self.reluctant(&x);
                     b.quantifier = Some(Node::new(self.quantifier(x)?, xs));
                 }
-                Rule::block_mod => {
-                    let m = match x.as_str() {
-                        "greedy" => BlockMod::Greedy,
-                        "consecutive" => BlockMod::Consecutive,
-                        _ => BlockMod::Any,
-                    };
-                    b.modifiers.push(Node::new(m, xs));
-                }
+                Rule::block_mod => b.modifiers.push(Node::new(block_mod(x.as_str()), xs)),
                 Rule::where_clause => b.predicate = Some(self.where_clause(x)?),
                 _ => return Err(self.bug(&x, "block part")),
             }
@@ -975,12 +1019,22 @@ fn is_keyword(r: Rule) -> bool {
     )
 }
 
+fn block_mod(word: &str) -> BlockMod {
+    match word {
+        "greedy" => BlockMod::Greedy,
+        "consecutive" => BlockMod::Consecutive,
+        _ => BlockMod::Any,
+    }
+}
+
 fn check_decl_depth(d: &Decl, errors: &mut Vec<Diagnostic>) {
     let mut exprs: Vec<&Expr> = Vec::new();
     match &d.node {
         DeclKind::Pattern(p) => {
-            for it in &p.items {
+            let mut stack: Vec<&Node<PatternItem>> = p.items.iter().collect();
+            while let Some(it) = stack.pop() {
                 match &it.node {
+                    PatternItem::Group(g) => stack.extend(g.items.iter()),
                     PatternItem::Block(b) => exprs.extend(b.predicate.iter()),
                     PatternItem::Not(n) => exprs.extend(n.predicate.iter()),
                     PatternItem::Halt(g) => exprs.extend(g.predicate.iter()),

@@ -74,6 +74,23 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A binding by its path from the outermost group sub-pattern it is
+    /// in: `g.h.y` (its name when it is in none).
+    pub(super) fn binding_path(&self, b: u16) -> String {
+        let Some(pat) = self.pattern else {
+            return format!("#{b}");
+        };
+        let mut path = binding_name(pat, b);
+        let mut cur = binding(pat, b).and_then(|x| x.parent);
+        // (Bounded by the number of bindings: a malformed IR cannot loop.)
+        for _ in 0..pat.bindings.len() {
+            let Some(g) = cur else { break };
+            path = format!("{}.{path}", binding_name(pat, g));
+            cur = binding(pat, g).and_then(|x| x.parent);
+        }
+        path
+    }
+
     /// `{ name: expr, ... }` with the field names of `event`.
     pub(super) fn record(&self, event: EventId, fields: &[Expr]) -> String {
         if fields.is_empty() {
@@ -133,6 +150,13 @@ impl<'a> Cx<'a> {
                             named(self.binding_event(*b))
                         )
                     }
+                    Operand::InIteration { binding, .. } => {
+                        format!(
+                            "{}.{}",
+                            self.binding_name(*binding),
+                            named(self.binding_event(*binding))
+                        )
+                    }
                     Operand::Trigger(ev) => format!(
                         "{}.{}",
                         event_name(self.p, *ev),
@@ -155,15 +179,21 @@ impl<'a> Cx<'a> {
                 binding,
                 slot,
                 by_type,
+                within,
                 ..
             } => {
+                // Over every iteration: the path from the outermost group
+                // (`g.h.y`); inside a group, the name as written there.
+                let name = match within {
+                    Some(_) => self.binding_name(*binding),
+                    None => self.binding_path(*binding),
+                };
                 let arg = match slot {
                     Some(s) => format!(
-                        "{}.{}",
-                        self.binding_name(*binding),
+                        "{name}.{}",
                         self.field_name(self.binding_event(*binding), *s, by_type)
                     ),
-                    None => self.binding_name(*binding),
+                    None => name,
                 };
                 (format!("{}({arg})", func.name()), ATOM)
             }

@@ -202,6 +202,19 @@ fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
     if !pat.bindings.is_empty() {
         out.push_str("  bindings:\n");
         for b in &pat.bindings {
+            let within = b
+                .parent
+                .map(|g| format!("  (in {})", binding_name(pat, g)))
+                .unwrap_or_default();
+            if b.sub.is_some() {
+                let _ = writeln!(
+                    out,
+                    "    {}: (...){}  (group sub-pattern){within}",
+                    b.name,
+                    quantifier(b)
+                );
+                continue;
+            }
             let mut types = event_name(p, b.event);
             for a in &b.alternatives {
                 types.push_str(" | ");
@@ -214,6 +227,7 @@ fn write_pattern(out: &mut String, p: &Program, pat: &Pattern) {
             if b.group {
                 out.push_str("  (group)");
             }
+            out.push_str(&within);
             out.push('\n');
         }
     }
@@ -341,6 +355,37 @@ fn edge_text(p: &Program, pat: &Pattern, st: &State, e: &Edge) -> String {
             }
             s
         }
+        Edge::Open { group, target, .. } => format!(
+            "open {} (iterations = 0) -> {}",
+            binding_name(pat, *group),
+            state_label(pat, *target)
+        ),
+        Edge::Repeat {
+            group,
+            below,
+            target,
+            ..
+        } => {
+            let cond = match below {
+                Some(n) => format!(" (while iterations < {n})"),
+                None => String::new(),
+            };
+            format!(
+                "repeat {}{cond} -> {}",
+                binding_name(pat, *group),
+                state_label(pat, *target)
+            )
+        }
+        Edge::Leave {
+            group,
+            at_least,
+            target,
+            ..
+        } => format!(
+            "leave {} (iterations >= {at_least}) -> {}",
+            binding_name(pat, *group),
+            state_label(pat, *target)
+        ),
     }
 }
 
@@ -608,7 +653,10 @@ fn write_cluster(out: &mut String, p: &Program, n: usize, pat: &Pattern) {
         for e in &st.edges {
             let (to, style) = match e {
                 Edge::Take { target, .. } => (id(*target), ""),
-                Edge::Proceed { target, .. } => (id(*target), ", style=dashed"),
+                Edge::Proceed { target, .. }
+                | Edge::Open { target, .. }
+                | Edge::Repeat { target, .. }
+                | Edge::Leave { target, .. } => (id(*target), ", style=dashed"),
                 Edge::Ignore { .. } => (from.clone(), ", style=dotted"),
                 Edge::Kill { .. } => (format!("p{n}_killed"), ", color=red, fontcolor=red"),
             };

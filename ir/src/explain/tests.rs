@@ -91,6 +91,8 @@ fn program() -> Program {
                     min: 1,
                     max: Some(1),
                     group: false,
+                    sub: None,
+                    parent: None,
                 },
                 Binding {
                     name: "b".into(),
@@ -99,6 +101,8 @@ fn program() -> Program {
                     min: 1,
                     max: Some(1),
                     group: false,
+                    sub: None,
+                    parent: None,
                 },
             ],
             states: vec![
@@ -394,6 +398,7 @@ fn expressions_keep_their_grouping() {
         slot: Some(1),
         ty: Type::Float,
         by_type: Vec::new(),
+        within: None,
     };
     assert_eq!(cx.expr(&agg), "avg(b.celsius)");
     let count = Expr::Agg {
@@ -402,6 +407,7 @@ fn expressions_keep_their_grouping() {
         slot: None,
         ty: Type::Int,
         by_type: Vec::new(),
+        within: None,
     };
     assert_eq!(cx.expr(&Expr::ToFloat(Box::new(count))), "float(count(b))");
     let prev = Expr::Prev {
@@ -410,6 +416,7 @@ fn expressions_keep_their_grouping() {
         fallback: Some((0, 1)),
         ty: Type::Float,
         by_type: Vec::new(),
+        within: None,
     };
     assert_eq!(cx.expr(&prev), "prev.celsius");
     assert_eq!(duration(1500), "1500ms");

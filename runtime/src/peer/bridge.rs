@@ -288,6 +288,7 @@ impl Bridge {
         let last = state.bound.last().map_or(first, |b| b.time);
         let start = chain.iter().last().map_or(0, |(_, e)| e.seq);
         let r = Run {
+            loops: None,
             id,
             state: u16::try_from(state.state).unwrap_or(u16::MAX),
             count: state.count,
