@@ -1508,3 +1508,165 @@ pattern E partition by k within 1m {
         ],
     );
 }
+
+#[test]
+fn group_iterations_join_by_the_entering_keyword_and_are_one_match_per_set_of_events() {
+    // `Split`: two derivations bind A1 and A2 to `x` (one iteration of two,
+    // or two of one): one match, with the fewest iterations. Under `then`
+    // the group takes the first A after S, so no match starts its group at
+    // A2. `Strict`: `next` joins the iterations too: for key b, one
+    // iteration (A1 A2) is followed by A3, not E, and dies; two iterations
+    // are followed by E.
+    check(
+        r#"
+event S { k: str, at: time }
+event A { k: str, v: int, at: time }
+event E { k: str, at: time }
+
+pattern Split partition by k within 1m {
+    _s: S
+    then g: ( x: A+ ){1,3}
+    then _e: E
+    emit { n: count(g), xs: count(g.x), last: last(g.x.v) }
+}
+
+pattern Strict partition by k within 1m {
+    _s: S
+    next g: ( _x: A next _y: A ){1,}
+    next _e: E
+    emit { n: count(g) }
+}
+"#,
+        &[
+            r#"{"type":"S","k":"a","at":1000}"#,
+            r#"{"type":"A","k":"a","v":1,"at":2000}"#,
+            r#"{"type":"A","k":"a","v":2,"at":3000}"#,
+            r#"{"type":"E","k":"a","at":4000}"#,
+            r#"{"type":"S","k":"b","at":5000}"#,
+            r#"{"type":"A","k":"b","v":1,"at":6000}"#,
+            r#"{"type":"A","k":"b","v":2,"at":7000}"#,
+            r#"{"type":"A","k":"b","v":3,"at":8000}"#,
+            r#"{"type":"A","k":"b","v":4,"at":9000}"#,
+            r#"{"type":"E","k":"b","at":10000}"#,
+        ],
+        &[
+            r#"{"type":"Split","n":1,"xs":2,"last":2,"@cep":{"time":4000,"run":"cep-Split-5","pattern":"Split","events":[{"binding":"_s","line":1},{"binding":"x","line":2},{"binding":"x","line":3},{"binding":"_e","line":4}]}}"#,
+            r#"{"type":"Split","n":1,"xs":1,"last":1,"@cep":{"time":4000,"run":"cep-Split-3","pattern":"Split","events":[{"binding":"_s","line":1},{"binding":"x","line":2},{"binding":"_e","line":4}]}}"#,
+            r#"{"type":"Strict","n":1,"@cep":{"time":4000,"run":"cep-Strict-2","pattern":"Strict","events":[{"binding":"_s","line":1},{"binding":"_x","line":2},{"binding":"_y","line":3},{"binding":"_e","line":4}]}}"#,
+            r#"{"type":"Split","n":1,"xs":4,"last":4,"@cep":{"time":10000,"run":"cep-Split-23","pattern":"Split","events":[{"binding":"_s","line":5},{"binding":"x","line":6},{"binding":"x","line":7},{"binding":"x","line":8},{"binding":"x","line":9},{"binding":"_e","line":10}]}}"#,
+            r#"{"type":"Split","n":1,"xs":3,"last":3,"@cep":{"time":10000,"run":"cep-Split-16","pattern":"Split","events":[{"binding":"_s","line":5},{"binding":"x","line":6},{"binding":"x","line":7},{"binding":"x","line":8},{"binding":"_e","line":10}]}}"#,
+            r#"{"type":"Split","n":1,"xs":2,"last":2,"@cep":{"time":10000,"run":"cep-Split-12","pattern":"Split","events":[{"binding":"_s","line":5},{"binding":"x","line":6},{"binding":"x","line":7},{"binding":"_e","line":10}]}}"#,
+            r#"{"type":"Split","n":1,"xs":1,"last":1,"@cep":{"time":10000,"run":"cep-Split-10","pattern":"Split","events":[{"binding":"_s","line":5},{"binding":"x","line":6},{"binding":"_e","line":10}]}}"#,
+            r#"{"type":"Strict","n":2,"@cep":{"time":10000,"run":"cep-Strict-5","pattern":"Strict","events":[{"binding":"_s","line":5},{"binding":"_x","line":6},{"binding":"_y","line":7},{"binding":"_x","line":8},{"binding":"_y","line":9},{"binding":"_e","line":10}]}}"#,
+        ],
+    );
+}
+
+#[test]
+fn group_negations_hold_once_before_and_between_iterations_at_the_end() {
+    // `Before`: `not C` before the group holds once, from A to the first B
+    // (key q dies; a C inside the group or after it does not matter, keys p
+    // and r). `Between`: at the end of the body it holds from each
+    // iteration's last event to the next bound event, whatever binds it: the
+    // second iteration (key p) or E (key r); a C before the group does not
+    // matter (key q).
+    check(
+        r#"
+event A { k: str, at: time }
+event B { k: str, v: int, at: time }
+event C { k: str, at: time }
+event E { k: str, at: time }
+
+pattern Before partition by k within 1m {
+    _a: A
+    not C
+    then g: ( _x: B ){2}
+    then _e: E
+    emit { n: count(g) }
+}
+
+pattern Between partition by k within 1m {
+    _a: A
+    then g: (
+        _x: B
+        not C
+    ){2}
+    then _e: E
+    emit { n: count(g) }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"p","at":1000}"#,
+            r#"{"type":"B","k":"p","v":1,"at":2000}"#,
+            r#"{"type":"C","k":"p","at":3000}"#,
+            r#"{"type":"B","k":"p","v":2,"at":4000}"#,
+            r#"{"type":"E","k":"p","at":5000}"#,
+            r#"{"type":"A","k":"q","at":6000}"#,
+            r#"{"type":"C","k":"q","at":7000}"#,
+            r#"{"type":"B","k":"q","v":1,"at":8000}"#,
+            r#"{"type":"B","k":"q","v":2,"at":9000}"#,
+            r#"{"type":"E","k":"q","at":10000}"#,
+            r#"{"type":"A","k":"r","at":11000}"#,
+            r#"{"type":"B","k":"r","v":1,"at":12000}"#,
+            r#"{"type":"B","k":"r","v":2,"at":13000}"#,
+            r#"{"type":"C","k":"r","at":14000}"#,
+            r#"{"type":"E","k":"r","at":15000}"#,
+        ],
+        &[
+            r#"{"type":"Before","n":2,"@cep":{"time":5000,"run":"cep-Before-1","pattern":"Before","events":[{"binding":"_a","line":1},{"binding":"_x","line":2},{"binding":"_x","line":4},{"binding":"_e","line":5}]}}"#,
+            r#"{"type":"Between","n":2,"@cep":{"time":10000,"run":"cep-Between-2","pattern":"Between","events":[{"binding":"_a","line":6},{"binding":"_x","line":8},{"binding":"_x","line":9},{"binding":"_e","line":10}]}}"#,
+            r#"{"type":"Before","n":2,"@cep":{"time":15000,"run":"cep-Before-3","pattern":"Before","events":[{"binding":"_a","line":11},{"binding":"_x","line":12},{"binding":"_x","line":13},{"binding":"_e","line":15}]}}"#,
+        ],
+    );
+}
+
+#[test]
+fn nested_groups_aggregate_over_every_iteration_and_optional_groups() {
+    // `Nested` starts with a group: its iterations are joined strictly, so
+    // the second iteration must start at the A right after B3; in the first,
+    // the nested `h` has two iterations (B2, B3, joined by `then`), in the
+    // second one (B5): count(g.h) = 3, sum(g.h.y.v) = 10. A run that ends
+    // `h` after B2 dies at B3 (not an A). `Opt`: a group of 0 to 2
+    // iterations gives a match per number of iterations.
+    check(
+        r#"
+event A { k: str, v: int, at: time }
+event B { k: str, v: int, at: time }
+event C { k: str, at: time }
+
+pattern Nested partition by k within 1m {
+    g: (
+        x: A
+        then h: (
+            y: B where v > x.v
+        ){1,2}
+        not C
+    ){2}
+    then z: A where v == 9
+    emit { k: z.k, n: count(g), hs: count(g.h), ys: count(g.h.y), sy: sum(g.h.y.v) }
+}
+
+pattern Opt partition by k within 1m {
+    a: A where v == 0
+    then o: ( b: B ){0,2}
+    then _c: C
+    emit { k: a.k, n: count(o), nb: count(o.b) }
+}
+"#,
+        &[
+            r#"{"type":"A","k":"a","v":0,"at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"type":"B","k":"a","v":2,"at":"2026-01-01T00:00:01Z"}"#,
+            r#"{"type":"B","k":"a","v":3,"at":"2026-01-01T00:00:02Z"}"#,
+            r#"{"type":"A","k":"a","v":1,"at":"2026-01-01T00:00:03Z"}"#,
+            r#"{"type":"B","k":"a","v":5,"at":"2026-01-01T00:00:04Z"}"#,
+            r#"{"type":"A","k":"a","v":9,"at":"2026-01-01T00:00:05Z"}"#,
+            r#"{"type":"C","k":"a","at":"2026-01-01T00:00:07Z"}"#,
+        ],
+        &[
+            r#"{"type":"Nested","k":"a","n":2,"hs":3,"ys":3,"sy":10,"@cep":{"time":1767225605000,"run":"cep-Nested-4","pattern":"Nested","events":[{"binding":"x","line":1},{"binding":"y","line":2},{"binding":"y","line":3},{"binding":"x","line":4},{"binding":"y","line":5},{"binding":"z","line":6}]}}"#,
+            r#"{"type":"Opt","k":"a","n":2,"nb":2,"@cep":{"time":1767225607000,"run":"cep-Opt-1","pattern":"Opt","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"b","line":3},{"binding":"_c","line":7}]}}"#,
+            r#"{"type":"Opt","k":"a","n":1,"nb":1,"@cep":{"time":1767225607000,"run":"cep-Opt-3","pattern":"Opt","events":[{"binding":"a","line":1},{"binding":"b","line":2},{"binding":"_c","line":7}]}}"#,
+            r#"{"type":"Opt","k":"a","n":0,"nb":0,"@cep":{"time":1767225607000,"run":"cep-Opt-2","pattern":"Opt","events":[{"binding":"a","line":1},{"binding":"_c","line":7}]}}"#,
+        ],
+    );
+}

@@ -170,6 +170,8 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     // Per binding: its bounds and, for a group sub-pattern, its index.
     let mut shapes: Vec<(u32, Option<u32>, Option<u16>)> = Vec::new();
     let mut subs: u16 = 0;
+    // Per block: inside a group sub-pattern.
+    let mut in_body: Vec<bool> = Vec::new();
     for f in &flat {
         let it = f.node;
         let first_positive_seen = seen.last().copied().unwrap_or(true);
@@ -410,6 +412,7 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
                 });
                 shapes.push((min, max, None));
                 block_items.push((b, it.span));
+                in_body.push(in_group);
             }
             PatternItem::Not(n) => {
                 env.resolve_event(&n.event, "this negation", diags);
@@ -601,8 +604,12 @@ pub(super) fn check_pattern(env: &Env, pi: usize, diags: &mut Vec<Diagnostic>) -
     }
 
     let (inners, select) = modifiers(&block_items, absence.is_some(), diags);
+    // (One inside a group was reported there.)
     if let (Some((k, _)), true) = (select, subs > 0) {
-        if let Some((b, span)) = block_items.get(k) {
+        if let Some((b, span)) = block_items
+            .get(k)
+            .filter(|_| !in_body.get(k).copied().unwrap_or(false))
+        {
             let at = b
                 .modifiers
                 .iter()

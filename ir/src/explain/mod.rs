@@ -353,6 +353,17 @@ fn edge_text(p: &Program, pat: &Pattern, st: &State, e: &Edge) -> String {
             if let Some(pr) = predicate {
                 let _ = write!(s, " where {}", cx.expr(pr));
             }
+            // The entry or end of a group sub-pattern takes no event: its
+            // negations go on with the run until it binds one.
+            let group_edge = |e: &Edge| {
+                matches!(
+                    e,
+                    Edge::Open { .. } | Edge::Repeat { .. } | Edge::Leave { .. }
+                )
+            };
+            if st.edges.iter().any(group_edge) {
+                s.push_str(" (until the run's next event)");
+            }
             s
         }
         Edge::Open { group, target, .. } => format!(
