@@ -544,25 +544,30 @@ fn patterns_a_member_cannot_honour_yet_are_refused() {
             "within 1s",
             "has a greedy or reluctant group, which --peer cannot honour yet",
         ),
+        (
+            "refused-group",
+            "within 1s",
+            "has a group sub-pattern, which --peer cannot honour yet",
+        ),
     ] {
         let timeout = if name.ends_with("timeout") {
             "on timeout emit Alone { room: a.room }"
         } else {
             ""
         };
-        let quantifier = if name.ends_with("greedy") {
-            "+ greedy"
-        } else {
-            ""
+        let block = match name {
+            "refused-greedy" => "b: R+ greedy",
+            "refused-group" => "b: ( R )+",
+            _ => "b: R",
         };
-        let v = if name.ends_with("greedy") {
+        let v = if name.ends_with("greedy") || name.ends_with("group") {
             "count(b)"
         } else {
             "b.v"
         };
         let rules = format!(
             "event R {{ s: int, room: int, v: int, at: time }}\n\
-             pattern P partition by room {clause} {{\n    a: R\n    next b: R{quantifier}\n    \
+             pattern P partition by room {clause} {{\n    a: R\n    next {block}\n    \
              emit {{ room: a.room, v: {v} }}\n    {timeout}\n}}\n"
         );
         let c = Cluster::with_rules(name, &rules, &input(20, 1), &[]);
