@@ -374,6 +374,7 @@ impl Cx {
                     g.binding = Some(self.ident(id));
                 }
                 Rule::group_open => g.open = Node::new((), xs),
+                Rule::group_close => {}
                 Rule::quantifier => {
                     g.reluctant = self.reluctant(&x);
                     g.quantifier = Some(Node::new(self.quantifier(x)?, xs));

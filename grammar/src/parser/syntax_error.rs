@@ -113,6 +113,13 @@ fn syntax_help(text: &str, pos: usize, expected: &[String]) -> Option<String> {
     {
         return Some("the declaration before this one is not closed: add its `}`".into());
     }
+    if matches!(word.as_str(), "halt" | "emit" | "on")
+        && expected.iter().any(|e| e.contains("the end of the group"))
+    {
+        return Some(format!(
+            "a group's body holds blocks, negations and groups; `{word}` belongs to the pattern, after the group's `)`"
+        ));
+    }
     if RESERVED.contains(&word.as_str()) && expected.iter().any(|e| e.contains("name")) {
         return Some(format!("`{word}` is a reserved word; choose another name"));
     }
@@ -276,6 +283,8 @@ fn rule_words(r: Rule) -> &'static str {
         Rule::relation_arrow => "a relation arrow (`-->*`, `*-->`, `-->+`, `-->%` or `--<>`)",
         Rule::relation => "a relation such as `A -->* B`",
         Rule::ident | Rule::binding | Rule::block => "a name",
+        Rule::group | Rule::group_open => "`(` (a group)",
+        Rule::group_close => "`)` (the end of the group)",
         Rule::reserved => "a reserved word",
         Rule::field_decl => "a field such as `name: str`",
         Rule::duration | Rule::duration_amount => "a duration such as `10s`",
