@@ -598,7 +598,7 @@ impl Matcher {
                         nr.count = 0;
                     }
                     fx.note_took(nr.id, *binding, ev.seq);
-                    self.enter(nr, ids, fx, out, done);
+                    self.enter(nr, ids, fx, out, done, 0);
                 }
                 Edge::Ignore { unmatched_only } if inner.is_none() => {
                     keep_original |= !*unmatched_only || !took;
@@ -658,6 +658,11 @@ impl Matcher {
     /// `Proceed` edges and the edges of group sub-patterns (`Open`,
     /// `Repeat`, `Leave`) as forks, and report a match at the accepting
     /// state.
+    ///
+    /// `depth`: moves made without an event so far. A compiled pattern
+    /// has no cycle of such moves (every group body binds an event), so
+    /// more than one per state means a malformed IR: the run ends rather
+    /// than loop.
     fn enter(
         &self,
         run: Run,
@@ -665,7 +670,12 @@ impl Matcher {
         fx: &mut Effects,
         out: &mut Vec<Run>,
         done: &mut Vec<Match>,
+        depth: usize,
     ) {
+        if depth > self.ir.states.len() {
+            fx.note_ended(run.id, End::Killed);
+            return;
+        }
         let Some(state) = self.ir.states.get(usize::from(run.state)) else {
             return;
         };
@@ -774,7 +784,7 @@ impl Matcher {
             if fresh {
                 fx.note_created(moved.id, Some(run.id));
             }
-            self.enter(moved, ids, fx, out, done);
+            self.enter(moved, ids, fx, out, done, depth + 1);
         }
     }
 
