@@ -1670,3 +1670,34 @@ pattern Opt partition by k within 1m {
         ],
     );
 }
+
+#[test]
+fn a_timed_out_run_through_a_group_is_one_per_set_of_events_with_the_fewest_iterations() {
+    // The run that bound S, A1 and A2 has two derivations (one iteration of
+    // two, two of one): one `Stalled`, with one iteration. The input ends
+    // before any E: every window closes at S + 10 s.
+    check(
+        r#"
+event S { k: str, at: time }
+event A { k: str, v: int, at: time }
+event E { k: str, at: time }
+
+pattern Split partition by k within 10s {
+    s: S
+    then g: ( x: A+ ){1,3}
+    then _e: E
+    emit { n: count(g) }
+    on timeout emit Stalled { k: s.k, n: count(g), xs: count(g.x), last: last(g.x.v) }
+}
+"#,
+        &[
+            r#"{"type":"S","k":"a","at":1000}"#,
+            r#"{"type":"A","k":"a","v":1,"at":2000}"#,
+            r#"{"type":"A","k":"a","v":2,"at":3000}"#,
+        ],
+        &[
+            r#"{"type":"Stalled","k":"a","n":1,"xs":1,"last":1,"@cep":{"time":11000,"run":"cep-Split-3","pattern":"Split","events":[{"binding":"s","line":1},{"binding":"x","line":2}]}}"#,
+            r#"{"type":"Stalled","k":"a","n":1,"xs":2,"last":2,"@cep":{"time":11000,"run":"cep-Split-1","pattern":"Split","events":[{"binding":"s","line":1},{"binding":"x","line":2},{"binding":"x","line":3}]}}"#,
+        ],
+    );
+}

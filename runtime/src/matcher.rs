@@ -228,6 +228,11 @@ impl Matcher {
         }
     }
 
+    /// The bindings of the pattern's group sub-patterns, by index.
+    pub fn subs(&self) -> &[BindingId] {
+        &self.subs
+    }
+
     pub fn sees(&self, ty: u32) -> bool {
         self.ir.inputs.binary_search(&ty).is_ok()
     }

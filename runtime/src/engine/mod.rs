@@ -663,8 +663,14 @@ impl Engine {
             let mut timed_out: Vec<Match> = fx.timed_out.drain(..).collect();
             // One event per distinct set of bound events (the runs of a
             // group that stays and of the one that moved on bind the
-            // same), in match order.
-            timed_out.sort_by_cached_key(Match::order_key);
+            // same), in match order; of derivations through group
+            // sub-patterns, the one with the fewest iterations.
+            let subs = self
+                .matchers
+                .get(pattern as usize)
+                .map(|m| m.subs().to_vec())
+                .unwrap_or_default();
+            timed_out.sort_by_cached_key(|m| (m.order_key(), m.chain.iterations(&subs)));
             timed_out.dedup_by(|a, b| a.order_key() == b.order_key());
             self.produce_timeouts(pattern, timed_out, out);
         }
