@@ -6,7 +6,7 @@
 //! such as ids that are multiples of 4096, do not collide); every other
 //! value goes through a map of [`Value`].
 
-use crate::fxhash::FxBuild;
+use crate::keyhash::KeyBuild;
 use crate::value::Value;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -71,14 +71,14 @@ impl Hasher for Mix {
 /// comparison of enum variants.
 pub struct KeyMap<V> {
     ints: HashMap<i64, V, MixBuild>,
-    other: HashMap<Value, V, FxBuild>,
+    other: HashMap<Value, V, KeyBuild>,
 }
 
 impl<V> Default for KeyMap<V> {
     fn default() -> Self {
         KeyMap {
             ints: HashMap::with_hasher(MixBuild),
-            other: HashMap::with_hasher(FxBuild),
+            other: HashMap::with_hasher(KeyBuild::default()),
         }
     }
 }

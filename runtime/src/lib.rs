@@ -7,7 +7,7 @@
 
 pub mod engine;
 pub mod eval;
-pub mod fxhash;
+pub mod keyhash;
 pub mod history;
 pub mod ingest;
 pub mod keys;

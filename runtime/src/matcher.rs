@@ -17,7 +17,7 @@
 //! - a run that reaches the accepting state is a match.
 
 use crate::eval::{holds, Scope};
-use crate::fxhash::FxBuild;
+use crate::keyhash::KeyBuild;
 use crate::run::{Chain, Loops, Run};
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, Edge, Pattern, SkipPolicy, StateId};
@@ -137,7 +137,7 @@ pub struct Matcher {
     pub ir: Pattern,
     /// Partition key slots by event type (dense, indexed by event id).
     key_slots: Vec<Option<Vec<u16>>>,
-    pub partitions: HashMap<Key, Partition, FxBuild>,
+    pub partitions: HashMap<Key, Partition, KeyBuild>,
     /// Reused between events for the runs that survive a step.
     scratch: Vec<Run>,
     pub live: usize,
@@ -149,7 +149,7 @@ pub struct Matcher {
     has_timeouts: bool,
     /// Look-back absence: per key, the time of the latest X (only keys
     /// with one in the last D are kept, see `forget_old_lookbacks`).
-    last_x: HashMap<Key, i64, FxBuild>,
+    last_x: HashMap<Key, i64, KeyBuild>,
     /// `last_x`'s size after its last clean-up.
     last_x_kept: usize,
     /// Group sub-patterns (docs/language.md 6.4b): the binding of each,
@@ -898,6 +898,7 @@ impl Matcher {
             return;
         }
         let mut parts = std::mem::take(&mut self.partitions);
+        let before = fx.matches.len();
         for part in parts.values_mut() {
             if part.held.is_empty() {
                 continue;
@@ -919,6 +920,8 @@ impl Matcher {
             }
             self.finish(&mut part.runs, mats, fx);
         }
+        // Across keys, in match order (not the map's).
+        fx.matches[before..].sort_by_cached_key(Match::order_key);
         parts.retain(|_, p| !p.runs.is_empty() || !p.held.is_empty());
         self.partitions = parts;
         self.recount();
@@ -1139,6 +1142,7 @@ impl Matcher {
         if self.ir.select.is_some() {
             // Held matches whose blocking runs were shed are reported.
             let mut parts = std::mem::take(&mut self.partitions);
+            let before = fx.matches.len();
             for part in parts.values_mut().filter(|p| !p.held.is_empty()) {
                 let mats = self.select(&mut part.held, &part.runs, Vec::new(), now);
                 if !mats.is_empty() {
@@ -1148,6 +1152,8 @@ impl Matcher {
                     self.finish(&mut part.runs, mats, fx);
                 }
             }
+            // Across keys, in match order (not the map's).
+            fx.matches[before..].sort_by_cached_key(Match::order_key);
             self.partitions = parts;
         }
         self.partitions

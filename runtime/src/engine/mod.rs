@@ -214,7 +214,7 @@ pub struct Engine {
     /// Input event types to report as [`Output::Admitted`].
     forward: Vec<bool>,
     /// `report first|last every`: per pattern, per key.
-    rates: Vec<HashMap<Key, Rate, crate::fxhash::FxBuild>>,
+    rates: Vec<HashMap<Key, Rate, crate::keyhash::KeyBuild>>,
     /// When a `report last` period ends: (deadline, pattern, order) to
     /// the key.
     rate_timers: BTreeMap<(i64, u32, u64), Key>,

@@ -22,7 +22,7 @@
 //! [`read_line`], which reads from any `BufRead` with a bound on the line
 //! length.
 
-use crate::fxhash::FxBuild;
+use crate::keyhash::KeyBuild;
 use crate::value::{Event, Value};
 use cep_ir::{EventId, Origin, Program, Slot, Type};
 use serde::de::DeserializeSeed;
@@ -119,7 +119,7 @@ const SCAN_LIMIT: usize = 12;
 struct Schema {
     name: Box<str>,
     fields: Box<[(Box<str>, Type)]>,
-    index: HashMap<Box<str>, Slot, FxBuild>,
+    index: HashMap<Box<str>, Slot, KeyBuild>,
     time_field: Option<Slot>,
     /// A pattern's complex event: its fields may be null (an aggregate
     /// over an empty group, say).
@@ -159,7 +159,7 @@ impl Schema {
 #[derive(Debug, Default)]
 struct Types {
     names: Vec<(Box<str>, EventId)>,
-    index: HashMap<Box<str>, EventId, FxBuild>,
+    index: HashMap<Box<str>, EventId, KeyBuild>,
 }
 
 impl Types {
