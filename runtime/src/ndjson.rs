@@ -42,6 +42,9 @@ struct PatternOut {
     name: Vec<u8>,
     /// `{"binding":"a",` per binding.
     bindings: Vec<Vec<u8>>,
+    /// `"cep-Name-`: the start of its runs' names as a JSON string (the
+    /// instance, the pattern, then the run id and `"`).
+    run_prefix: Vec<u8>,
 }
 
 /// Encodes complex events of one program.
@@ -49,6 +52,8 @@ struct PatternOut {
 pub struct Encoder {
     types: Vec<TypeOut>,
     patterns: Vec<PatternOut>,
+    /// `"cep-`: the start of a run's name for a pattern index out of range.
+    run_prefix: Vec<u8>,
 }
 
 /// A string as JSON, appended.
@@ -56,12 +61,22 @@ pub fn push_str(buf: &mut Vec<u8>, s: &str) {
     let _ = s.serialize(&mut serde_json::Serializer::new(&mut *buf));
 }
 
+/// An integer as JSON (the digits serde_json writes, by the same `itoa`).
 fn push_i64(buf: &mut Vec<u8>, n: i64) {
-    let _ = n.serialize(&mut serde_json::Serializer::new(&mut *buf));
+    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn push_u64(buf: &mut Vec<u8>, n: u64) {
-    let _ = n.serialize(&mut serde_json::Serializer::new(&mut *buf));
+    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// `"` and everything up to it of a JSON string that starts with the
+/// escaped `prefix`: a name, less its closing quote.
+fn open_string(prefix: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    push_str(&mut v, prefix);
+    v.pop();
+    v
 }
 
 /// A value as JSON, appended.
@@ -69,6 +84,8 @@ pub fn push_value(buf: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => buf.extend_from_slice(b"null"),
         Value::Int(n) | Value::Duration(n) | Value::Time(n) => push_i64(buf, *n),
+        // serde_json's own text (the shortest that reads back to the same
+        // bits; its exponent form differs from plain `ryu`'s, `1e+21`).
         Value::Float(x) if x.is_finite() => {
             let _ = x.serialize(&mut serde_json::Serializer::new(&mut *buf));
         }
@@ -80,7 +97,17 @@ pub fn push_value(buf: &mut Vec<u8>, v: &Value) {
 }
 
 impl Encoder {
+    /// An encoder whose runs are named as those of an engine with
+    /// instance name `cep` ([`crate::Engine::run_name`]); see
+    /// [`Encoder::with_instance`].
     pub fn new(program: &Program) -> Encoder {
+        Encoder::with_instance(program, "cep")
+    }
+
+    /// An encoder for the complex events of an engine whose instance is
+    /// `instance` (`crate::Config::instance`): [`Encoder::complex`] names
+    /// runs `instance-Pattern-id`, from fragments encoded here once.
+    pub fn with_instance(program: &Program, instance: &str) -> Encoder {
         let types = program
             .events
             .iter()
@@ -123,10 +150,18 @@ impl Encoder {
                         k
                     })
                     .collect();
-                PatternOut { name, bindings }
+                PatternOut {
+                    name,
+                    bindings,
+                    run_prefix: open_string(&format!("{instance}-{}-", p.name)),
+                }
             })
             .collect();
-        Encoder { types, patterns }
+        Encoder {
+            types,
+            patterns,
+            run_prefix: open_string(&format!("{instance}-")),
+        }
     }
 
     /// Whether an event came from the engine (a complex event it
@@ -136,10 +171,35 @@ impl Encoder {
         e.run.is_some()
     }
 
-    /// Appends the line (with its line break) for a complex event;
-    /// `run_name` names a run as [`crate::Engine::run_name`] does.
-    pub fn complex(&self, c: &Complex, run_name: impl Fn(u32, u64) -> String, buf: &mut Vec<u8>) {
-        self.complex_in(c, &run_name, None, buf);
+    /// Appends the line (with its line break) for a complex event, its
+    /// runs named as [`crate::Engine::run_name`] does (the instance given
+    /// to [`Encoder::with_instance`]); nothing is allocated.
+    pub fn complex(&self, c: &Complex, buf: &mut Vec<u8>) {
+        self.complex_in(c, &|buf, p, r| self.push_run(buf, p, r), None, buf);
+    }
+
+    /// As [`Encoder::complex`], with runs named by `run_name`.
+    pub fn complex_named(
+        &self,
+        c: &Complex,
+        run_name: impl Fn(u32, u64) -> String,
+        buf: &mut Vec<u8>,
+    ) {
+        self.complex_in(c, &|buf, p, r| push_str(buf, &run_name(p, r)), None, buf);
+    }
+
+    /// `"instance-Pattern-id"`.
+    fn push_run(&self, buf: &mut Vec<u8>, pattern: u32, run: u64) {
+        match self.patterns.get(pattern as usize) {
+            Some(p) => buf.extend_from_slice(&p.run_prefix),
+            None => {
+                buf.extend_from_slice(&self.run_prefix);
+                push_u64(buf, u64::from(pattern));
+                buf.push(b'-');
+            }
+        }
+        push_u64(buf, run);
+        buf.push(b'"');
     }
 
     /// As [`Encoder::complex`], for a member of a cluster
@@ -157,13 +217,19 @@ impl Encoder {
         peer_name: impl Fn(u16) -> String,
         buf: &mut Vec<u8>,
     ) {
-        self.complex_in(c, &run_name, Some(&peer_name), buf);
+        self.complex_in(
+            c,
+            &|buf, p, r| push_str(buf, &run_name(p, r)),
+            Some(&peer_name),
+            buf,
+        );
     }
 
+    /// `run_name` appends a run's name as a JSON string.
     fn complex_in(
         &self,
         c: &Complex,
-        run_name: &dyn Fn(u32, u64) -> String,
+        run_name: &dyn Fn(&mut Vec<u8>, u32, u64),
         peer_name: Option<&dyn Fn(u16) -> String>,
         buf: &mut Vec<u8>,
     ) {
@@ -171,7 +237,7 @@ impl Encoder {
         buf.extend_from_slice(b",\"@cep\":{\"time\":");
         push_i64(buf, c.event.time);
         buf.extend_from_slice(b",\"run\":");
-        push_str(buf, &run_name(c.pattern, c.run));
+        run_name(buf, c.pattern, c.run);
         buf.extend_from_slice(b",\"pattern\":");
         let pattern = self.patterns.get(c.pattern as usize);
         match pattern {
@@ -209,7 +275,7 @@ impl Encoder {
             match (e.run, complex) {
                 (Some(run), Some(pattern)) => {
                     buf.extend_from_slice(b"\"run\":");
-                    push_str(buf, &run_name(pattern, run));
+                    run_name(buf, pattern, run);
                 }
                 _ => {
                     buf.extend_from_slice(b"\"line\":");
@@ -394,7 +460,7 @@ mod tests {
     fn encode(c: &Complex) -> String {
         let enc = Encoder::new(&program());
         let mut buf = Vec::new();
-        enc.complex(c, |_, r| format!("cep-{r}"), &mut buf);
+        enc.complex_named(c, |_, r| format!("cep-{r}"), &mut buf);
         String::from_utf8(buf).unwrap()
     }
 
@@ -437,6 +503,67 @@ mod tests {
         );
     }
 
+    /// The pre-encoded run names are the engine's (`Engine::run_name`):
+    /// the same line, byte for byte, as naming each run through it,
+    /// also for an instance name that needs escaping.
+    #[test]
+    fn names_runs_as_the_engine_does() {
+        let program = Arc::new(program());
+        for instance in ["cep", "edge-7", "a\"b\\c é"] {
+            let engine = crate::Engine::new(
+                program.clone(),
+                crate::Config {
+                    instance: instance.into(),
+                    ..crate::Config::default()
+                },
+            );
+            let enc = Encoder::with_instance(&program, instance);
+            let (mut fast, mut named) = (Vec::new(), Vec::new());
+            enc.complex(&complex(), &mut fast);
+            enc.complex_named(&complex(), |p, r| engine.run_name(p, r), &mut named);
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(named).unwrap()
+            );
+        }
+    }
+
+    /// Numbers are written as serde_json writes them.
+    #[test]
+    fn numbers_are_serde_jsons() {
+        let ints = [0, 1, -1, 9, 10, -10, 123_456, i64::MIN, i64::MAX, 1 << 53];
+        for n in ints {
+            let mut buf = Vec::new();
+            push_value(&mut buf, &Value::Int(n));
+            assert_eq!(buf, serde_json::to_vec(&n).unwrap(), "{n}");
+        }
+        let mut x: f64 = 1.0;
+        let mut floats = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.5,
+            0.1,
+            1e21,
+            1e-7,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        for _ in 0..2000 {
+            // A spread of magnitudes and mantissas.
+            x = (x * 1.618_033_988_749_895 + 0.577_215_664_901_532_9) % 1.0e6 - 3.0e5;
+            floats.push(x);
+            floats.push(x * 1e-200);
+            floats.push(x * 1e200);
+        }
+        for f in floats {
+            let mut buf = Vec::new();
+            push_value(&mut buf, &Value::Float(f));
+            assert_eq!(buf, serde_json::to_vec(&f).unwrap(), "{f:e}");
+        }
+    }
+
     #[test]
     fn floats_round_trip() {
         let enc = Encoder::new(&program());
@@ -455,7 +582,7 @@ mod tests {
             e.fields[1] = Value::Float(x);
             c.event = Arc::new(e);
             let mut buf = Vec::new();
-            enc.complex(&c, |_, r| format!("cep-{r}"), &mut buf);
+            enc.complex_named(&c, |_, r| format!("cep-{r}"), &mut buf);
             let back = dec.decode(&buf, 1).unwrap().unwrap();
             match back.fields[1] {
                 Value::Float(y) => assert_eq!(x.to_bits(), y.to_bits(), "{x} came back as {y}"),

@@ -394,7 +394,7 @@ pub fn run(o: &Options) -> u8 {
         dead,
         steps: step_log.map(StepLog::new),
         history,
-        encoder: Encoder::new(&program),
+        encoder: Encoder::with_instance(&program, &o.instance),
         line: Vec::with_capacity(1024),
         dead_letters: 0,
         refused: 0,

@@ -244,8 +244,7 @@ impl Outputs {
             }
             Output::Complex(c) => {
                 self.line.clear();
-                self.encoder
-                    .complex(c, |p, r| engine.run_name(p, r), &mut self.line);
+                self.encoder.complex(c, &mut self.line);
                 self.out.write(&self.line)
             }
             Output::Late(e) => {
