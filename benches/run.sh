@@ -154,7 +154,7 @@ i=0
 engine_matches=""
 while IFS= read -r line; do
   row "engine only: ${labels[$i]}" "$(kv events_per_s "$line")" "$(kv secs "$line")" \
-    "$(kv matches "$line")" "pre-parsed events, push + finish only"
+    "$(kv matches "$line")" "pre-parsed events, push + finish only; $(kv allocs_per_event "$line") allocations ($(kv bytes_per_event "$line") B) per event"
   if [ "$i" -eq 0 ]; then engine_matches="$(kv matches "$line")"; fi
   i=$((i + 1))
 done <"$OUT/engine_only.txt"
