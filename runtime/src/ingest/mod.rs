@@ -31,6 +31,7 @@ use std::fmt;
 
 use std::sync::Arc;
 
+mod fast;
 mod lines;
 mod visit;
 
@@ -185,6 +186,8 @@ pub struct Decoder {
     pending: Vec<(String, serde_json::Value)>,
     /// The `@cep.sequence` of the line decoded last.
     sequence: Option<Arc<str>>,
+    /// Try the fast path first (`fast`); off only to compare the two.
+    fast: bool,
 }
 
 impl Decoder {
@@ -228,7 +231,15 @@ impl Decoder {
             seen: Vec::new(),
             pending: Vec::new(),
             sequence: None,
+            fast: true,
         }
+    }
+
+    /// Turns the fast path (`ingest::fast`) on (the default) or off:
+    /// either way every line decodes to the same event or the same
+    /// rejection; off, every line goes through the serde decoder.
+    pub fn set_fast(&mut self, on: bool) {
+        self.fast = on;
     }
 
     /// The latest event time decoded so far: what an event without a time
@@ -257,6 +268,11 @@ impl Decoder {
                 ),
             )
         })?;
+        if self.fast {
+            if let Some((ty, fields)) = fast::decode(text, &self.schemas, &self.types) {
+                return self.event(ty, fields, None, source).map(Some);
+            }
+        }
         let mut st = State {
             schemas: &self.schemas,
             types: &self.types,
@@ -279,6 +295,18 @@ impl Decoder {
         }
         let (ty, fields, cep_time, sequence) = st.finish()?;
         self.sequence = sequence.map(Arc::from);
+        self.event(ty, fields, cep_time, source).map(Some)
+    }
+
+    /// A decoded line's event: its time from its time field (or `@cep`'s,
+    /// or the latest so far), which becomes the latest.
+    fn event(
+        &mut self,
+        ty: EventId,
+        fields: Vec<Value>,
+        cep_time: Option<i64>,
+        source: u64,
+    ) -> Result<Event, Rejection> {
         let schema = self
             .schemas
             .get(ty as usize)
@@ -301,7 +329,7 @@ impl Decoder {
             None => cep_time.unwrap_or(self.latest.unwrap_or(0)),
         };
         self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
-        Ok(Some(Event::new(ty, time, source, fields)))
+        Ok(Event::new(ty, time, source, fields))
     }
 }
 
