@@ -7,9 +7,9 @@
 
 pub mod engine;
 pub mod eval;
-pub mod keyhash;
 pub mod history;
 pub mod ingest;
+pub mod keyhash;
 pub mod keys;
 pub mod matcher;
 pub mod ndjson;
