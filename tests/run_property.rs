@@ -475,7 +475,7 @@ fn pipeline(
                 Output::Complex(x) => {
                     c.complex += 1;
                     let mut l = Vec::new();
-                    encoder.complex(&x, |p, r| engine.run_name(p, r), &mut l);
+                    encoder.complex_named(&x, |p, r| engine.run_name(p, r), &mut l);
                     assert_eq!(l.last(), Some(&b'\n'), "a complex event ends its line");
                     let body = &l[..l.len() - 1];
                     assert!(!body.contains(&b'\n'), "one line per complex event");
