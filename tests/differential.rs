@@ -54,6 +54,12 @@
 //! `j` no later event at all. It is reported once per `P` at `T`, after
 //! the matches that complete at `T`.
 //!
+//! Group sub-patterns (`g: ( ... ){n,m}`, 6.4b) are read by unrolling:
+//! the pattern is the union of the flat patterns that write each group's
+//! body once per iteration, for every number of iterations; their matches
+//! are folded back to the written blocks, one per set of bound events,
+//! with the fewest iterations (see `grouped_matches`).
+//!
 //! A failing case is shrunk (events removed while it still fails) and
 //! printed with the pattern, the stream, and both lists of matches.
 
@@ -182,16 +188,34 @@ fn show_stream(evs: &[Ev]) -> String {
 
 /// What a predicate or an emit expression can see: the events bound so far
 /// (global stream indices, per block) and `prev` in a group.
+///
+/// In a pattern with group sub-patterns, `bound` is per block of one
+/// unrolled, flat pattern (see `grouped_matches`), and `view` tells how to
+/// read it with the blocks of the written pattern, from flat block `at`.
 struct Ctx<'a> {
     evs: &'a [Ev],
     bound: &'a [Vec<usize>],
     prev: Option<usize>,
+    view: Option<(&'a View, usize)>,
 }
 
 impl<'a> Ctx<'a> {
+    /// The bound indices of `block` as read from here: in an unrolled
+    /// pattern, its latest copy up to the flat block being read from (the
+    /// current iteration's, for a block of the same body).
+    fn at(&self, block: usize) -> &'a [usize] {
+        match self.view {
+            None => &self.bound[block],
+            Some((v, at)) => (0..=at.min(v.orig.len() - 1))
+                .rev()
+                .find(|&f| v.orig[f] == block)
+                .map_or(&[], |f| &self.bound[f]),
+        }
+    }
+
     /// The event of a single-event block (none if it bound nothing).
     fn one(&self, block: usize) -> Option<&'a Ev> {
-        self.bound[block].last().map(|&i| &self.evs[i])
+        self.at(block).last().map(|&i| &self.evs[i])
     }
 
     fn prev(&self) -> Option<&'a Ev> {
@@ -200,7 +224,25 @@ impl<'a> Ctx<'a> {
 
     /// The values of `v` in a group, in order.
     fn vs(&self, block: usize) -> Vec<i64> {
-        self.bound[block].iter().map(|&i| self.evs[i].v).collect()
+        self.at(block).iter().map(|&i| self.evs[i].v).collect()
+    }
+
+    /// The values of `v` of a block over every iteration of the group
+    /// sub-patterns around it, oldest first (`sum(g.y.v)`).
+    fn agg(&self, block: usize) -> Vec<i64> {
+        match self.view {
+            None => self.vs(block),
+            Some((v, _)) => (0..v.orig.len())
+                .filter(|&f| v.orig[f] == block)
+                .flat_map(|f| self.bound[f].iter().map(|&i| self.evs[i].v))
+                .collect(),
+        }
+    }
+
+    /// `count(g)` of group sub-pattern `g` (pre-order), over every
+    /// iteration of the groups around it (`count(g.h)`).
+    fn iters(&self, g: usize) -> Out {
+        Out::Int(self.view.map_or(0, |(v, _)| v.iters[g]) as i64)
     }
 }
 
@@ -218,6 +260,7 @@ enum Cont {
     Any,
 }
 
+#[derive(Clone)]
 struct Block {
     name: &'static str,
     ty: Ty,
@@ -234,12 +277,14 @@ struct Block {
 }
 
 /// `not ty where pred` just before block `before`.
+#[derive(Clone)]
 struct Neg {
     before: usize,
     ty: Ty,
     pred: Pred,
 }
 
+#[derive(Clone)]
 struct Absence {
     ty: Ty,
     pred: Pred,
@@ -280,6 +325,11 @@ struct Spec {
     timeout: bool,
     /// A greedy (`true`) or reluctant group: its block.
     select: Option<(usize, bool)>,
+    /// With group sub-patterns: the pattern's items (`blocks` lists its
+    /// blocks in the order they are written, `negs` is empty).
+    tree: Vec<Item>,
+    /// An unrolled pattern: how its flat blocks read as the written ones.
+    view: Option<View>,
 }
 
 impl Spec {
@@ -526,13 +576,20 @@ impl Search<'_> {
         &self.evs[self.sub[pos]]
     }
 
-    fn halts_at(&self, pos: usize) -> bool {
-        let y = self.ev(pos);
-        let ctx = Ctx {
+    /// What a predicate of flat block `at` (or a negation just before
+    /// `at + 1`) sees.
+    fn ctx(&self, at: usize, prev: Option<usize>) -> Ctx<'_> {
+        Ctx {
             evs: self.evs,
             bound: &self.bound,
-            prev: None,
-        };
+            prev,
+            view: self.spec.view.as_ref().map(|v| (v, at)),
+        }
+    }
+
+    fn halts_at(&self, pos: usize) -> bool {
+        let y = self.ev(pos);
+        let ctx = self.ctx(self.bound.len() - 1, None);
         self.spec
             .halts
             .iter()
@@ -587,11 +644,7 @@ impl Search<'_> {
                     self.bound[j - 1].last().copied()
                 };
                 let ok = {
-                    let ctx = Ctx {
-                        evs: self.evs,
-                        bound: &self.bound,
-                        prev,
-                    };
+                    let ctx = self.ctx(j, prev);
                     let takes = |pos: usize| {
                         let y = &self.evs[self.sub[pos]];
                         b.takes_type(y.ty) && (b.pred)(&ctx, y)
@@ -608,12 +661,8 @@ impl Search<'_> {
                         };
                     // 3: negations before the block's first event.
                     if ok && j > i {
-                        let nctx = Ctx {
-                            evs: self.evs,
-                            bound: &self.bound,
-                            prev: None,
-                        };
                         for neg in spec.negs.iter().filter(|g| g.before > i && g.before <= j) {
+                            let nctx = self.ctx(neg.before - 1, None);
                             if (qp + 1..=xp).any(|pos| {
                                 let y = &self.evs[self.sub[pos]];
                                 y.ty == neg.ty && (neg.pred)(&nctx, y)
@@ -665,16 +714,8 @@ impl Search<'_> {
             } else {
                 self.bound[j - 1].last().copied()
             };
-            let ctx = Ctx {
-                evs: self.evs,
-                bound: &self.bound,
-                prev,
-            };
-            let nctx = Ctx {
-                evs: self.evs,
-                bound: &self.bound,
-                prev: None,
-            };
+            let ctx = self.ctx(j, prev);
+            let nctx = self.ctx(j.saturating_sub(1), None);
             later.iter().all(|&pos| {
                 let y = self.ev(pos);
                 if self.halts_at(pos) || cont == Cont::Strict {
@@ -695,11 +736,7 @@ impl Search<'_> {
         if !waiting {
             return;
         }
-        let ctx = Ctx {
-            evs: self.evs,
-            bound: &self.bound,
-            prev: None,
-        };
+        let ctx = self.ctx(n - 1, None);
         let fields = (spec.emit)(&ctx).iter().map(Out::show).collect();
         let m = make_timeout(spec, self.evs, self.bound.clone(), fields, end);
         if !self.out.iter().any(|o| o.timeout && o.flat == m.flat) {
@@ -711,11 +748,7 @@ impl Search<'_> {
     fn complete(&mut self, qp: usize) {
         let spec = self.spec;
         let last = self.sub[qp];
-        let ctx = Ctx {
-            evs: self.evs,
-            bound: &self.bound,
-            prev: None,
-        };
+        let ctx = self.ctx(spec.blocks.len() - 1, None);
         if let Some(a) = &spec.absence {
             let deadline = self.evs[last].t + a.ms;
             for pos in qp + 1..self.sub.len() {
@@ -766,11 +799,7 @@ fn all_matches(spec: &Spec, evs: &[Ev]) -> Vec<M> {
             let s = search.sub[sp];
             let b0 = &spec.blocks[0];
             let ok = {
-                let ctx = Ctx {
-                    evs,
-                    bound: &search.bound,
-                    prev: None,
-                };
+                let ctx = search.ctx(0, None);
                 b0.takes_type(evs[s].ty)
                     && (b0.pred)(&ctx, &evs[s])
                     && spec.lookback.as_ref().is_none_or(|lb| {
@@ -833,7 +862,11 @@ fn apply_skip(spec: &Spec, evs: &[Ev], all: Vec<M>) -> Vec<M> {
 }
 
 fn expected(spec: &Spec, evs: &[Ev]) -> Vec<M> {
-    let mut all = all_matches(spec, evs);
+    let mut all = if spec.tree.is_empty() {
+        all_matches(spec, evs)
+    } else {
+        grouped_matches(spec, evs)
+    };
     if let Some((g, longest)) = spec.select {
         all = select(all, g, longest);
     }
@@ -905,6 +938,308 @@ fn rate_limit(spec: &Spec, evs: &[Ev], ms: Vec<M>, first: bool, every: i64) -> V
     out
 }
 
+// ---- group sub-patterns --------------------------------------------------------
+//
+// A pattern with group sub-patterns (docs/language.md 6.4b) is read as the
+// union of flat patterns, one per choice of iteration counts: a group of
+// `k` iterations is its body written `k` times. In the copies:
+//  - every copy of a block keeps the block's contiguity, and the first item
+//    of a body takes the group's (the keyword that enters it also joins its
+//    iterations); the pattern's first block is strict in every copy (a
+//    group that starts the pattern joins its iterations strictly);
+//  - a negation between items of a body is written in every iteration, one
+//    before the group once, and one at the end of a body before whatever
+//    comes next in the flat pattern (the next iteration's first block, or
+//    the item after the group; nothing if the pattern ends there);
+//  - a predicate that reads a block reads its latest copy (the current
+//    iteration's, for a block of the same body), aggregates read every
+//    copy, and `count(g)` is the unrolling's number of iterations.
+// The flat brute force runs on each unrolling; each match is folded back
+// (a block's events over every copy), and of the matches that bind the
+// same events to the same blocks, the one of the unrolling with the
+// fewest iterations (outer groups first, then in order) is kept.
+
+/// An item of a pattern with group sub-patterns.
+enum Item {
+    Blk(Block),
+    /// A negation before the next item (or at the end of a body).
+    Not(Ty, Pred),
+    Grp(Grp),
+}
+
+struct Grp {
+    name: &'static str,
+    /// The keyword that enters the group (the enclosing group's for the
+    /// first item of a body; ignored at the start of the pattern).
+    cont: Cont,
+    min: usize,
+    max: Option<usize>,
+    body: Vec<Item>,
+}
+
+fn blk(b: Block) -> Item {
+    Item::Blk(b)
+}
+
+fn not(ty: Ty, pred: Pred) -> Item {
+    Item::Not(ty, pred)
+}
+
+fn grp(name: &'static str, cont: Cont, min: usize, max: Option<usize>, body: Vec<Item>) -> Item {
+    Item::Grp(Grp {
+        name,
+        cont,
+        min,
+        max,
+        body,
+    })
+}
+
+/// How an unrolled (flat) pattern reads as the written one.
+#[derive(Clone, Default)]
+struct View {
+    /// The written block of each flat block.
+    orig: Vec<usize>,
+    /// Iterations per group sub-pattern (pre-order), summed over the
+    /// iterations of the groups around it.
+    iters: Vec<usize>,
+    /// Iterations of each group in the unrolling, tagged with its depth:
+    /// sorted by depth (stably), the order that picks one derivation.
+    key: Vec<(usize, usize)>,
+}
+
+/// The blocks, in the order they are written.
+fn tree_blocks(items: &[Item], out: &mut Vec<Block>) {
+    for it in items {
+        match it {
+            Item::Blk(b) => out.push(b.clone()),
+            Item::Not(..) => {}
+            Item::Grp(g) => tree_blocks(&g.body, out),
+        }
+    }
+}
+
+/// The group sub-patterns in pre-order.
+fn tree_groups<'a>(items: &'a [Item], out: &mut Vec<&'a Grp>) {
+    for it in items {
+        if let Item::Grp(g) = it {
+            out.push(g);
+            tree_groups(&g.body, out);
+        }
+    }
+}
+
+/// The fewest events an iteration of a body binds.
+fn least_events(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|it| match it {
+            Item::Blk(b) => b.min,
+            Item::Not(..) => 0,
+            Item::Grp(g) => g.min * least_events(&g.body),
+        })
+        .sum()
+}
+
+/// Whether an event of type `ty` can be bound in a body.
+fn body_takes(items: &[Item], ty: Ty) -> bool {
+    items.iter().any(|it| match it {
+        Item::Blk(b) => b.takes_type(ty),
+        Item::Not(..) => false,
+        Item::Grp(g) => body_takes(&g.body, ty),
+    })
+}
+
+/// A flat pattern being unrolled.
+#[derive(Clone)]
+struct Flat {
+    blocks: Vec<Block>,
+    negs: Vec<Neg>,
+    /// Negations waiting for the next flat block.
+    pending: Vec<(Ty, Pred)>,
+    view: View,
+}
+
+struct Unroller<'a> {
+    blocks: &'a [Block],
+    groups: Vec<&'a Grp>,
+    evs: &'a [Ev],
+}
+
+impl Unroller<'_> {
+    fn block_index(&self, name: &str) -> usize {
+        self.blocks
+            .iter()
+            .position(|b| b.name == name)
+            .expect("a block")
+    }
+
+    fn group_index(&self, g: &Grp) -> usize {
+        self.groups
+            .iter()
+            .position(|x| std::ptr::eq(*x, g))
+            .expect("a group")
+    }
+
+    /// The most iterations group `g` can have on the stream: each binds
+    /// at least `least_events` events of the types its body takes.
+    fn most(&self, g: &Grp) -> usize {
+        let per = least_events(&g.body).max(1);
+        let avail = self
+            .evs
+            .iter()
+            .filter(|e| body_takes(&g.body, e.ty))
+            .count();
+        g.max.map_or(avail / per, |m| m.min(avail / per))
+    }
+
+    /// Every way to unroll `items` after each of `acc`; `join` is the
+    /// contiguity of the first item (`None` at the pattern's level).
+    fn items(&self, items: &[Item], join: Option<Cont>, depth: usize, acc: Vec<Flat>) -> Vec<Flat> {
+        let mut acc = acc;
+        for (pos, it) in items.iter().enumerate() {
+            let inherited = join.filter(|_| pos == 0);
+            match it {
+                Item::Blk(b) => {
+                    let orig = self.block_index(b.name);
+                    let cont = if orig == 0 {
+                        Cont::Strict
+                    } else {
+                        inherited.unwrap_or(b.cont)
+                    };
+                    for f in &mut acc {
+                        let at = f.blocks.len();
+                        for (ty, pred) in f.pending.drain(..) {
+                            f.negs.push(Neg {
+                                before: at,
+                                ty,
+                                pred,
+                            });
+                        }
+                        f.blocks.push(Block { cont, ..b.clone() });
+                        f.view.orig.push(orig);
+                    }
+                }
+                Item::Not(ty, pred) => {
+                    for f in &mut acc {
+                        f.pending.push((*ty, *pred));
+                    }
+                }
+                Item::Grp(g) => {
+                    let gi = self.group_index(g);
+                    let cont = inherited.unwrap_or(g.cont);
+                    let mut next = Vec::new();
+                    for k in g.min..=self.most(g) {
+                        let mut fs: Vec<Flat> = acc
+                            .iter()
+                            .cloned()
+                            .map(|mut f| {
+                                f.view.iters[gi] += k;
+                                f.view.key.push((depth, k));
+                                f
+                            })
+                            .collect();
+                        for _ in 0..k {
+                            fs = self.items(&g.body, Some(cont), depth + 1, fs);
+                        }
+                        next.extend(fs);
+                    }
+                    acc = next;
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// A match of an unrolling, and its iterations (`View::key`, sorted).
+type Derivation = (Vec<usize>, M);
+
+/// Every match of a pattern with group sub-patterns, before the skip
+/// policy, in completion order: the matches of its unrollings, folded back
+/// to its blocks, one per start and set of bound events.
+fn grouped_matches(spec: &Spec, evs: &[Ev]) -> Vec<M> {
+    assert!(
+        !spec.timeout && spec.select.is_none() && spec.negs.is_empty(),
+        "{}: not read with group sub-patterns",
+        spec.name
+    );
+    let mut groups = Vec::new();
+    tree_groups(&spec.tree, &mut groups);
+    let u = Unroller {
+        blocks: &spec.blocks,
+        groups,
+        evs,
+    };
+    let start = Flat {
+        blocks: Vec::new(),
+        negs: Vec::new(),
+        pending: Vec::new(),
+        view: View {
+            iters: vec![0; u.groups.len()],
+            ..View::default()
+        },
+    };
+    // Per start and bound events: the iterations and the match.
+    let mut best: BTreeMap<(usize, Vec<Vec<usize>>), Derivation> = BTreeMap::new();
+    for f in u.items(&spec.tree, None, 0, vec![start]) {
+        // (Negations still pending at the end are dropped: nothing follows
+        // them.)
+        let mut key = f.view.key.clone();
+        key.sort_by_key(|&(depth, _)| depth);
+        let key: Vec<usize> = key.into_iter().map(|(_, k)| k).collect();
+        let orig = f.view.orig.clone();
+        let flat = Spec {
+            name: spec.name,
+            cep: spec.cep,
+            partition: spec.partition,
+            window: spec.window,
+            skip: spec.skip,
+            blocks: f.blocks,
+            negs: f.negs,
+            absence: spec.absence.clone(),
+            halts: spec.halts.clone(),
+            emit: spec.emit,
+            gen_types: spec.gen_types,
+            keys: spec.keys,
+            nulls: spec.nulls,
+            lookback: spec.lookback.clone(),
+            report: None,
+            timeout: false,
+            select: None,
+            tree: Vec::new(),
+            view: Some(f.view),
+        };
+        for m in all_matches(&flat, evs) {
+            let mut blocks = vec![Vec::new(); spec.blocks.len()];
+            for (fb, idx) in m.blocks.iter().enumerate() {
+                blocks[orig[fb]].extend(idx.iter().copied());
+            }
+            let id = (m.start, blocks.clone());
+            let m = M { blocks, ..m };
+            match best.get(&id) {
+                Some((k, _)) if *k <= key => {}
+                _ => {
+                    best.insert(id, (key.clone(), m));
+                }
+            }
+        }
+    }
+    let mut out: Vec<M> = best.into_values().map(|(_, m)| m).collect();
+    out.sort();
+    out
+}
+
+/// A pattern with group sub-patterns; `blocks` are read from `tree`.
+fn grouped(name: &'static str, cep: &'static str, tree: Vec<Item>, emit: Emit) -> Spec {
+    let mut blocks = Vec::new();
+    tree_blocks(&tree, &mut blocks);
+    Spec {
+        tree,
+        ..base(name, cep, blocks, emit)
+    }
+}
+
 // ---- the engine ----------------------------------------------------------------
 
 struct Compiled {
@@ -930,17 +1265,41 @@ fn compile(spec: &Spec) -> Compiled {
     let id = |n: &str| program.event_by_name(n).expect("declared");
     let ids = Ty::ALL.map(|t| id(t.name()));
     let pat = &program.patterns[0];
+    // A group sub-pattern's binding binds no event itself (`NO_BLOCK`);
+    // the blocks of its body are mapped by name like the others.
+    let mut groups = Vec::new();
+    tree_groups(&spec.tree, &mut groups);
     let blocks = pat
         .bindings
         .iter()
         .map(|b| {
+            if b.sub.is_some() {
+                assert!(
+                    groups.iter().any(|g| g.name == b.name),
+                    "{}: group {} is not in the spec",
+                    spec.name,
+                    b.name
+                );
+                return NO_BLOCK;
+            }
             spec.blocks
                 .iter()
                 .position(|x| x.name == b.name)
                 .unwrap_or_else(|| panic!("{}: binding {} is not a block", spec.name, b.name))
         })
-        .collect();
-    assert_eq!(pat.bindings.len(), spec.blocks.len(), "{}", spec.name);
+        .collect::<Vec<_>>();
+    assert_eq!(
+        blocks.iter().filter(|&&b| b != NO_BLOCK).count(),
+        spec.blocks.len(),
+        "{}",
+        spec.name
+    );
+    assert_eq!(
+        pat.bindings.iter().filter(|b| b.sub.is_some()).count(),
+        groups.len(),
+        "{}",
+        spec.name
+    );
     let timeout = pat.on_timeout.as_ref().map(|t| t.output);
     assert_eq!(timeout.is_some(), spec.timeout, "{}", spec.name);
     Compiled {
@@ -950,6 +1309,9 @@ fn compile(spec: &Spec) -> Compiled {
         timeout,
     }
 }
+
+/// The block of a group sub-pattern's binding: none.
+const NO_BLOCK: usize = usize::MAX;
 
 /// The engine's matches, in the order it reported them.
 fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
@@ -995,7 +1357,11 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
                 let mut order = Vec::new();
                 for (b, ev) in &cx.matched {
                     let i = ev.source as usize;
-                    blocks[c.blocks[*b as usize]].push(i);
+                    let block = c.blocks[*b as usize];
+                    if block == NO_BLOCK {
+                        return Err(format!("`matched` lists group binding {b}"));
+                    }
+                    blocks[block].push(i);
                     order.push(i);
                 }
                 if order.windows(2).any(|w| w[0] >= w[1]) {
@@ -1041,16 +1407,37 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
 // ---- running the cases ---------------------------------------------------------
 
 fn gen_stream(spec: &Spec, rng: &mut Rng) -> Vec<Ev> {
-    let n = rng.below(setting("CEP_DIFF_MAX_LEN", MAX_LEN) + 1);
+    let most = setting("CEP_DIFF_MAX_LEN", MAX_LEN);
+    // Group sub-patterns need longer streams: from a third of the length.
+    let n = if spec.tree.is_empty() {
+        rng.below(most + 1)
+    } else {
+        most / 3 + rng.below(most - most / 3 + 1)
+    };
     let mut t = 10_000;
     let mut evs: Vec<Ev> = Vec::with_capacity(n);
     for _ in 0..n {
         // Steps of 0 to 3 s, small ones more often.
         t += 1000 * [0i64, 1, 1, 2, 3][rng.below(5)];
         // Half of the time, follow the pattern's own sequence of blocks, so
-        // that matches are not rare.
-        let follow: Vec<Ty> = match evs.last() {
-            Some(prev) if rng.below(2) == 0 => successors(spec, prev.ty),
+        // that matches are not rare. With group sub-patterns, whose matches
+        // are longer, three times in four, after the last event of the key.
+        let grouped = !spec.tree.is_empty();
+        let key = grouped.then(|| rng.below(spec.keys as usize) as i64);
+        let before = match key {
+            Some(k) => evs.iter().rev().find(|e| !spec.partition || e.k == k),
+            None => evs.last(),
+        };
+        let follow: Vec<Ty> = match before {
+            Some(prev)
+                if (if grouped {
+                    rng.below(4) != 0
+                } else {
+                    rng.below(2) == 0
+                }) =>
+            {
+                successors(spec, prev.ty)
+            }
             _ => Vec::new(),
         };
         let ty = if follow.is_empty() {
@@ -1058,7 +1445,7 @@ fn gen_stream(spec: &Spec, rng: &mut Rng) -> Vec<Ev> {
         } else {
             follow[rng.below(follow.len())]
         };
-        let k = rng.below(spec.keys as usize) as i64;
+        let k = key.unwrap_or_else(|| rng.below(spec.keys as usize) as i64);
         let mut v = rng.below(4) as i64;
         if spec.nulls && ty == D && rng.below(4) == 0 {
             v = NO_V;
@@ -1085,6 +1472,19 @@ fn successors(spec: &Spec, ty: Ty) -> Vec<Ty> {
         let next = &spec.blocks[(i + 1) % n];
         out.push(next.ty);
         out.extend(next.alt);
+    }
+    // The last block of a group sub-pattern's body: its first one.
+    let mut groups = Vec::new();
+    tree_groups(&spec.tree, &mut groups);
+    for g in groups {
+        let mut body = Vec::new();
+        tree_blocks(&g.body, &mut body);
+        if let (Some(f), Some(l)) = (body.first(), body.last()) {
+            if l.takes_type(ty) {
+                out.push(f.ty);
+                out.extend(f.alt);
+            }
+        }
     }
     out
 }
@@ -1273,6 +1673,8 @@ fn base(name: &'static str, cep: &'static str, blocks: Vec<Block>, emit: Emit) -
         report: None,
         timeout: false,
         select: None,
+        tree: Vec::new(),
+        view: None,
     }
 }
 
@@ -3204,6 +3606,497 @@ fn h_inner_any() {
                 block("c", C, Strict, yes),
             ],
             three,
+        )
+    });
+}
+
+// Group sub-patterns (docs/language.md 6.4b), against their unrollings
+// (`grouped_matches`). Blocks are numbered in the order they are written,
+// group sub-patterns in pre-order (`Ctx::iters`).
+
+#[test]
+fn i_group_contiguity() {
+    // `then` enters the group and joins its iterations; `next` inside.
+    check(Spec {
+        window: Some(20_000),
+        gen_types: &[A, B, C, D],
+        ..grouped(
+            "group_contiguity",
+            "pattern P within 20s {
+    a: A
+    then g: (
+        x: B where v >= a.v
+        next y: C where v != x.v
+    ){2,3}
+    then z: D
+    emit { n: count(g), ys: count(g.y), s: sum(g.y.v), hi: max(g.x.v), zv: z.v }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Relaxed,
+                    2,
+                    Some(3),
+                    vec![
+                        blk(block("x", B, Relaxed, |c, e| {
+                            c.one(0).is_some_and(|a| e.v >= a.v)
+                        })),
+                        blk(block("y", C, Strict, |c, e| {
+                            c.one(1).is_some_and(|x| e.v != x.v)
+                        })),
+                    ],
+                ),
+                blk(block("z", D, Relaxed, yes)),
+            ],
+            |c| {
+                vec![
+                    c.iters(0),
+                    count(&c.agg(2)),
+                    sum(&c.agg(2)),
+                    max(&c.agg(1)),
+                    field(c.one(3), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn i_group_next_open() {
+    // `next` enters the group and joins its iterations strictly; the block
+    // after it reads `count(g)`.
+    check(Spec {
+        partition: true,
+        gen_types: &[A, B, B, B, C],
+        ..grouped(
+            "group_next_open",
+            "pattern P partition by k {
+    a: A
+    next g: (
+        x: B
+        next y: B where v != x.v
+    ){1,}
+    next _c: C where v >= count(g)
+    emit { n: count(g), s: sum(g.x.v), l: last(g.y.v) }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Strict,
+                    1,
+                    None,
+                    vec![
+                        blk(block("x", B, Strict, yes)),
+                        blk(block("y", B, Strict, |c, e| {
+                            c.one(1).is_some_and(|x| e.v != x.v)
+                        })),
+                    ],
+                ),
+                blk(block("_c", C, Strict, |c, e| match c.iters(0) {
+                    Out::Int(n) => e.v >= n,
+                    _ => false,
+                })),
+            ],
+            |c| vec![c.iters(0), sum(&c.agg(1)), last(&c.agg(2))],
+        )
+    });
+}
+
+#[test]
+fn i_group_then_any_open() {
+    // `then any` enters the group and joins its iterations: forks.
+    check(Spec {
+        window: Some(6000),
+        gen_types: &[A, B, B, C, C, D],
+        ..grouped(
+            "group_then_any_open",
+            "pattern P within 6s {
+    a: A
+    then any g: (
+        x: B where v > a.v
+        then y: C
+    ){1,}
+    then any _d: D where v >= count(g.x)
+    emit { n: count(g), xs: sum(g.x.v), ys: max(g.y.v) }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Any,
+                    1,
+                    None,
+                    vec![
+                        blk(block("x", B, Any, |c, e| {
+                            c.one(0).is_some_and(|a| e.v > a.v)
+                        })),
+                        blk(block("y", C, Relaxed, yes)),
+                    ],
+                ),
+                blk(block("_d", D, Any, |c, e| e.v >= c.agg(1).len() as i64)),
+            ],
+            |c| vec![c.iters(0), sum(&c.agg(1)), max(&c.agg(2))],
+        )
+    });
+}
+
+#[test]
+fn i_group_negations() {
+    // Before the group (once), between body items (each iteration), at the
+    // end of the body (up to the next bound event, whatever binds it).
+    check(Spec {
+        window: Some(8000),
+        gen_types: &[A, B, C, D, D, B, C],
+        ..grouped(
+            "group_negations",
+            "pattern P within 8s {
+    a: A
+    not D where v == 0
+    then g: (
+        x: B
+        not A where v == x.v
+        then y: C where v >= x.v
+        not D where v >= y.v
+    ){1,3}
+    then e: A
+    emit { n: count(g), s: sum(g.y.v), ev: e.v }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                not(D, |_, e| e.v == 0),
+                grp(
+                    "g",
+                    Relaxed,
+                    1,
+                    Some(3),
+                    vec![
+                        blk(block("x", B, Relaxed, yes)),
+                        not(A, |c, e| c.one(1).is_some_and(|x| e.v == x.v)),
+                        blk(block("y", C, Relaxed, |c, e| {
+                            c.one(1).is_some_and(|x| e.v >= x.v)
+                        })),
+                        not(D, |c, e| c.one(2).is_some_and(|y| e.v >= y.v)),
+                    ],
+                ),
+                blk(block("e", A, Relaxed, yes)),
+            ],
+            |c| vec![c.iters(0), sum(&c.agg(2)), field(c.one(3), |e| e.v)],
+        )
+    });
+}
+
+#[test]
+fn i_group_nested() {
+    // A group in a group; the inner body reads the outer iteration's `x`.
+    check(Spec {
+        partition: true,
+        window: Some(10_000),
+        gen_types: &[A, A, B, B, C],
+        ..grouped(
+            "group_nested",
+            "pattern P partition by k within 10s {
+    a: A
+    then g: (
+        x: A where v != a.v
+        then h: (
+            y: B where v >= x.v
+        ){1,2}
+    ){1,2}
+    then _c: C
+    emit { n: count(g), hs: count(g.h), ys: count(g.h.y), sy: sum(g.h.y.v), xs: sum(g.x.v) }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Relaxed,
+                    1,
+                    Some(2),
+                    vec![
+                        blk(block("x", A, Relaxed, |c, e| {
+                            c.one(0).is_some_and(|a| e.v != a.v)
+                        })),
+                        grp(
+                            "h",
+                            Relaxed,
+                            1,
+                            Some(2),
+                            vec![blk(block("y", B, Relaxed, |c, e| {
+                                c.one(1).is_some_and(|x| e.v >= x.v)
+                            }))],
+                        ),
+                    ],
+                ),
+                blk(block("_c", C, Relaxed, yes)),
+            ],
+            |c| {
+                vec![
+                    c.iters(0),
+                    c.iters(1),
+                    count(&c.agg(2)),
+                    sum(&c.agg(2)),
+                    sum(&c.agg(1)),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn i_group_nested_split() {
+    // The Bs of `y` can be split into iterations of `h` in several ways:
+    // one match, with the fewest iterations.
+    check(Spec {
+        window: Some(8000),
+        gen_types: &[A, B, B, B, C],
+        ..grouped(
+            "group_nested_split",
+            "pattern P within 8s {
+    a: A
+    then g: (
+        x: B
+        then h: ( y: B+ ){1,2}
+    ){1,2}
+    then _c: C
+    emit { n: count(g), hs: count(g.h), ys: count(g.h.y), l: last(g.h.y.v), xs: sum(g.x.v) }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Relaxed,
+                    1,
+                    Some(2),
+                    vec![
+                        blk(block("x", B, Relaxed, yes)),
+                        grp(
+                            "h",
+                            Relaxed,
+                            1,
+                            Some(2),
+                            vec![blk(group("y", B, 1, None, Relaxed, yes))],
+                        ),
+                    ],
+                ),
+                blk(block("_c", C, Relaxed, yes)),
+            ],
+            |c| {
+                vec![
+                    c.iters(0),
+                    c.iters(1),
+                    count(&c.agg(2)),
+                    last(&c.agg(2)),
+                    sum(&c.agg(1)),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn i_group_split() {
+    // `( x: B+ ){1,3}`: one match per set of Bs, with one iteration.
+    check(Spec {
+        partition: true,
+        window: Some(8000),
+        gen_types: &[A, B, B, B, C],
+        ..grouped(
+            "group_split",
+            "pattern P partition by k within 8s {
+    a: A
+    then g: ( x: B+ where v >= a.v ){1,3}
+    then _c: C
+    emit { n: count(g), xs: count(g.x), s: sum(g.x.v), l: last(g.x.v) }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Relaxed,
+                    1,
+                    Some(3),
+                    vec![blk(group("x", B, 1, None, Relaxed, |c, e| {
+                        c.one(0).is_some_and(|a| e.v >= a.v)
+                    }))],
+                ),
+                blk(block("_c", C, Relaxed, yes)),
+            ],
+            |c| {
+                vec![
+                    c.iters(0),
+                    count(&c.agg(1)),
+                    sum(&c.agg(1)),
+                    last(&c.agg(1)),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn i_group_optional() {
+    // `{0,2}`: a match per number of iterations, none included.
+    check(Spec {
+        partition: true,
+        window: Some(12_000),
+        gen_types: &[A, B, C, B, C, D],
+        ..grouped(
+            "group_optional",
+            "pattern P partition by k within 12s {
+    a: A
+    then o: (
+        b: B
+        next c: C where v != b.v
+    ){0,2}
+    then d: D
+    emit { n: count(o), nb: count(o.b), s: sum(o.c.v), dv: d.v }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "o",
+                    Relaxed,
+                    0,
+                    Some(2),
+                    vec![
+                        blk(block("b", B, Relaxed, yes)),
+                        blk(block("c", C, Strict, |c, e| {
+                            c.one(1).is_some_and(|b| e.v != b.v)
+                        })),
+                    ],
+                ),
+                blk(block("d", D, Relaxed, yes)),
+            ],
+            |c| {
+                vec![
+                    c.iters(0),
+                    count(&c.agg(1)),
+                    sum(&c.agg(2)),
+                    field(c.one(3), |e| e.v),
+                ]
+            },
+        )
+    });
+}
+
+#[test]
+fn i_group_head() {
+    // A group that starts the pattern joins its iterations strictly.
+    check(Spec {
+        window: Some(10_000),
+        gen_types: &[A, A, B, B, C],
+        ..grouped(
+            "group_head",
+            "pattern P within 10s {
+    g: (
+        x: A
+        next y: B where v >= x.v
+    ){1,2}
+    then _c: C where v < count(g)
+    emit { n: count(g), s: sum(g.y.v), f: first(g.x.v) }
+}
+",
+            vec![
+                grp(
+                    "g",
+                    Relaxed,
+                    1,
+                    Some(2),
+                    vec![
+                        blk(block("x", A, Strict, yes)),
+                        blk(block("y", B, Strict, |c, e| {
+                            c.one(0).is_some_and(|x| e.v >= x.v)
+                        })),
+                    ],
+                ),
+                blk(block("_c", C, Relaxed, |c, e| match c.iters(0) {
+                    Out::Int(n) => e.v < n,
+                    _ => false,
+                })),
+            ],
+            |c| vec![c.iters(0), sum(&c.agg(1)), first(&c.agg(0))],
+        )
+    });
+}
+
+#[test]
+fn i_group_skip_past_last() {
+    check(Spec {
+        partition: true,
+        keys: 1,
+        window: Some(12_000),
+        skip: Skip::PastLast,
+        gen_types: &[A, B, C, B, C, D],
+        ..grouped(
+            "group_skip_past_last",
+            "pattern P partition by k within 12s skip past last {
+    a: A
+    then g: (
+        x: B where v != a.v
+        then y: C
+    ){1,2}
+    then _d: D
+    emit { n: count(g), ys: sum(g.y.v) }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Relaxed,
+                    1,
+                    Some(2),
+                    vec![
+                        blk(block("x", B, Relaxed, |c, e| {
+                            c.one(0).is_some_and(|a| e.v != a.v)
+                        })),
+                        blk(block("y", C, Relaxed, yes)),
+                    ],
+                ),
+                blk(block("_d", D, Relaxed, yes)),
+            ],
+            |c| vec![c.iters(0), sum(&c.agg(2))],
+        )
+    });
+}
+
+#[test]
+fn i_group_skip_to_next() {
+    check(Spec {
+        window: Some(6000),
+        skip: Skip::ToNext,
+        gen_types: &[A, B, B, B, D],
+        ..grouped(
+            "group_skip_to_next",
+            "pattern P within 6s skip to next {
+    a: A
+    then any g: ( x: B+ ){1,2}
+    next _d: D
+    emit { n: count(g), xs: count(g.x), l: last(g.x.v) }
+}
+",
+            vec![
+                blk(block("a", A, Strict, yes)),
+                grp(
+                    "g",
+                    Any,
+                    1,
+                    Some(2),
+                    vec![blk(group("x", B, 1, None, Any, yes))],
+                ),
+                blk(block("_d", D, Strict, yes)),
+            ],
+            |c| vec![c.iters(0), count(&c.agg(1)), last(&c.agg(1))],
         )
     });
 }
