@@ -203,6 +203,11 @@ pub enum Command {
         /// default: then only the input moves event time.
         #[arg(long, value_name = "D", value_parser = run::parse_delay)]
         idle: Option<u64>,
+        /// Threads: 1 decodes and matches on one thread; 2 decodes input
+        /// on a thread of its own, ahead of matching (the output is the
+        /// same). Default: the cores available, at most 2.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
         /// Share run state with peers (docs/peers.md): the address this
         /// member listens on for them (TCP, `127.0.0.1:7001`).
         #[arg(long, value_name = "ADDR")]
@@ -333,6 +338,7 @@ where
             time_field,
             patterns,
             idle,
+            threads,
             listen,
             peer,
             key,
@@ -369,6 +375,7 @@ where
                 time_fields: time_field,
                 patterns,
                 idle_ms: idle.filter(|&d| d > 0),
+                threads: run::threads(threads),
                 peers,
             })
         }

@@ -5,7 +5,11 @@
 //! would block.
 //!
 //! A reader thread reads the source in chunks of up to [`CHUNK`] bytes
-//! and sends them over a bounded channel. On Unix, SIGINT and SIGTERM
+//! and sends them over a bounded channel. Each chunk becomes a decoded
+//! batch (`cep_runtime::ingest::Stage`): with one thread ([`Threads`]),
+//! when the loop takes the chunk; with two, on the reader thread, which
+//! then decodes while the loop matches (a pipeline; the batches and their
+//! order are the same either way, so is the output). On Unix, SIGINT and SIGTERM
 //! (signal-hook) set a flag in the handler and wake the loop: the reader
 //! stops reading, the loop takes the chunks already read (they have left
 //! the source, so they are not dropped), then [`Next::Stop`] comes. A
@@ -15,6 +19,7 @@
 //! `cep run` of a process installs the handlers.
 
 use cep_exec::Finished;
+use cep_runtime::ingest::{Batch, Stage};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
@@ -27,8 +32,15 @@ pub const CHUNK: usize = 256 * 1024;
 const AHEAD: usize = 3;
 
 pub enum Msg {
+    /// A chunk read, not decoded yet (one thread).
     Data(Vec<u8>),
+    /// The end of the input (one thread).
     End,
+    /// A chunk read and decoded on the reader thread (two threads).
+    Batch(Batch),
+    /// The end of the input, with its last line if it had no line break
+    /// (two threads).
+    Last(Batch),
     Error(io::Error),
     /// A signal arrived (the handler has set its flag).
     Wake,
@@ -40,9 +52,10 @@ pub enum Msg {
 
 /// What comes next for the loop.
 pub enum Next {
-    Chunk(Vec<u8>),
-    /// The input ended.
-    End,
+    /// The lines of a chunk, decoded.
+    Batch(Batch),
+    /// The input ended; its last line if it had no line break.
+    End(Batch),
     Error(io::Error),
     Done(Finished),
     Started(u64, u32, i32),
@@ -57,8 +70,19 @@ pub enum Next {
     Report,
 }
 
+/// Where input is decoded: on the thread that matches (`One`), or on the
+/// reader thread, ahead of it (`Two`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    One,
+    Two,
+}
+
 pub struct Feed {
     rx: Receiver<Msg>,
+    /// With one thread: the stage that decodes the chunks as they are
+    /// taken (with two it is on the reader thread).
+    stage: Option<Stage>,
     tx: SyncSender<Msg>,
     caught: Caught,
     /// A message taken by [`Feed::poll`] and not yet given.
@@ -69,34 +93,22 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// Starts reading `source` on a thread of its own.
-    pub fn start(mut source: Box<dyn Read + Send>) -> Feed {
+    /// Starts reading `source` on a thread of its own, decoding it with
+    /// `stage` there (`Threads::Two`) or as the chunks are taken.
+    pub fn start(source: Box<dyn Read + Send>, stage: Stage, threads: Threads) -> Feed {
         let (tx, rx) = sync_channel(AHEAD);
         let caught = Caught::default();
         watch_signals(&tx, &caught);
         let stop = caught.clone();
         let reader = tx.clone();
-        std::thread::spawn(move || loop {
-            if stop.get().is_some() {
-                break;
-            }
-            let mut buf = vec![0; CHUNK];
-            let msg = match source.read(&mut buf) {
-                Ok(0) => Msg::End,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Msg::Data(buf)
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Msg::Error(e),
-            };
-            let last = !matches!(msg, Msg::Data(_));
-            if reader.send(msg).is_err() || last {
-                break;
-            }
-        });
+        let (inline, ahead) = match threads {
+            Threads::One => (Some(stage), None),
+            Threads::Two => (None, Some(stage)),
+        };
+        std::thread::spawn(move || read(source, ahead, &stop, &reader));
         Feed {
             rx,
+            stage: inline,
             tx,
             caught,
             ahead: None,
@@ -142,7 +154,10 @@ impl Feed {
                 None => match self.rx.recv() {
                     Ok(m) => m,
                     // Nothing can send any more: the input is over.
-                    Err(_) => return Next::End,
+                    Err(_) => {
+                        let last = self.stage.as_mut().map(Stage::end);
+                        return Next::End(last.unwrap_or_default());
+                    }
                 },
             };
             self.ahead = Some(m);
@@ -182,8 +197,13 @@ impl Feed {
                 Msg::Started(r, a, g) => return Some(Next::Started(r, a, g)),
                 Msg::Wake => continue,
                 _ if self.input_done => continue,
-                Msg::Data(d) => return Some(Next::Chunk(d)),
-                Msg::End => {
+                Msg::Data(d) => {
+                    // Data comes only when the stage is here.
+                    let b = self.stage.as_mut().map(|s| s.chunk(&d));
+                    return Some(Next::Batch(b.unwrap_or_default()));
+                }
+                Msg::Batch(b) => return Some(Next::Batch(b)),
+                Msg::End | Msg::Last(_) => {
                     // The end and a signal together (Ctrl-C on `producer |
                     // cep run`): the signal counts, so that time does not
                     // pass as if the input had ended.
@@ -191,7 +211,11 @@ impl Feed {
                         return Some(self.stop(s));
                     }
                     self.input_done = true;
-                    return Some(Next::End);
+                    let last = match m {
+                        Msg::Last(b) => b,
+                        _ => self.stage.as_mut().map(Stage::end).unwrap_or_default(),
+                    };
+                    return Some(Next::End(last));
                 }
                 Msg::Error(e) => {
                     self.input_done = true;
@@ -205,6 +229,41 @@ impl Feed {
         self.stop_given = true;
         self.input_done = true;
         Next::Stop(s)
+    }
+}
+
+/// The reader thread: chunks of `source` to `to` until its end, an error
+/// or a signal; decoded by `stage` when it is given.
+fn read(
+    mut source: Box<dyn Read + Send>,
+    mut stage: Option<Stage>,
+    stop: &Caught,
+    to: &SyncSender<Msg>,
+) {
+    loop {
+        if stop.get().is_some() {
+            break;
+        }
+        let mut buf = vec![0; CHUNK];
+        let msg = match source.read(&mut buf) {
+            Ok(0) => match stage.as_mut() {
+                Some(s) => Msg::Last(s.end()),
+                None => Msg::End,
+            },
+            Ok(n) => {
+                buf.truncate(n);
+                match stage.as_mut() {
+                    Some(s) => Msg::Batch(s.chunk(&buf)),
+                    None => Msg::Data(buf),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Msg::Error(e),
+        };
+        let last = !matches!(msg, Msg::Data(_) | Msg::Batch(_));
+        if to.send(msg).is_err() || last {
+            break;
+        }
     }
 }
 

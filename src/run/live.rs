@@ -21,7 +21,7 @@ use super::sink::{why, Outputs, Stop};
 use super::Options;
 use cep_exec::{Executor, Identity, Store};
 use cep_ir::Program;
-use cep_runtime::ingest::{self, Decoder, Line, Lines};
+use cep_runtime::ingest::{Batch, Decoded};
 use cep_runtime::{Outcome, Resolved, RunOutput, Runner, Scheduler, StepOutput};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -75,14 +75,12 @@ pub(super) struct Live<'a> {
     /// Directory of each source file, for relative program paths.
     pub(super) dirs: Vec<PathBuf>,
     pub(super) run_id: String,
-    decoder: Decoder,
-    line_no: u64,
+    /// The decoder's latest event time as of the line processed last.
+    latest: Option<i64>,
     outs: Vec<RunOutput>,
     /// `--dry-run`: attempts started and not yet reported.
     dry: VecDeque<(u64, u32)>,
     input_ended: bool,
-    /// A recovery skips the input lines the run had already read.
-    pub(super) skip_lines: u64,
     /// `--idle D` (ms): the latest event time read and when it was read;
     /// after D without input, event time follows the wall clock from
     /// there.
@@ -105,7 +103,6 @@ impl<'a> Live<'a> {
         let dirs = rule_dirs(&program);
         Live {
             o,
-            decoder: Decoder::new(&program),
             program,
             runner,
             outputs,
@@ -115,11 +112,10 @@ impl<'a> Live<'a> {
             input_name,
             dirs,
             run_id,
-            line_no: 0,
+            latest: None,
             outs: Vec::new(),
             dry: VecDeque::new(),
             input_ended: false,
-            skip_lines: 0,
             last_input: None,
         }
     }
@@ -169,7 +165,6 @@ impl<'a> Live<'a> {
 
     /// Runs until the input ended and nothing is left to do, or a signal.
     pub(super) fn run(&mut self, feed: &mut Feed) -> Result<Ending, Stop> {
-        let mut lines = Lines::new(self.o.max_line_bytes);
         let mut stopping: Option<(i32, Instant)> = None;
         loop {
             if stopping.is_none() && self.runner.done() {
@@ -222,15 +217,16 @@ impl<'a> Live<'a> {
                 }
             };
             match next {
-                Next::Chunk(c) => {
-                    lines.feed(&c, |kind, text| self.line(kind, text))?;
+                Next::Batch(b) => {
+                    let lines = b.lines;
+                    self.batch(b)?;
                     if let Some(s) = self.store.as_mut() {
-                        s.input_lines(self.line_no).map_err(|e| Stop::Io(e.0))?;
+                        s.input_lines(lines).map_err(|e| Stop::Io(e.0))?;
                     }
                 }
-                Next::End => {
+                Next::End(b) => {
                     self.input_ended = true;
-                    lines.end(|kind, text| self.line(kind, text))?;
+                    self.batch(b)?;
                     let now = self.clock.now();
                     self.runner.end_input(now, &mut self.outs);
                     self.act((0, &[]))?;
@@ -331,53 +327,41 @@ impl<'a> Live<'a> {
         self.act((0, &[]))
     }
 
-    /// One input line.
-    fn line(&mut self, kind: Line, text: &[u8]) -> Result<(), Stop> {
-        self.line_no += 1;
-        if self.line_no <= self.skip_lines {
-            return Ok(());
-        }
-        if kind == Line::Oversized {
-            return self.outputs.dead_letter(
-                self.line_no,
-                &ingest::oversized(self.o.max_line_bytes),
-                text,
-            );
-        }
-        let text: &[u8] = match text.strip_prefix(b"\xEF\xBB\xBF") {
-            Some(rest) if self.line_no == 1 => rest,
-            _ => text,
-        };
-        match self.decoder.decode(text, self.line_no) {
-            Ok(None) => Ok(()),
-            Ok(Some(event)) => {
-                if self.o.idle_ms.is_some() {
-                    let latest = self
-                        .last_input
-                        .map_or(event.time, |(t, _)| t.max(event.time));
-                    self.last_input = Some((latest, Instant::now()));
+    /// The lines of one chunk, decoded, in order.
+    fn batch(&mut self, b: Batch) -> Result<(), Stop> {
+        let Batch { items, text, .. } = b;
+        for item in items {
+            self.latest = item.latest;
+            let line = text.get(item.text).unwrap_or(&[]);
+            match item.what {
+                Decoded::Event { event, sequence } => {
+                    if self.o.idle_ms.is_some() {
+                        let latest = self
+                            .last_input
+                            .map_or(event.time, |(t, _)| t.max(event.time));
+                        self.last_input = Some((latest, Instant::now()));
+                    }
+                    // Only steps read the wall clock.
+                    let now = if self.program.steps.is_empty() {
+                        0
+                    } else {
+                        self.clock.now()
+                    };
+                    self.runner.input(event, sequence, now, &mut self.outs);
+                    if !self.outs.is_empty() {
+                        self.act((item.line, line))?;
+                    }
                 }
-                let sequence = self.decoder.take_sequence();
-                // Only steps read the wall clock.
-                let now = if self.program.steps.is_empty() {
-                    0
-                } else {
-                    self.clock.now()
-                };
-                self.runner.input(event, sequence, now, &mut self.outs);
-                if self.outs.is_empty() {
-                    return Ok(());
-                }
-                self.act((self.line_no, text))
+                Decoded::Rejected(r) => self.outputs.dead_letter(item.line, &r, line)?,
             }
-            Err(r) => self.outputs.dead_letter(self.line_no, &r, text),
         }
+        Ok(())
     }
 
     /// Acts on what the runner produced, in order.
     fn act(&mut self, current: (u64, &[u8])) -> Result<(), Stop> {
         let mut outs = std::mem::take(&mut self.outs);
-        let latest = self.decoder.latest();
+        let latest = self.latest;
         let mut result = Ok(());
         for o in outs.drain(..) {
             result = match o {

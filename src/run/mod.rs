@@ -23,7 +23,7 @@
 //! new starts, running attempts get `--grace`, the outputs are flushed and
 //! the exit code is 128 plus the signal.
 
-mod input;
+pub mod input;
 mod live;
 pub mod peers;
 mod sink;
@@ -35,7 +35,7 @@ use cep_ir::{Action, Program};
 use cep_runtime::ingest;
 use cep_runtime::ndjson::Encoder;
 use cep_runtime::{Config, Engine, OnFailure, Runner, Scheduler, StepConfig};
-use input::{Feed, Msg};
+use input::{Feed, Msg, Threads};
 use live::{Clock, Ending, Live};
 use sink::{why, HistoryLog, Outputs, Sink, StepLog, Stop};
 use std::fs::File;
@@ -86,6 +86,8 @@ pub struct Options {
     /// `--idle D` (ms): after D of wall-clock time without input, event
     /// time follows the wall clock (a quiet live stream); `None`: off.
     pub idle_ms: Option<u64>,
+    /// `--threads`: decode on the matching thread or ahead of it.
+    pub threads: Threads,
 }
 
 /// Per pattern (IR order): whether its complex events are written: not
@@ -181,6 +183,27 @@ fn apply_time_fields(program: &mut Program, given: &[(String, String)]) -> Resul
         e.time_field = cep_ir::Slot::try_from(slot).ok();
     }
     Ok(())
+}
+
+/// `--threads`: given, 1 is one thread and 2 or more two (more are not
+/// used yet, and a note says so); not given, two when two cores or more
+/// are available.
+pub fn threads(given: Option<u64>) -> Threads {
+    let n = match given {
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+    };
+    if given.is_some_and(|n| n > 2) {
+        err(&format!(
+            "cep run: --threads {n}: this version uses two threads at most \
+             (one decoding, one matching); running with 2\n"
+        ));
+    }
+    if n >= 2 {
+        Threads::Two
+    } else {
+        Threads::One
+    }
 }
 
 /// Eventor's run modes.
@@ -352,7 +375,9 @@ pub fn run(o: &Options) -> u8 {
     let run_id = store
         .as_ref()
         .map_or(run_id, |s: &Store| s.run_id().to_string());
-    let mut feed = Feed::start(source);
+    let skip_lines = resumed.as_ref().map_or(0, |r| r.input_lines);
+    let stage = ingest::Stage::new(&program, o.max_line_bytes, skip_lines);
+    let mut feed = Feed::start(source, stage, o.threads);
     let exec = if has_steps && !o.dry_run {
         let tx = feed.sender();
         let tx2 = feed.sender();
@@ -408,12 +433,10 @@ pub fn run(o: &Options) -> u8 {
         Clock::Real
     };
     let mut runner = Runner::new(engine, scheduler);
-    let mut skip_lines = 0;
     let mut restored = Vec::new();
     if let Some(r) = resumed {
         // What a killed `cep` left running ends before anything reruns.
         cep_exec::end_orphans(&run_id, &r.orphans);
-        skip_lines = r.input_lines;
         let how = if o.mode == Mode::Continue {
             cep_runtime::steps::Resume::Continue
         } else {
@@ -433,7 +456,6 @@ pub fn run(o: &Options) -> u8 {
         run_id,
     );
     let start = Instant::now();
-    live.skip_lines = skip_lines;
     let ending = live.begin(restored).and_then(|()| live.run(&mut feed));
     // Kills asked for are carried out, and nothing an attempt started is
     // left behind.

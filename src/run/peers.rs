@@ -31,7 +31,7 @@ use super::{default_store, is_stdio, Mode, Options};
 use crate::{err, fail, show_path, EXIT_FAIL, EXIT_OK, EXIT_USAGE};
 use cep_ir::Program;
 use cep_peers::{PeerAddr, Transport};
-use cep_runtime::ingest::{self, Decoder, Line, Lines};
+use cep_runtime::ingest::{self, Batch, Decoded};
 use cep_runtime::ndjson::Encoder;
 use cep_runtime::peer::member::{Member, Step};
 use cep_runtime::peer::{run_name, wire, Node, Restored, Settings};
@@ -451,10 +451,8 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         };
         m.restore_steps(how, r.seen, r.runs, now(), &mut step);
     }
-    let mut feed = Feed::start(source);
-    let mut lines = Lines::new(o.max_line_bytes);
-    let mut decoder = Decoder::new(&program);
-    let mut line_no: u64 = 0;
+    let stage = ingest::Stage::new(&program, o.max_line_bytes, skip);
+    let mut feed = Feed::start(source, stage, o.threads);
     let mut input_done = false;
     let mut counts = Counts::default();
     let mut signal = None;
@@ -467,39 +465,27 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         // Own input, read ahead of the cluster up to a bound.
         while !input_done && m.waiting() < AHEAD {
             let Some(next) = feed.poll() else { break };
-            let mut line = |kind: Line, text: &[u8]| -> Result<(), Stop> {
-                line_no += 1;
-                if line_no <= skip {
-                    return Ok(());
-                }
-                counts.lines += 1;
-                if kind == Line::Oversized {
-                    return outputs.dead_letter(
-                        line_no,
-                        &ingest::oversized(o.max_line_bytes),
-                        text,
-                    );
-                }
-                let text: &[u8] = match text.strip_prefix(b"\xEF\xBB\xBF") {
-                    Some(rest) if line_no == 1 => rest,
-                    _ => text,
-                };
-                match decoder.decode(text, line_no) {
-                    Ok(None) => Ok(()),
-                    Ok(Some(ev)) => {
-                        counts.events += 1;
-                        let sequence = decoder.take_sequence();
-                        m.offer_in(ev, sequence);
-                        Ok(())
+            let mut batch = |b: Batch| -> Result<(), Stop> {
+                counts.lines += b.read;
+                for item in b.items {
+                    match item.what {
+                        Decoded::Event { event, sequence } => {
+                            counts.events += 1;
+                            m.offer_in(event, sequence);
+                        }
+                        Decoded::Rejected(r) => {
+                            let text = b.text.get(item.text).unwrap_or(&[]);
+                            outputs.dead_letter(item.line, &r, text)?;
+                        }
                     }
-                    Err(r) => outputs.dead_letter(line_no, &r, text),
                 }
+                Ok(())
             };
             let r = match next {
-                Next::Chunk(chunk) => lines.feed(&chunk, &mut line),
-                Next::End => {
+                Next::Batch(b) => batch(b),
+                Next::End(b) => {
                     input_done = true;
-                    lines.end(&mut line)
+                    batch(b)
                 }
                 Next::Error(e) => {
                     // The cluster still finishes; this peer exits 1.

@@ -12,6 +12,7 @@ pub enum Line {
 }
 
 /// Splits chunks of input into lines: see the module docs.
+#[derive(Debug)]
 pub struct Lines {
     limit: usize,
     /// The start of a line whose end has not come yet.

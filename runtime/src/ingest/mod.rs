@@ -31,10 +31,12 @@ use std::fmt;
 
 use std::sync::Arc;
 
+mod batch;
 mod fast;
 mod lines;
 mod visit;
 
+pub use batch::{Batch, Decoded, Item, Stage};
 #[cfg(test)]
 use cep_ir::time;
 pub use cep_ir::time::{

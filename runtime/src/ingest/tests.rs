@@ -15,7 +15,7 @@ fn field(name: &str, ty: Type) -> Field {
     }
 }
 
-fn program() -> Program {
+pub(crate) fn program() -> Program {
     Program {
         format_version: FORMAT_VERSION,
         source_hash: "fnv1a64:0".into(),
