@@ -22,7 +22,9 @@ use cep_exec::Finished;
 use cep_runtime::ingest::{Batch, Stage};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{
+    channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -78,8 +80,16 @@ pub enum Threads {
     Two,
 }
 
+/// What the loop gives back to the reader thread to fill again.
+enum Spare {
+    Chunk(Vec<u8>),
+    Batch(Batch),
+}
+
 pub struct Feed {
     rx: Receiver<Msg>,
+    /// Buffers and batches back to the reader thread.
+    back: Sender<Spare>,
     /// With one thread: the stage that decodes the chunks as they are
     /// taken (with two it is on the reader thread).
     stage: Option<Stage>,
@@ -105,9 +115,11 @@ impl Feed {
             Threads::One => (Some(stage), None),
             Threads::Two => (None, Some(stage)),
         };
-        std::thread::spawn(move || read(source, ahead, &stop, &reader));
+        let (back, spares) = channel();
+        std::thread::spawn(move || read(source, ahead, &stop, &reader, &spares));
         Feed {
             rx,
+            back,
             stage: inline,
             tx,
             caught,
@@ -115,6 +127,16 @@ impl Feed {
             stop_given: false,
             now_given: false,
             input_done: false,
+        }
+    }
+
+    /// Gives a processed batch back, to be filled again.
+    pub fn recycle(&mut self, b: Batch) {
+        match self.stage.as_mut() {
+            Some(s) => s.recycle(b),
+            None => {
+                let _ = self.back.send(Spare::Batch(b));
+            }
         }
     }
 
@@ -200,6 +222,7 @@ impl Feed {
                 Msg::Data(d) => {
                     // Data comes only when the stage is here.
                     let b = self.stage.as_mut().map(|s| s.chunk(&d));
+                    let _ = self.back.send(Spare::Chunk(d));
                     return Some(Next::Batch(b.unwrap_or_default()));
                 }
                 Msg::Batch(b) => return Some(Next::Batch(b)),
@@ -239,24 +262,33 @@ fn read(
     mut stage: Option<Stage>,
     stop: &Caught,
     to: &SyncSender<Msg>,
+    spares: &Receiver<Spare>,
 ) {
+    let mut buf = Vec::new();
     loop {
         if stop.get().is_some() {
             break;
         }
-        let mut buf = vec![0; CHUNK];
+        while let Ok(spare) = spares.try_recv() {
+            match (spare, stage.as_mut()) {
+                (Spare::Batch(b), Some(s)) => s.recycle(b),
+                (Spare::Chunk(c), None) if buf.capacity() < CHUNK => buf = c,
+                _ => {}
+            }
+        }
+        buf.resize(CHUNK, 0);
         let msg = match source.read(&mut buf) {
             Ok(0) => match stage.as_mut() {
                 Some(s) => Msg::Last(s.end()),
                 None => Msg::End,
             },
-            Ok(n) => {
-                buf.truncate(n);
-                match stage.as_mut() {
-                    Some(s) => Msg::Batch(s.chunk(&buf)),
-                    None => Msg::Data(buf),
+            Ok(n) => match stage.as_mut() {
+                Some(s) => Msg::Batch(s.chunk(buf.get(..n).unwrap_or(&[]))),
+                None => {
+                    buf.truncate(n);
+                    Msg::Data(std::mem::take(&mut buf))
                 }
-            }
+            },
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => Msg::Error(e),
         };

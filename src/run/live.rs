@@ -217,16 +217,17 @@ impl<'a> Live<'a> {
                 }
             };
             match next {
-                Next::Batch(b) => {
+                Next::Batch(mut b) => {
                     let lines = b.lines;
-                    self.batch(b)?;
+                    self.batch(&mut b)?;
+                    feed.recycle(b);
                     if let Some(s) = self.store.as_mut() {
                         s.input_lines(lines).map_err(|e| Stop::Io(e.0))?;
                     }
                 }
-                Next::End(b) => {
+                Next::End(mut b) => {
                     self.input_ended = true;
-                    self.batch(b)?;
+                    self.batch(&mut b)?;
                     let now = self.clock.now();
                     self.runner.end_input(now, &mut self.outs);
                     self.act((0, &[]))?;
@@ -328,9 +329,9 @@ impl<'a> Live<'a> {
     }
 
     /// The lines of one chunk, decoded, in order.
-    fn batch(&mut self, b: Batch) -> Result<(), Stop> {
+    fn batch(&mut self, b: &mut Batch) -> Result<(), Stop> {
         let Batch { items, text, .. } = b;
-        for item in items {
+        for item in items.drain(..) {
             self.latest = item.latest;
             let line = text.get(item.text).unwrap_or(&[]);
             match item.what {

@@ -465,9 +465,9 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
         // Own input, read ahead of the cluster up to a bound.
         while !input_done && m.waiting() < AHEAD {
             let Some(next) = feed.poll() else { break };
-            let mut batch = |b: Batch| -> Result<(), Stop> {
+            let mut batch = |b: &mut Batch| -> Result<(), Stop> {
                 counts.lines += b.read;
-                for item in b.items {
+                for item in b.items.drain(..) {
                     match item.what {
                         Decoded::Event { event, sequence } => {
                             counts.events += 1;
@@ -482,10 +482,14 @@ pub fn run(o: &Options, p: &PeerOptions, program: Arc<Program>, written: Vec<boo
                 Ok(())
             };
             let r = match next {
-                Next::Batch(b) => batch(b),
-                Next::End(b) => {
+                Next::Batch(mut b) => {
+                    let r = batch(&mut b);
+                    feed.recycle(b);
+                    r
+                }
+                Next::End(mut b) => {
                     input_done = true;
-                    batch(b)
+                    batch(&mut b)
                 }
                 Next::Error(e) => {
                     // The cluster still finishes; this peer exits 1.

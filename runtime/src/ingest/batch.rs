@@ -69,7 +69,12 @@ pub struct Stage {
     limit: usize,
     line_no: u64,
     skip: u64,
+    /// Batches given back ([`Stage::recycle`]), to fill again.
+    spare: Vec<Batch>,
 }
+
+/// Batches kept for reuse at most.
+const SPARE: usize = 8;
 
 impl Stage {
     /// Lines of at most `limit` bytes; the first `skip` lines are read
@@ -81,12 +86,26 @@ impl Stage {
             limit,
             line_no: 0,
             skip,
+            spare: Vec::new(),
+        }
+    }
+
+    /// A batch that has been processed, emptied to be filled again (its
+    /// buffers are kept, so a long input does not allocate them anew for
+    /// every chunk).
+    pub fn recycle(&mut self, mut b: Batch) {
+        if self.spare.len() < SPARE {
+            b.items.clear();
+            b.text.clear();
+            b.lines = 0;
+            b.read = 0;
+            self.spare.push(b);
         }
     }
 
     /// The lines `chunk` completes.
     pub fn chunk(&mut self, chunk: &[u8]) -> Batch {
-        let mut batch = Batch::default();
+        let mut batch = self.spare.pop().unwrap_or_default();
         let mut sink = Sink {
             batch: &mut batch,
             decoder: &mut self.decoder,
@@ -101,7 +120,7 @@ impl Stage {
 
     /// The end of the input: its last line if it had no line break.
     pub fn end(&mut self) -> Batch {
-        let mut batch = Batch::default();
+        let mut batch = self.spare.pop().unwrap_or_default();
         let mut sink = Sink {
             batch: &mut batch,
             decoder: &mut self.decoder,
@@ -215,6 +234,17 @@ mod tests {
             assert_eq!(b.last().map(|b| b.lines), Some(6));
             assert_eq!(b.iter().map(|b| b.read).sum::<u64>(), 6);
         }
+        // Batches given back are filled from empty: cut into pieces of
+        // 7 bytes, each batch recycled once summarised.
+        let mut s = Stage::new(&p, 64, 0);
+        let mut pieces = Vec::new();
+        for c in input.chunks(7) {
+            let b = s.chunk(c);
+            pieces.extend(summary(std::slice::from_ref(&b)));
+            s.recycle(b);
+        }
+        pieces.extend(summary(&[s.end()]));
+        assert_eq!(pieces, all);
         // Skipped lines are not decoded: the latest time starts again.
         let skipped = whole(4);
         assert_eq!(
