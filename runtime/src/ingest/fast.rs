@@ -10,9 +10,11 @@
 //! `tests.rs` holds them equal on random and mutated lines).
 
 use super::{parse_duration, parse_rfc3339, Schema, Types};
+use crate::keyhash::KeyBuild;
 use crate::value::Value;
 use cep_ir::{EventId, Type};
 use logos::Logos;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// JSON tokens, with strings split: a string without escapes and
@@ -56,6 +58,7 @@ pub(super) fn decode(
     text: &str,
     schemas: &[Schema],
     types: &Types,
+    strings: &mut Strings,
 ) -> Option<(EventId, Vec<Value>)> {
     let mut lex = Tok::lexer(text);
     // The next token and its text; `None` at the end and at anything that
@@ -80,8 +83,13 @@ pub(super) fn decode(
     let ty = types.get(inner(name))?;
     let schema = schemas.get(usize::try_from(ty).ok()?)?;
     let n = schema.fields.len();
+    // Which slots are filled, one bit each (wider types take the serde
+    // decoder's way).
+    if n > 64 {
+        return None;
+    }
     let mut fields: Vec<Value> = vec![Value::Null; n];
-    let mut filled = vec![false; n];
+    let mut filled: u64 = 0;
     let mut count = 0usize;
     let mut hint = 0usize;
     loop {
@@ -108,13 +116,14 @@ pub(super) fn decode(
                 _ => return None,
             }
         };
-        if filled.get(slot).copied().unwrap_or(true) {
+        let bit = 1u64 << slot;
+        if filled & bit != 0 {
             return None;
         }
         let ty = schema.fields.get(slot)?.1;
-        let v = value(ty, tok, text)?;
+        let v = value(ty, tok, text, strings)?;
         *fields.get_mut(slot)? = v;
-        *filled.get_mut(slot)? = true;
+        filled |= bit;
         count += 1;
         hint = slot + 1;
     }
@@ -132,13 +141,13 @@ fn inner(s: &str) -> &str {
 }
 
 /// A field's value, where the rules give one without a decision.
-fn value(ty: Type, tok: Tok, text: &str) -> Option<Value> {
+fn value(ty: Type, tok: Tok, text: &str, strings: &mut Strings) -> Option<Value> {
     // serde_json reads `-0` as the float -0.0, not as an integer.
     if tok == Tok::Int && text == "-0" {
         return None;
     }
     match (ty, tok) {
-        (Type::Str, Tok::Str) => Some(Value::Str(Arc::from(inner(text)))),
+        (Type::Str, Tok::Str) => Some(Value::Str(strings.get(inner(text)))),
         (Type::Bool, Tok::True) => Some(Value::Bool(true)),
         (Type::Bool, Tok::False) => Some(Value::Bool(false)),
         (Type::Int, Tok::Int) => text.parse().ok().map(Value::Int),
@@ -159,6 +168,63 @@ fn value(ty: Type, tok: Tok, text: &str) -> Option<Value> {
     }
 }
 
+/// Short strings seen before, shared: a key that comes again and again
+/// (a sensor, a symbol) is one allocation, not one per event. Bounded:
+/// strings of at most [`Strings::LONGEST`] bytes, and when
+/// [`Strings::MOST`] are held the cache starts again empty (values are
+/// compared by content, so sharing changes no result).
+#[derive(Debug, Default)]
+pub(super) struct Strings {
+    held: HashSet<Arc<str>, KeyBuild>,
+}
+
+impl Strings {
+    /// Bytes of the longest string kept.
+    pub(super) const LONGEST: usize = 48;
+    /// Strings kept at most.
+    pub(super) const MOST: usize = 8192;
+
+    /// `s`, shared if it was seen before.
+    pub(super) fn get(&mut self, s: &str) -> Arc<str> {
+        if s.len() > Self::LONGEST {
+            return Arc::from(s);
+        }
+        if let Some(a) = self.held.get(s) {
+            return a.clone();
+        }
+        if self.held.len() >= Self::MOST {
+            self.held.clear();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.held.insert(a.clone());
+        a
+    }
+}
+
 fn valid(t: &i64) -> bool {
     (cep_ir::MIN_TIME_MS..=cep_ir::MAX_TIME_MS).contains(t)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// A short string seen again is the same allocation; a long one never
+    /// is; the cache never holds more than its bound.
+    #[test]
+    fn strings_are_shared_within_bounds() {
+        let mut s = Strings::default();
+        let a = s.get("sensor-1");
+        let b = s.get("sensor-1");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*s.get("sensor-2"), "sensor-2");
+        let long = "x".repeat(Strings::LONGEST + 1);
+        assert!(!Arc::ptr_eq(&s.get(&long), &s.get(&long)));
+        for i in 0..3 * Strings::MOST {
+            let k = format!("k{i}");
+            assert_eq!(&*s.get(&k), k);
+            assert!(s.held.len() <= Strings::MOST);
+        }
+    }
 }

@@ -190,6 +190,8 @@ pub struct Decoder {
     sequence: Option<Arc<str>>,
     /// Try the fast path first (`fast`); off only to compare the two.
     fast: bool,
+    /// The fast path's shared strings.
+    strings: fast::Strings,
 }
 
 impl Decoder {
@@ -234,6 +236,7 @@ impl Decoder {
             pending: Vec::new(),
             sequence: None,
             fast: true,
+            strings: fast::Strings::default(),
         }
     }
 
@@ -271,7 +274,9 @@ impl Decoder {
             )
         })?;
         if self.fast {
-            if let Some((ty, fields)) = fast::decode(text, &self.schemas, &self.types) {
+            if let Some((ty, fields)) =
+                fast::decode(text, &self.schemas, &self.types, &mut self.strings)
+            {
                 return self.event(ty, fields, None, source).map(Some);
             }
         }
