@@ -1041,10 +1041,29 @@ impl Matcher {
             .min()
     }
 
-    /// Time has reached `now` for one partition: absences complete,
-    /// windows close. Returns the next deadline to schedule.
+    /// Time has reached `now` for one partition, whose deadline it is:
+    /// absences complete, windows close. A partition that is gone, or
+    /// whose deadline is no longer `now` (a stale timer), is left as it
+    /// is. Returns the next deadline to schedule. One lookup of the key
+    /// (two when the partition ends empty); the map is moved out while
+    /// the partition is worked on, as in `event_in_partition`.
     pub fn on_time(&mut self, key: &Key, now: i64, fx: &mut Effects) -> Option<i64> {
-        let mut part = self.partitions.remove(key)?;
+        let mut parts = std::mem::take(&mut self.partitions);
+        let next = match parts.get_mut(key) {
+            Some(part) if part.scheduled == Some(now) => self.partition_time(part, now, fx),
+            _ => {
+                self.partitions = parts;
+                return None;
+            }
+        };
+        if next.is_none() && parts.get(key).is_some_and(|p| p.runs.is_empty()) {
+            parts.remove(key);
+        }
+        self.partitions = parts;
+        next
+    }
+
+    fn partition_time(&mut self, part: &mut Partition, now: i64, fx: &mut Effects) -> Option<i64> {
         let before = part.runs.len();
         part.scheduled = None;
         let window = self
@@ -1052,8 +1071,9 @@ impl Matcher {
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
         let mut completed: Vec<Match> = Vec::new();
-        let mut keep = Vec::with_capacity(part.runs.len());
-        for r in std::mem::take(&mut part.runs) {
+        let mut keep = std::mem::take(&mut self.scratch);
+        keep.clear();
+        for r in part.runs.drain(..) {
             let Some(st) = self.ir.states.get(usize::from(r.state)) else {
                 continue;
             };
@@ -1098,13 +1118,11 @@ impl Matcher {
             completed = self.select(&mut part.held, &keep, completed, now);
         }
         self.finish(&mut keep, completed, fx);
-        part.runs = keep;
+        // The survivors become the partition's runs; its old (now empty)
+        // vector is kept for the next time.
+        self.scratch = std::mem::replace(&mut part.runs, keep);
         self.live = self.live.saturating_sub(before) + part.runs.len();
-        let next = self.schedule(&mut part);
-        if !part.runs.is_empty() {
-            self.partitions.insert(key.clone(), part);
-        }
-        next
+        self.schedule(part)
     }
 
     fn recount(&mut self) {

@@ -202,6 +202,8 @@ pub struct Engine {
     /// Time of the latest thing processed (event or deadline).
     clock: Option<i64>,
     timers: BinaryHeap<Reverse<Timer>>,
+    /// `fire`'s next deadlines of the keys it handled, kept for reuse.
+    rescheduled: Vec<(Key, i64)>,
     timer_order: u64,
     rate_order: u64,
     seq: u64,
@@ -261,6 +263,7 @@ impl Engine {
             max_seen: None,
             clock: None,
             timers: BinaryHeap::new(),
+            rescheduled: Vec::new(),
             timer_order: 0,
             rate_order: 0,
             seq: 0,
@@ -559,15 +562,11 @@ impl Engine {
                     continue;
                 };
                 let mut fx = std::mem::take(&mut self.fx);
-                let mut next = Vec::new();
+                let mut next = std::mem::take(&mut self.rescheduled);
                 let mut keys = 0;
                 for timer in group {
-                    if m.partitions
-                        .get(&timer.key)
-                        .is_none_or(|p| p.scheduled != Some(d))
-                    {
-                        continue;
-                    }
+                    // A stale timer (its partition is gone or has another
+                    // deadline now) changes nothing.
                     let before = fx.matches.len();
                     if let Some(nd) = m.on_time(&timer.key, d, &mut fx) {
                         next.push((timer.key.clone(), nd));
@@ -579,9 +578,10 @@ impl Engine {
                     // stable sort merges them.
                     fx.matches.sort_by_cached_key(Match::order_key);
                 }
-                for (key, nd) in next {
+                for (key, nd) in next.drain(..) {
                     self.schedule(pattern, key, nd);
                 }
+                self.rescheduled = next;
                 self.effects(pattern, fx, out);
             }
             self.drain(out);
