@@ -21,6 +21,7 @@ use crate::keyhash::KeyBuild;
 use crate::run::{Chain, Loops, Run};
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, Edge, Pattern, SkipPolicy, StateId};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -1044,20 +1045,19 @@ impl Matcher {
     /// Time has reached `now` for one partition, whose deadline it is:
     /// absences complete, windows close. A partition that is gone, or
     /// whose deadline is no longer `now` (a stale timer), is left as it
-    /// is. Returns the next deadline to schedule. One lookup of the key
-    /// (two when the partition ends empty); the map is moved out while
+    /// is. Returns the next deadline to schedule. One lookup of the key;
+    /// the map is moved out while
     /// the partition is worked on, as in `event_in_partition`.
     pub fn on_time(&mut self, key: &Key, now: i64, fx: &mut Effects) -> Option<i64> {
         let mut parts = std::mem::take(&mut self.partitions);
-        let next = match parts.get_mut(key) {
-            Some(part) if part.scheduled == Some(now) => self.partition_time(part, now, fx),
-            _ => {
-                self.partitions = parts;
-                return None;
+        let mut next = None;
+        if let Entry::Occupied(mut e) = parts.entry(key.clone()) {
+            if e.get().scheduled == Some(now) {
+                next = self.partition_time(e.get_mut(), now, fx);
+                if e.get().runs.is_empty() {
+                    e.remove();
+                }
             }
-        };
-        if next.is_none() && parts.get(key).is_some_and(|p| p.runs.is_empty()) {
-            parts.remove(key);
         }
         self.partitions = parts;
         next
