@@ -246,6 +246,22 @@ impl Matcher {
         }
     }
 
+    /// The partition key of `ev`: borrowed from the event when it is one
+    /// field (no reference count is touched, so a string shared with the
+    /// decoding thread stays in its cache), else built in `buf`.
+    fn key_ref<'a>(&self, ev: &'a Event, buf: &'a mut Vec<Value>) -> &'a [Value] {
+        match self.key_slots.get(ev.ty as usize) {
+            Some(Some(slots)) if slots.len() == 1 => match slots.first() {
+                Some(s) => std::slice::from_ref(ev.field(*s)),
+                None => &[],
+            },
+            _ => {
+                self.key_of(ev, buf);
+                buf
+            }
+        }
+    }
+
     fn starts(&self, ev: &Event) -> bool {
         let Some(state) = self.ir.states.get(usize::from(self.entry.0)) else {
             return false;
@@ -307,22 +323,22 @@ impl Matcher {
         ids: &mut dyn Ids,
         fx: &mut Effects,
     ) -> Option<(Key, i64)> {
-        self.key_of(ev, keybuf);
+        let key = self.key_ref(ev, keybuf);
         let mut starts = self.starts(ev);
         if self.ir.lookback.is_some() {
             // Read before this event counts: the first event is never
             // its own X.
-            starts &= !self.blocked(ev, keybuf);
-            self.note_x(ev, keybuf);
+            starts &= !self.blocked(ev, key);
+            self.note_x(ev, key);
         }
         // The map is moved out while the partition is worked on, so that
         // one lookup serves and `self` stays readable.
         let mut parts = std::mem::take(&mut self.partitions);
         let mut fresh = None;
-        let part = match parts.get_mut(&keybuf[..]) {
+        let part = match parts.get_mut(key) {
             Some(p) => p,
             None if starts => {
-                let key: Key = Arc::from(keybuf.as_slice());
+                let key: Key = Arc::from(key);
                 fresh.insert(Partition {
                     key,
                     ..Partition::default()
