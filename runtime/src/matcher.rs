@@ -134,6 +134,9 @@ pub struct Held {
 
 pub type Key = Arc<[Value]>;
 
+/// Run vectors kept for reuse at most (`Matcher::spare_runs`).
+const SPARE_RUNS: usize = 64;
+
 pub struct Matcher {
     pub ir: Pattern,
     /// Partition key slots by event type (dense, indexed by event id).
@@ -141,6 +144,11 @@ pub struct Matcher {
     pub partitions: HashMap<Key, Partition, KeyBuild>,
     /// Reused between events for the runs that survive a step.
     scratch: Vec<Run>,
+    /// Run vectors of partitions that ended empty, kept (at most
+    /// [`SPARE_RUNS`], of room for at most 16 runs each) for the next
+    /// partitions to start, so a stream of
+    /// short-lived keys does not allocate one per key.
+    spare_runs: Vec<Vec<Run>>,
     pub live: usize,
     pub shed: u64,
     /// The last run id handed out.
@@ -217,6 +225,7 @@ impl Matcher {
             key_slots,
             partitions: HashMap::default(),
             scratch: Vec::new(),
+            spare_runs: Vec::new(),
             live: 0,
             shed: 0,
             runs: 0,
@@ -259,6 +268,28 @@ impl Matcher {
                 self.key_of(ev, buf);
                 buf
             }
+        }
+    }
+
+    /// The vector the survivors of a step go into: the one kept from the
+    /// last step, or a spare one if that has no room.
+    fn take_scratch(&mut self) -> Vec<Run> {
+        let mut v = std::mem::take(&mut self.scratch);
+        if v.capacity() == 0 {
+            if let Some(spare) = self.spare_runs.pop() {
+                v = spare;
+            }
+        }
+        v.clear();
+        v
+    }
+
+    /// The run vector of a partition that ended empty, for reuse.
+    fn give_back(&mut self, mut runs: Vec<Run>) {
+        // A large one (a partition that had many runs) is freed.
+        if (1..=16).contains(&runs.capacity()) && self.spare_runs.len() < SPARE_RUNS {
+            runs.clear();
+            self.spare_runs.push(runs);
         }
     }
 
@@ -353,8 +384,7 @@ impl Matcher {
             fx.key = part.key.clone();
         }
         let before = part.runs.len();
-        let mut next = std::mem::take(&mut self.scratch);
-        next.clear();
+        let mut next = self.take_scratch();
         let mut completed: Vec<Match> = Vec::new();
         if !self.ir.halts.is_empty() && self.halts(ev) {
             for r in part.runs.drain(..) {
@@ -410,7 +440,9 @@ impl Matcher {
             }
             (Some(_), Some(_)) => {}
             (None, Some(key)) => {
-                parts.remove(&key);
+                if let Some(p) = parts.remove(&key) {
+                    self.give_back(p.runs);
+                }
             }
             (None, None) => {}
         }
@@ -1071,7 +1103,8 @@ impl Matcher {
             if e.get().scheduled == Some(now) {
                 next = self.partition_time(e.get_mut(), now, fx);
                 if e.get().runs.is_empty() {
-                    e.remove();
+                    let p = e.remove();
+                    self.give_back(p.runs);
                 }
             }
         }
@@ -1087,8 +1120,7 @@ impl Matcher {
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
         let mut completed: Vec<Match> = Vec::new();
-        let mut keep = std::mem::take(&mut self.scratch);
-        keep.clear();
+        let mut keep = self.take_scratch();
         for r in part.runs.drain(..) {
             let Some(st) = self.ir.states.get(usize::from(r.state)) else {
                 continue;
