@@ -271,8 +271,8 @@ impl Matcher {
         }
     }
 
-    /// The vector the survivors of a step go into: the one kept from the
-    /// last step, or a spare one if that has no room.
+    /// The vector the survivors of an event go into: the one kept from
+    /// the last event, or a spare one if that has no room.
     fn take_scratch(&mut self) -> Vec<Run> {
         let mut v = std::mem::take(&mut self.scratch);
         if v.capacity() == 0 {
@@ -1120,7 +1120,11 @@ impl Matcher {
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
         let mut completed: Vec<Match> = Vec::new();
-        let mut keep = self.take_scratch();
+        // Of the partition's size: a deadline's survivors are not swapped
+        // with the event's scratch vector, so that one partition's room is
+        // not carried to another (`then any` rows held three times the
+        // memory with it).
+        let mut keep = Vec::with_capacity(part.runs.len());
         for r in part.runs.drain(..) {
             let Some(st) = self.ir.states.get(usize::from(r.state)) else {
                 continue;
@@ -1166,9 +1170,7 @@ impl Matcher {
             completed = self.select(&mut part.held, &keep, completed, now);
         }
         self.finish(&mut keep, completed, fx);
-        // The survivors become the partition's runs; its old (now empty)
-        // vector is kept for the next time.
-        self.scratch = std::mem::replace(&mut part.runs, keep);
+        part.runs = keep;
         self.live = self.live.saturating_sub(before) + part.runs.len();
         self.schedule(part)
     }
