@@ -144,6 +144,9 @@ pub struct Matcher {
     pub partitions: HashMap<Key, Partition, KeyBuild>,
     /// Reused between events for the runs that survive a step.
     scratch: Vec<Run>,
+    /// The matches completed by one input, kept empty between inputs so
+    /// that a match does not allocate its vector.
+    done: Vec<Match>,
     /// Run vectors of partitions that ended empty, kept (at most
     /// [`SPARE_RUNS`], of room for at most 16 runs each) for the next
     /// partitions to start, so a stream of
@@ -225,6 +228,7 @@ impl Matcher {
             key_slots,
             partitions: HashMap::default(),
             scratch: Vec::new(),
+            done: Vec::new(),
             spare_runs: Vec::new(),
             live: 0,
             shed: 0,
@@ -385,7 +389,7 @@ impl Matcher {
         }
         let before = part.runs.len();
         let mut next = self.take_scratch();
-        let mut completed: Vec<Match> = Vec::new();
+        let mut completed: Vec<Match> = std::mem::take(&mut self.done);
         if !self.ir.halts.is_empty() && self.halts(ev) {
             for r in part.runs.drain(..) {
                 fx.note_ended(r.id, End::Halted);
@@ -424,9 +428,11 @@ impl Matcher {
         if self.ir.select.is_some() {
             completed = self.select(&mut part.held, &next, completed, ev.time);
         }
-        if !completed.is_empty() {
-            self.finish(&mut next, completed, fx);
-        }
+        self.done = if completed.is_empty() {
+            completed
+        } else {
+            self.finish(&mut next, completed, fx)
+        };
         // The survivors become the partition's runs; its old (now empty)
         // vector is kept for the next event.
         self.scratch = std::mem::replace(&mut part.runs, next);
@@ -977,7 +983,13 @@ impl Matcher {
     }
 
     /// Applies the skip policy to the matches of one input and records them.
-    fn finish(&self, runs: &mut Vec<Run>, mut completed: Vec<Match>, fx: &mut Effects) {
+    /// Gives back `completed`'s vector, emptied, when it can (for reuse).
+    fn finish(
+        &self,
+        runs: &mut Vec<Run>,
+        mut completed: Vec<Match>,
+        fx: &mut Effects,
+    ) -> Vec<Match> {
         if !self.subs.is_empty() && completed.len() > 1 {
             completed = self.one_per_event_set(completed, fx);
         }
@@ -987,7 +999,14 @@ impl Matcher {
             completed.sort_by_cached_key(Match::order_key);
         }
         match self.ir.skip {
-            SkipPolicy::NoSkip => fx.matches.extend(completed),
+            SkipPolicy::NoSkip => {
+                fx.matches.append(&mut completed);
+                // A burst's room is not kept.
+                if completed.capacity() > 256 {
+                    return Vec::new();
+                }
+                return completed;
+            }
             SkipPolicy::PastLast => {
                 let mut completed = completed.into_iter();
                 if let Some(m) = completed.next() {
@@ -1026,6 +1045,7 @@ impl Matcher {
                 }
             }
         }
+        Vec::new()
     }
 
     /// Group sub-patterns: a match is the set of events it binds
@@ -1119,7 +1139,7 @@ impl Matcher {
             .ir
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
-        let mut completed: Vec<Match> = Vec::new();
+        let mut completed: Vec<Match> = std::mem::take(&mut self.done);
         // Of the partition's size: a deadline's survivors are not swapped
         // with the event's scratch vector, so that one partition's room is
         // not carried to another (`then any` rows held three times the
@@ -1169,7 +1189,7 @@ impl Matcher {
         if self.ir.select.is_some() {
             completed = self.select(&mut part.held, &keep, completed, now);
         }
-        self.finish(&mut keep, completed, fx);
+        self.done = self.finish(&mut keep, completed, fx);
         part.runs = keep;
         self.live = self.live.saturating_sub(before) + part.runs.len();
         self.schedule(part)
