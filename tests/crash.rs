@@ -245,32 +245,33 @@ fn killed_at_random_instants_and_recovered_every_step_runs_once() {
 
     // No two holders of the pool of one overlapped. An attempt is known by
     // (sequence, attempt, recovery); one whose `cep` was killed may still
-    // have ended by itself (its end line comes later), or was ended by the
-    // next recovery before it started anything: then it ran at most until
-    // the next `cep` had started and ended it (the next begin after that).
+    // have ended by itself (its end line comes later), or was ended by a
+    // later recovery before that recovery started anything: then it ran at
+    // most until the first begin of an attempt with a higher recovery
+    // number. Its begin line may come after one or more later `cep-start`
+    // lines (the program can start just before its `cep` is killed, and
+    // the next `cep` can be killed before it ends orphans): an attempt left
+    // open at the end is an orphan unless it is the last recovery's own.
     type Key = (String, String, String);
+    let last_recovery: i64 = c
+        .query_row("SELECT recoveries FROM runs", [], |r| r.get(0))
+        .unwrap();
     let mut open: BTreeMap<Key, u128> = BTreeMap::new();
     let mut orphans: BTreeMap<Key, u128> = BTreeMap::new();
     let mut done: BTreeMap<Key, (u128, u128)> = BTreeMap::new();
-    let mut first_begin_after: Vec<(u128, u128)> = Vec::new();
-    let mut pending_start: Option<u128> = None;
+    // Per recovery number: the earliest begin of its attempts.
+    let mut first_begin: BTreeMap<i64, u128> = BTreeMap::new();
     for l in &lines {
         let f: Vec<&str> = l.split(' ').collect();
         match f[0] {
-            "cep-start" => {
-                let t: u128 = f[1].parse().unwrap();
-                orphans.extend(std::mem::take(&mut open));
-                pending_start = Some(t);
-                first_begin_after.push((t, u128::MAX));
-            }
+            "cep-start" => orphans.extend(std::mem::take(&mut open)),
             "begin" => {
                 let t: u128 = f[5].parse().unwrap();
-                // The earliest begin of this `cep`'s life (lines of
-                // concurrent attempts may be written out of time order).
-                if let Some(last) = first_begin_after.last_mut() {
-                    last.1 = last.1.min(t);
-                }
-                let _ = pending_start.take();
+                let r: i64 = f[4].parse().unwrap();
+                // Lines of concurrent attempts may be written out of time
+                // order: the earliest, not the first.
+                let e = first_begin.entry(r).or_insert(t);
+                *e = (*e).min(t);
                 if f[1] == "work" {
                     open.insert((f[2].into(), f[3].into(), f[4].into()), t);
                 }
@@ -287,26 +288,28 @@ fn killed_at_random_instants_and_recovered_every_step_runs_once() {
             _ => {}
         }
     }
+    let (own, earlier): (BTreeMap<Key, u128>, BTreeMap<Key, u128>) = open
+        .into_iter()
+        .partition(|(k, _)| k.2.parse::<i64>().unwrap() == last_recovery);
+    orphans.extend(earlier);
     assert!(
-        open.is_empty(),
-        "{replay}: attempts of work that never ended: {open:?}"
+        own.is_empty(),
+        "{replay}: attempts of work that never ended: {own:?}"
     );
     let mut intervals: Vec<(u128, u128, String)> = done
         .into_iter()
         .map(|(k, (b, e))| (b, e, format!("{k:?}")))
         .collect();
     for (k, b) in orphans {
-        // Made in life `r` (its CEP_RECOVERY; `first_begin_after[i]` is life
-        // i), it was killed by the first later life that started anything,
-        // before that life started anything: over by that life's first
-        // begin. (Its begin line may come after the next `cep-start`: the
-        // program can start just before its `cep` is killed.)
-        let r: usize = k.2.parse().unwrap();
-        let end = first_begin_after
-            .iter()
-            .skip(r + 1)
-            .find(|(_, t)| *t != u128::MAX)
-            .map_or(u128::MAX, |(_, t)| *t);
+        // Made in recovery `r`, it was killed by the first later recovery
+        // that started anything, before that started anything: over by the
+        // earliest begin with a higher recovery number.
+        let r: i64 = k.2.parse().unwrap();
+        let end = first_begin
+            .range(r + 1..)
+            .map(|(_, t)| *t)
+            .min()
+            .unwrap_or(u128::MAX);
         intervals.push((b, end, format!("{k:?} (killed)")));
     }
     intervals.sort();
