@@ -14,6 +14,7 @@ pub mod keys;
 pub mod matcher;
 pub mod ndjson;
 pub mod peer;
+pub mod pred;
 pub mod process;
 pub mod run;
 pub mod runner;

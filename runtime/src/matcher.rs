@@ -16,8 +16,9 @@
 //!   optional block may be passed over);
 //! - a run that reaches the accepting state is a match.
 
-use crate::eval::{holds, Scope};
+use crate::eval::Scope;
 use crate::keyhash::KeyBuild;
+use crate::pred::Pred;
 use crate::run::{Chain, Loops, Run};
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, Edge, Pattern, SkipPolicy, StateId};
@@ -170,6 +171,13 @@ pub struct Matcher {
     /// Where a new run starts: the first block's state, past the `Open`
     /// edges of the groups the pattern starts with, and its loops.
     entry: (StateId, Option<Box<Loops>>),
+    /// The conditions of `Take` and `Kill` edges, compiled
+    /// (`crate::pred`): by state, then by edge index.
+    preds: Vec<Vec<Option<Pred>>>,
+    /// The conditions of `halt on` guards, by index.
+    halt_preds: Vec<Option<Pred>>,
+    /// The look-back absence's guard condition.
+    lookback_pred: Option<Pred>,
 }
 
 /// Hands out run ids, counting from 1 in each pattern.
@@ -223,7 +231,34 @@ impl Matcher {
             }
             entry = target;
         }
+        let preds = ir
+            .states
+            .iter()
+            .map(|st| {
+                st.edges
+                    .iter()
+                    .map(|e| match e {
+                        Edge::Take { predicate, .. } | Edge::Kill { predicate, .. } => {
+                            predicate.as_ref().map(Pred::compile)
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let halt_preds = ir
+            .halts
+            .iter()
+            .map(|g| g.predicate.as_ref().map(Pred::compile))
+            .collect();
+        let lookback_pred = ir
+            .lookback
+            .as_ref()
+            .and_then(|lb| lb.guard.predicate.as_ref().map(Pred::compile));
         Matcher {
+            preds,
+            halt_preds,
+            lookback_pred,
             ir,
             key_slots,
             partitions: HashMap::default(),
@@ -297,43 +332,37 @@ impl Matcher {
         }
     }
 
+    /// The compiled condition of edge `edge` of state `state`, if any.
+    fn pred(&self, state: StateId, edge: usize) -> Option<&Pred> {
+        self.preds.get(usize::from(state))?.get(edge)?.as_ref()
+    }
+
+    /// Whether `ev` alone satisfies the condition `p` (none: it does).
+    fn alone(p: Option<&Pred>, ev: &Event) -> bool {
+        p.is_none_or(|p| {
+            p.holds(&Scope {
+                current: Some(ev),
+                chain: &Chain::default(),
+                triggers: &[],
+            })
+        })
+    }
+
     fn starts(&self, ev: &Event) -> bool {
         let Some(state) = self.ir.states.get(usize::from(self.entry.0)) else {
             return false;
         };
-        state.edges.iter().any(|e| match e {
-            Edge::Take {
-                event, predicate, ..
-            } => {
-                *event == ev.ty
-                    && predicate.as_ref().is_none_or(|p| {
-                        holds(
-                            p,
-                            &Scope {
-                                current: Some(ev),
-                                chain: &Chain::default(),
-                                triggers: &[],
-                            },
-                        )
-                    })
+        state.edges.iter().enumerate().any(|(i, e)| match e {
+            Edge::Take { event, .. } => {
+                *event == ev.ty && Self::alone(self.pred(self.entry.0, i), ev)
             }
             _ => false,
         })
     }
 
     fn halts(&self, ev: &Event) -> bool {
-        self.ir.halts.iter().any(|g| {
-            g.event == ev.ty
-                && g.predicate.as_ref().is_none_or(|p| {
-                    holds(
-                        p,
-                        &Scope {
-                            current: Some(ev),
-                            chain: &Chain::default(),
-                            triggers: &[],
-                        },
-                    )
-                })
+        self.ir.halts.iter().enumerate().any(|(i, g)| {
+            g.event == ev.ty && Self::alone(self.halt_preds.get(i).and_then(Option::as_ref), ev)
         })
     }
 
@@ -478,17 +507,7 @@ impl Matcher {
         let Some(lb) = &self.ir.lookback else {
             return;
         };
-        let is_x = lb.guard.event == ev.ty
-            && lb.guard.predicate.as_ref().is_none_or(|p| {
-                holds(
-                    p,
-                    &Scope {
-                        current: Some(ev),
-                        chain: &Chain::default(),
-                        triggers: &[],
-                    },
-                )
-            });
+        let is_x = lb.guard.event == ev.ty && Self::alone(self.lookback_pred.as_ref(), ev);
         if !is_x {
             return;
         }
@@ -607,9 +626,9 @@ impl Matcher {
             let Some(gs) = self.ir.states.get(usize::from(g)) else {
                 continue;
             };
-            for e in &gs.edges {
-                if let Edge::Kill { event, predicate } = e {
-                    if *event == ev.ty && predicate.as_ref().is_none_or(|p| holds(p, &scope)) {
+            for (i, e) in gs.edges.iter().enumerate() {
+                if let Edge::Kill { event, .. } = e {
+                    if *event == ev.ty && self.pred(g, i).is_none_or(|p| p.holds(&scope)) {
                         fx.note_ended(run.id, End::Killed);
                         return;
                     }
@@ -619,20 +638,20 @@ impl Matcher {
         let mut took = false;
         let mut keep_original = false;
         let inner = state.inner.filter(|_| run.count > 0);
-        for e in &state.edges {
+        for (i, e) in state.edges.iter().enumerate() {
             match e {
                 Edge::Take {
                     event,
                     binding,
-                    predicate,
                     below,
                     target,
+                    ..
                 } => {
                     // One take per event and run: the first edge that takes.
                     if took || *event != ev.ty || below.is_some_and(|b| run.count >= b) {
                         continue;
                     }
-                    if !predicate.as_ref().is_none_or(|p| holds(p, &scope)) {
+                    if !self.pred(run.state, i).is_none_or(|p| p.holds(&scope)) {
                         continue;
                     }
                     took = true;
