@@ -13,6 +13,7 @@ pub mod keyhash;
 pub mod keys;
 pub mod matcher;
 pub mod ndjson;
+pub mod partitions;
 pub mod peer;
 pub mod pred;
 pub mod process;

@@ -18,11 +18,11 @@
 
 use crate::eval::Scope;
 use crate::keyhash::KeyBuild;
+use crate::partitions::{PartId, Partitions};
 use crate::pred::Pred;
 use crate::run::{Chain, Loops, Run};
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, Edge, Pattern, SkipPolicy, StateId};
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -142,7 +142,8 @@ pub struct Matcher {
     pub ir: Pattern,
     /// Partition key slots by event type (dense, indexed by event id).
     key_slots: Vec<Option<Vec<u16>>>,
-    pub partitions: HashMap<Key, Partition, KeyBuild>,
+    /// By dense id (`crate::partitions`).
+    pub partitions: Partitions,
     /// Reused between events for the runs that survive a step.
     scratch: Vec<Run>,
     /// The matches completed by one input, kept empty between inputs so
@@ -261,7 +262,7 @@ impl Matcher {
             lookback_pred,
             ir,
             key_slots,
-            partitions: HashMap::default(),
+            partitions: Partitions::default(),
             scratch: Vec::new(),
             done: Vec::new(),
             spare_runs: Vec::new(),
@@ -373,7 +374,7 @@ impl Matcher {
         ev: &Arc<Event>,
         keybuf: &mut Vec<Value>,
         fx: &mut Effects,
-    ) -> Option<(Key, i64)> {
+    ) -> Option<(PartId, i64)> {
         let mut counter = Counter(self.runs);
         let wake = self.event_in_partition(ev, keybuf, &mut counter, fx);
         self.runs = counter.0;
@@ -386,7 +387,7 @@ impl Matcher {
         keybuf: &mut Vec<Value>,
         ids: &mut dyn Ids,
         fx: &mut Effects,
-    ) -> Option<(Key, i64)> {
+    ) -> Option<(PartId, i64)> {
         let key = self.key_ref(ev, keybuf);
         let mut starts = self.starts(ev);
         if self.ir.lookback.is_some() {
@@ -399,7 +400,8 @@ impl Matcher {
         // one lookup serves and `self` stays readable.
         let mut parts = std::mem::take(&mut self.partitions);
         let mut fresh = None;
-        let part = match parts.get_mut(key) {
+        let found = parts.id(key);
+        let part = match found.and_then(|id| parts.get_mut(id)) {
             Some(p) => p,
             None if starts => {
                 let key: Key = Arc::from(key);
@@ -466,20 +468,22 @@ impl Matcher {
         // vector is kept for the next event.
         self.scratch = std::mem::replace(&mut part.runs, next);
         self.live = self.live.saturating_sub(before) + part.runs.len();
-        let wake = self.schedule(part).map(|d| (part.key.clone(), d));
+        let deadline = self.schedule(part);
         let empty = part.runs.is_empty();
-        let emptied = empty.then(|| part.key.clone());
-        match (fresh, emptied) {
-            (Some(p), None) => {
-                parts.insert(p.key.clone(), p);
+        let mut wake = None;
+        match (fresh, found, empty) {
+            (Some(p), _, false) => {
+                let id = parts.insert(p);
+                wake = deadline.map(|d| (id, d));
             }
-            (Some(_), Some(_)) => {}
-            (None, Some(key)) => {
-                if let Some(p) = parts.remove(&key) {
+            (Some(p), _, true) => self.give_back(p.runs),
+            (None, Some(id), true) => {
+                if let Some(p) = parts.remove(id) {
                     self.give_back(p.runs);
                 }
             }
-            (None, None) => {}
+            (None, Some(id), false) => wake = deadline.map(|d| (id, d)),
+            (None, None, _) => {}
         }
         self.partitions = parts;
         if self.live > self.max_runs {
@@ -996,7 +1000,7 @@ impl Matcher {
         }
         // Across keys, in match order (not the map's).
         fx.matches[before..].sort_by_cached_key(Match::order_key);
-        parts.retain(|_, p| !p.runs.is_empty() || !p.held.is_empty());
+        parts.retain(|p| !p.runs.is_empty() || !p.held.is_empty());
         self.partitions = parts;
         self.recount();
     }
@@ -1132,17 +1136,16 @@ impl Matcher {
     /// Time has reached `now` for one partition, whose deadline it is:
     /// absences complete, windows close. A partition that is gone, or
     /// whose deadline is no longer `now` (a stale timer), is left as it
-    /// is. Returns the next deadline to schedule. One lookup of the key;
-    /// the map is moved out while
-    /// the partition is worked on, as in `event_in_partition`.
-    pub fn on_time(&mut self, key: &Key, now: i64, fx: &mut Effects) -> Option<i64> {
+    /// is. Returns the next deadline to schedule. The partition is found
+    /// by its id (no hash of its key); the partitions are moved out while
+    /// it is worked on, as in `event_in_partition`.
+    pub fn on_time(&mut self, id: PartId, now: i64, fx: &mut Effects) -> Option<i64> {
         let mut parts = std::mem::take(&mut self.partitions);
         let mut next = None;
-        if let Entry::Occupied(mut e) = parts.entry(key.clone()) {
-            if e.get().scheduled == Some(now) {
-                next = self.partition_time(e.get_mut(), now, fx);
-                if e.get().runs.is_empty() {
-                    let p = e.remove();
+        if let Some(part) = parts.get_mut(id).filter(|p| p.scheduled == Some(now)) {
+            next = self.partition_time(part, now, fx);
+            if part.runs.is_empty() {
+                if let Some(p) = parts.remove(id) {
                     self.give_back(p.runs);
                 }
             }
@@ -1264,14 +1267,18 @@ impl Matcher {
             self.partitions = parts;
         }
         self.partitions
-            .retain(|_, p| !p.runs.is_empty() || !p.held.is_empty());
+            .retain(|p| !p.runs.is_empty() || !p.held.is_empty());
         self.shed += excess as u64;
         self.recount();
     }
 
     /// The live run `id` of partition `key`.
     pub fn get(&self, key: &[Value], id: u64) -> Option<&Run> {
-        self.partitions.get(key)?.runs.iter().find(|r| r.id == id)
+        self.partitions
+            .by_key(key)?
+            .runs
+            .iter()
+            .find(|r| r.id == id)
     }
 
     /// A new run id of this pattern, for a run made elsewhere (a peer's):
@@ -1284,34 +1291,39 @@ impl Matcher {
     /// Puts `run` in partition `key` (made if missing), in place of the
     /// run with its id, or after the partition's runs. The deadline the
     /// partition must be woken at, if it moved earlier.
-    pub fn put(&mut self, key: &[Value], run: Run) -> Option<(Key, i64)> {
-        let mut part = match self.partitions.remove(key) {
-            Some(p) => p,
-            None => Partition {
+    pub fn put(&mut self, key: &[Value], run: Run) -> Option<(PartId, i64)> {
+        let id = match self.partitions.id(key) {
+            Some(id) => id,
+            None => self.partitions.insert(Partition {
                 key: Arc::from(key),
                 ..Partition::default()
-            },
+            }),
         };
-        match part.runs.iter_mut().find(|r| r.id == run.id) {
-            Some(r) => *r = run,
-            None => {
-                part.runs.push(run);
-                self.live += 1;
+        let mut parts = std::mem::take(&mut self.partitions);
+        let mut wake = None;
+        if let Some(part) = parts.get_mut(id) {
+            match part.runs.iter_mut().find(|r| r.id == run.id) {
+                Some(r) => *r = run,
+                None => {
+                    part.runs.push(run);
+                    self.live += 1;
+                }
             }
+            wake = self.schedule(part).map(|d| (id, d));
         }
-        let wake = self.schedule(&mut part).map(|d| (part.key.clone(), d));
-        self.partitions.insert(part.key.clone(), part);
+        self.partitions = parts;
         wake
     }
 
     /// Takes run `id` out of partition `key` (it ended elsewhere).
     pub fn take(&mut self, key: &[Value], id: u64) -> Option<Run> {
-        let part = self.partitions.get_mut(key)?;
+        let pid = self.partitions.id(key)?;
+        let part = self.partitions.get_mut(pid)?;
         let i = part.runs.iter().position(|r| r.id == id)?;
         let run = part.runs.remove(i);
         self.live = self.live.saturating_sub(1);
         if part.runs.is_empty() {
-            self.partitions.remove(key);
+            self.partitions.remove(pid);
         }
         Some(run)
     }

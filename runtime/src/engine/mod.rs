@@ -14,6 +14,7 @@
 
 use crate::eval::{eval, Scope};
 use crate::matcher::{Effects, End, Key, Match, Matcher};
+use crate::partitions::PartId;
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, EventId, Program};
 use std::cmp::{Ordering, Reverse};
@@ -169,7 +170,8 @@ struct Timer {
     deadline: i64,
     order: u64,
     pattern: u32,
-    key: Key,
+    /// The partition to wake.
+    part: PartId,
 }
 
 impl PartialEq for Timer {
@@ -203,7 +205,7 @@ pub struct Engine {
     clock: Option<i64>,
     timers: BinaryHeap<Reverse<Timer>>,
     /// `fire`'s next deadlines of the keys it handled, kept for reuse.
-    rescheduled: Vec<(Key, i64)>,
+    rescheduled: Vec<(PartId, i64)>,
     timer_order: u64,
     rate_order: u64,
     seq: u64,
@@ -568,8 +570,8 @@ impl Engine {
                     // A stale timer (its partition is gone or has another
                     // deadline now) changes nothing.
                     let before = fx.matches.len();
-                    if let Some(nd) = m.on_time(&timer.key, d, &mut fx) {
-                        next.push((timer.key.clone(), nd));
+                    if let Some(nd) = m.on_time(timer.part, d, &mut fx) {
+                        next.push((timer.part, nd));
                     }
                     keys += usize::from(fx.matches.len() > before);
                 }
@@ -588,13 +590,13 @@ impl Engine {
         }
     }
 
-    fn schedule(&mut self, pattern: u32, key: Key, deadline: i64) {
+    fn schedule(&mut self, pattern: u32, part: PartId, deadline: i64) {
         self.timer_order += 1;
         self.timers.push(Reverse(Timer {
             deadline,
             order: self.timer_order,
             pattern,
-            key,
+            part,
         }));
     }
 

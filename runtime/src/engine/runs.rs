@@ -29,8 +29,8 @@ impl Engine {
         let Some(m) = self.matchers.get_mut(pattern as usize) else {
             return false;
         };
-        if let Some((key, deadline)) = m.put(key, run) {
-            self.schedule(pattern, key, deadline);
+        if let Some((part, deadline)) = m.put(key, run) {
+            self.schedule(pattern, part, deadline);
         }
         true
     }
