@@ -1355,7 +1355,7 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
             Output::Complex(cx) => {
                 let mut blocks = vec![Vec::new(); spec.blocks.len()];
                 let mut order = Vec::new();
-                for (b, ev) in &cx.matched {
+                for (b, ev) in &cx.matched.to_vec() {
                     let i = ev.source as usize;
                     let block = c.blocks[*b as usize];
                     if block == NO_BLOCK {
@@ -1367,7 +1367,7 @@ fn engine(spec: &Spec, c: &Compiled, evs: &[Ev]) -> Result<Vec<M>, String> {
                 if order.windows(2).any(|w| w[0] >= w[1]) {
                     return Err(format!(
                         "`matched` is not oldest first: {order:?} (bindings {:?})",
-                        cx.matched.iter().map(|x| x.0).collect::<Vec<_>>()
+                        cx.matched.to_vec().iter().map(|x| x.0).collect::<Vec<_>>()
                     ));
                 }
                 let fields = cx

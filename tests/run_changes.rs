@@ -208,7 +208,7 @@ fn learned_runs_expire_can_be_taken_out_and_give_their_complex_event() {
         })
         .expect("completed");
     let mut chain = cep_runtime::run::Chain::default();
-    for (b, e) in &done.matched {
+    for (b, e) in &done.matched.to_vec() {
         chain = chain.push(*b, e.clone());
     }
     let learned = a.complex_of(0, 77, &chain, 6).expect("pattern");

@@ -245,15 +245,15 @@ impl Encoder {
             None => buf.extend_from_slice(b"null"),
         }
         buf.extend_from_slice(b",\"events\":[");
-        for (i, (b, e)) in c.matched.iter().enumerate() {
+        c.matched.each_oldest_first(|i, b, e| {
             if i > 0 {
                 buf.push(b',');
             }
-            match pattern.and_then(|p| p.bindings.get(usize::from(*b))) {
+            match pattern.and_then(|p| p.bindings.get(usize::from(b))) {
                 Some(k) => buf.extend_from_slice(k),
                 None => {
                     buf.extend_from_slice(b"{\"binding\":");
-                    push_u64(buf, u64::from(*b));
+                    push_u64(buf, u64::from(b));
                     buf.push(b',');
                 }
             }
@@ -270,7 +270,7 @@ impl Encoder {
                     push_u64(buf, e.source);
                 }
                 buf.push(b'}');
-                continue;
+                return;
             }
             match (e.run, complex) {
                 (Some(run), Some(pattern)) => {
@@ -283,7 +283,7 @@ impl Encoder {
                 }
             }
             buf.push(b'}');
-        }
+        });
         buf.extend_from_slice(b"]}}\n");
     }
 
@@ -338,6 +338,7 @@ mod tests {
 
     use super::*;
     use crate::ingest::{Decoder, Reason};
+    use crate::run::Chain;
     use cep_ir::{Binding, EventType, Field, Pattern, SkipPolicy, Type, FORMAT_VERSION};
     use std::sync::Arc;
 
@@ -443,17 +444,16 @@ mod tests {
             event: Arc::new(out_event(42, 7)),
             pattern: 0,
             run: 7,
-            matched: vec![
-                (0, Arc::new(input)),
-                (
+            matched: Chain::default()
+                .push(0, Arc::new(input))
+                .push(
                     1,
                     Arc::new(Event {
                         run: Some(2),
                         ..out_event(20, 0)
                     }),
-                ),
-                (2, Arc::new(out_event(30, 5))),
-            ],
+                )
+                .push(2, Arc::new(out_event(30, 5))),
         }
     }
 
@@ -481,9 +481,13 @@ mod tests {
     fn names_the_peers_of_the_bound_events_in_a_cluster() {
         let mut c = complex();
         // The input event came in at peer 2; the others at peer 0.
-        let mut first = (*c.matched[0].1).clone();
+        let mut events = c.matched.to_vec();
+        let mut first = (*events[0].1).clone();
         first.origin = 2;
-        c.matched[0].1 = Arc::new(first);
+        events[0].1 = Arc::new(first);
+        c.matched = events
+            .into_iter()
+            .fold(Chain::default(), |chain, (b, e)| chain.push(b, e));
         let mut buf = Vec::new();
         Encoder::new(&program()).complex_in_cluster(
             &c,

@@ -112,12 +112,69 @@ impl Chain {
         self.0.as_deref().map(|l| &l.event)
     }
 
+    /// Calls `f` with each bound event, oldest first, and its position
+    /// (0 for the oldest). Allocates nothing for up to 32 events.
+    pub fn each_oldest_first(&self, mut f: impl FnMut(usize, BindingId, &Arc<Event>)) {
+        const NEAR: usize = 32;
+        // The newest 32, newest first; then the older ones, newest first.
+        let mut near: [Option<(BindingId, &Arc<Event>)>; NEAR] = [None; NEAR];
+        let mut far: Vec<(BindingId, &Arc<Event>)> = Vec::new();
+        let mut n = 0;
+        for (b, e) in self.iter() {
+            match near.get_mut(n) {
+                Some(slot) => *slot = Some((b, e)),
+                None => far.push((b, e)),
+            }
+            n += 1;
+        }
+        let older = far.iter().rev().copied();
+        let newer = near.iter().take(n.min(NEAR)).rev().flatten().copied();
+        for (i, (b, e)) in older.chain(newer).enumerate() {
+            f(i, b, e);
+        }
+    }
+
+    /// The number of bound events (marks are not events).
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// No event bound.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// The oldest bound event.
+    pub fn first(&self) -> Option<&Arc<Event>> {
+        self.iter().last().map(|(_, e)| e)
+    }
+
     /// Oldest first.
     pub fn to_vec(&self) -> Vec<(BindingId, Arc<Event>)> {
         let mut v = Vec::with_capacity(self.iter().count());
         v.extend(self.iter().map(|(b, e)| (b, e.clone())));
         v.reverse();
         v
+    }
+}
+
+/// Two chains are equal when they bind equal events to the same bindings,
+/// in the same order, with the same group marks.
+impl PartialEq for Chain {
+    fn eq(&self, o: &Chain) -> bool {
+        let mut a = self.links();
+        let mut b = o.links();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) => {
+                    if x.0 != y.0 || x.1 != y.1 || (!Arc::ptr_eq(x.2, y.2) && x.2 != y.2) {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
     }
 }
 
@@ -169,4 +226,35 @@ pub struct Run {
     /// it ends here when the peer's end arrives. False for every run
     /// this engine created or bound an event to.
     pub foreign: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn events_oldest_first_past_the_inline_room() {
+        for n in [0usize, 1, 3, 31, 32, 33, 100] {
+            let mut chain = Chain::default();
+            for i in 0..n {
+                if i % 7 == 3 {
+                    // Marks are not events.
+                    chain = chain.push_mark(9, Arc::new(Event::new(0, 0, 1000, Vec::new())));
+                }
+                let b = BindingId::try_from(i % 5).unwrap();
+                chain = chain.push(b, Arc::new(Event::new(0, 0, i as u64, Vec::new())));
+            }
+            let mut seen = Vec::new();
+            chain.each_oldest_first(|i, b, e| seen.push((i, b, e.source)));
+            let want: Vec<(usize, BindingId, u64)> = (0..n)
+                .map(|i| (i, BindingId::try_from(i % 5).unwrap(), i as u64))
+                .collect();
+            assert_eq!(seen, want, "{n} events");
+            assert_eq!(chain.len(), n);
+            assert_eq!(chain.first().map(|e| e.source), (n > 0).then_some(0));
+            let v: Vec<u64> = chain.to_vec().iter().map(|(_, e)| e.source).collect();
+            assert_eq!(v, (0..n as u64).collect::<Vec<_>>());
+        }
+    }
 }

@@ -15,6 +15,7 @@
 use crate::eval::{eval, Scope};
 use crate::matcher::{Effects, End, Key, Match, Matcher};
 use crate::partitions::PartId;
+use crate::run::Chain;
 use crate::value::{Event, Value};
 use cep_ir::{BindingId, EventId, Program};
 use std::cmp::{Ordering, Reverse};
@@ -89,8 +90,10 @@ pub struct Complex {
     /// Index of the pattern in the IR.
     pub pattern: u32,
     pub run: u64,
-    /// The bound events, oldest first.
-    pub matched: Vec<(BindingId, Arc<Event>)>,
+    /// The bound events (the match's run's chain, shared with it, not
+    /// copied: `Chain::each_oldest_first` and `Chain::to_vec` read them
+    /// oldest first).
+    pub matched: Chain,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -658,9 +661,14 @@ impl Engine {
                 }));
             }
         }
-        let mats: Vec<Match> = fx.matches.drain(..).collect();
-        let mats = self.rate_limit(pattern, mats);
-        self.produce(pattern, mats, out);
+        // The matches' vector goes back to `fx` emptied, so that an input
+        // that completes matches allocates none (a burst's room is not kept).
+        let mut mats = self.rate_limit(pattern, std::mem::take(&mut fx.matches));
+        self.produce(pattern, &mut mats, out);
+        mats.clear();
+        if mats.capacity() <= 256 {
+            fx.matches = mats;
+        }
         if !fx.timed_out.is_empty() {
             let mut timed_out: Vec<Match> = fx.timed_out.drain(..).collect();
             // One event per distinct set of bound events (the runs of a
@@ -716,7 +724,7 @@ impl Engine {
                 event: event.clone(),
                 pattern,
                 run: run.run,
-                matched: run.chain.to_vec(),
+                matched: run.chain,
             }));
             self.queue.push_back(event);
         }
@@ -827,19 +835,19 @@ impl Engine {
                 // Reported when its period ends, with that time, so that
                 // what consumes it sees it in time order.
                 mat.time = mat.time.max(at);
-                self.produce(pattern, vec![mat], out);
+                self.produce(pattern, &mut vec![mat], out);
             }
         }
     }
 
     /// Turns matches of `pattern` into complex events: written, and fed
     /// to the patterns that consume them.
-    fn produce(&mut self, pattern: u32, mats: Vec<Match>, out: &mut Vec<Output>) {
+    fn produce(&mut self, pattern: u32, mats: &mut Vec<Match>, out: &mut Vec<Output>) {
         let Some(m) = self.matchers.get(pattern as usize) else {
             return;
         };
         let output: EventId = m.ir.output;
-        for mat in mats {
+        for mat in mats.drain(..) {
             let fields = emit(m, &mat.chain);
             self.seq += 1;
             let event = Event {
@@ -873,7 +881,7 @@ impl Engine {
                 event: event.clone(),
                 pattern,
                 run: mat.run,
-                matched: mat.chain.to_vec(),
+                matched: mat.chain,
             }));
             self.queue.push_back(event);
         }

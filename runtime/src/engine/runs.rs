@@ -91,7 +91,7 @@ impl Engine {
             event: Arc::new(event),
             pattern,
             run,
-            matched: chain.to_vec(),
+            matched: chain.clone(),
         })
     }
 }

@@ -172,14 +172,19 @@ impl Bridge {
                     };
                     self.ids.remove(&t.run);
                     let (state, count) = t.last.as_ref().map_or((0, 0), |s| (s.state, s.count));
-                    let first = c.matched.first().map_or(c.event.time, |(_, e)| e.time);
+                    let first = c.matched.first().map_or(c.event.time, |e| e.time);
                     let st = RunState {
                         phase: Phase::Completed,
                         state,
                         count,
                         key: t.key.to_vec(),
                         expires: self.expires(c.pattern, first),
-                        bound: c.matched.iter().map(|(b, e)| bound(*b, e)).collect(),
+                        bound: c
+                            .matched
+                            .to_vec()
+                            .iter()
+                            .map(|(b, e)| bound(*b, e))
+                            .collect(),
                     };
                     self.changed.push((t.run, st.clone()));
                     let given = st.clone();
