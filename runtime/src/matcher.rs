@@ -179,6 +179,11 @@ pub struct Matcher {
     halt_preds: Vec<Option<Pred>>,
     /// The look-back absence's guard condition.
     lookback_pred: Option<Pred>,
+    /// By state: it has only `Take` and `Ignore` edges and no timeout, so
+    /// a run entering it does not move on without an event (`enter`).
+    plain: Vec<bool>,
+    /// By state: it has `Kill` edges.
+    kills: Vec<bool>,
 }
 
 /// Hands out run ids, counting from 1 in each pattern.
@@ -256,7 +261,25 @@ impl Matcher {
             .lookback
             .as_ref()
             .and_then(|lb| lb.guard.predicate.as_ref().map(Pred::compile));
+        let plain = ir
+            .states
+            .iter()
+            .map(|st| {
+                st.timeout.is_none()
+                    && st
+                        .edges
+                        .iter()
+                        .all(|e| matches!(e, Edge::Take { .. } | Edge::Ignore { .. }))
+            })
+            .collect();
+        let kills = ir
+            .states
+            .iter()
+            .map(|st| st.edges.iter().any(|e| matches!(e, Edge::Kill { .. })))
+            .collect();
         Matcher {
+            plain,
+            kills,
             preds,
             halt_preds,
             lookback_pred,
@@ -625,7 +648,8 @@ impl Matcher {
         // Negations before the state's first event, and those of group
         // sub-patterns still holding until the run's next event.
         let guards = run.loops.as_ref().map_or(&[][..], |l| &l.guards[..]);
-        let own = (run.count == 0).then_some(run.state);
+        let own = (run.count == 0 && self.kills.get(usize::from(run.state)) == Some(&true))
+            .then_some(run.state);
         for g in own.into_iter().chain(guards.iter().copied()) {
             let Some(gs) = self.ir.states.get(usize::from(g)) else {
                 continue;
@@ -769,6 +793,20 @@ impl Matcher {
                 time: run.last_time,
                 chain: run.chain,
             });
+            return;
+        }
+        if self.plain.get(usize::from(run.state)) == Some(&true) {
+            // No move without an event: the run waits here if it can
+            // take one (as below, with no moves).
+            let can_take = state.edges.iter().any(|e| match e {
+                Edge::Take { below, .. } => below.is_none_or(|b| run.count < b),
+                _ => false,
+            });
+            if can_take {
+                out.push(run);
+            } else {
+                fx.note_ended(run.id, End::Killed);
+            }
             return;
         }
         let mut can_take = false;

@@ -214,8 +214,9 @@ pub struct Engine {
     seq: u64,
     keybuf: Vec<Value>,
     queue: VecDeque<Arc<Event>>,
-    /// Reused for every step of every pattern.
-    fx: Effects,
+    /// Reused for every step of every pattern; boxed, so that taking it
+    /// out for a step and putting it back moves a pointer (`take_fx`).
+    fx: Option<Box<Effects>>,
     stats: Stats,
     procs: crate::process::Processes,
     /// Input event types to report as [`Output::Admitted`].
@@ -274,10 +275,10 @@ impl Engine {
             seq: 0,
             keybuf: Vec::new(),
             queue: VecDeque::new(),
-            fx: Effects {
+            fx: Some(Box::new(Effects {
                 track,
                 ..Effects::default()
-            },
+            })),
             stats: Stats::default(),
             // More activities than a marking holds is refused when the
             // rules are loaded (`cep run`); a library user gets no
@@ -440,7 +441,7 @@ impl Engine {
             let mut any = false;
             let now = self.clock.unwrap_or(i64::MIN);
             for pi in 0..self.matchers.len() {
-                let mut fx = std::mem::take(&mut self.fx);
+                let mut fx = take_fx(&mut self.fx, self.config.track_runs);
                 if let Some(m) = self.matchers.get_mut(pi) {
                     m.flush(&mut fx, now);
                 }
@@ -566,7 +567,7 @@ impl Engine {
                 let Some(m) = self.matchers.get_mut(pattern as usize) else {
                     continue;
                 };
-                let mut fx = std::mem::take(&mut self.fx);
+                let mut fx = take_fx(&mut self.fx, self.config.track_runs);
                 let mut next = std::mem::take(&mut self.rescheduled);
                 let mut keys = 0;
                 for timer in group {
@@ -614,7 +615,7 @@ impl Engine {
                 let Some(m) = self.matchers.get_mut(pi as usize) else {
                     continue;
                 };
-                let mut fx = std::mem::take(&mut self.fx);
+                let mut fx = take_fx(&mut self.fx, self.config.track_runs);
                 let wake = m.on_event(&ev, &mut self.keybuf, &mut fx);
                 if let Some((key, d)) = wake {
                     self.schedule(pi, key, d);
@@ -625,10 +626,10 @@ impl Engine {
     }
 
     /// Turns what happened to runs into outputs, and queues complex events.
-    fn effects(&mut self, pattern: u32, mut fx: Effects, out: &mut Vec<Output>) {
+    fn effects(&mut self, pattern: u32, mut fx: Box<Effects>, out: &mut Vec<Output>) {
         self.report(pattern, &mut fx, out);
         fx.clear();
-        self.fx = fx;
+        self.fx = Some(fx);
     }
 
     fn report(&mut self, pattern: u32, fx: &mut Effects, out: &mut Vec<Output>) {
@@ -886,6 +887,17 @@ impl Engine {
             self.queue.push_back(event);
         }
     }
+}
+
+/// The engine's reused effects, taken out while a pattern works on them
+/// (made anew, tracking runs if `track`, only if they were not put back).
+fn take_fx(fx: &mut Option<Box<Effects>>, track: bool) -> Box<Effects> {
+    fx.take().unwrap_or_else(|| {
+        Box::new(Effects {
+            track,
+            ..Effects::default()
+        })
+    })
 }
 
 /// The fields of a pattern's complex event: its `emit` over a match's
