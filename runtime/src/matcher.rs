@@ -184,6 +184,10 @@ pub struct Matcher {
     plain: Vec<bool>,
     /// By state: it has `Kill` edges.
     kills: Vec<bool>,
+    /// By state, when its `Ignore` edges all follow its `Take` edges:
+    /// whether a run that took an event there also lives on as the run
+    /// that skipped it (`then any`). `None` for another order of edges.
+    keeps_taker: Vec<Option<bool>>,
 }
 
 /// Hands out run ids, counting from 1 in each pattern.
@@ -277,9 +281,36 @@ impl Matcher {
             .iter()
             .map(|st| st.edges.iter().any(|e| matches!(e, Edge::Kill { .. })))
             .collect();
+        let keeps_taker = ir
+            .states
+            .iter()
+            .map(|st| {
+                let first_ignore = st
+                    .edges
+                    .iter()
+                    .position(|e| matches!(e, Edge::Ignore { .. }))
+                    .unwrap_or(st.edges.len());
+                let last_take = st
+                    .edges
+                    .iter()
+                    .rposition(|e| matches!(e, Edge::Take { .. }))
+                    .map_or(0, |i| i + 1);
+                (last_take <= first_ignore).then(|| {
+                    st.edges.iter().any(|e| {
+                        matches!(
+                            e,
+                            Edge::Ignore {
+                                unmatched_only: false
+                            }
+                        )
+                    })
+                })
+            })
+            .collect();
         Matcher {
             plain,
             kills,
+            keeps_taker,
             preds,
             halt_preds,
             lookback_pred,
@@ -630,7 +661,7 @@ impl Matcher {
     /// The run's successors for one event.
     fn step(
         &self,
-        run: Run,
+        mut run: Run,
         ev: &Arc<Event>,
         ids: &mut dyn Ids,
         fx: &mut Effects,
@@ -639,11 +670,6 @@ impl Matcher {
     ) {
         let Some(state) = self.ir.states.get(usize::from(run.state)) else {
             return;
-        };
-        let scope = Scope {
-            current: Some(ev),
-            chain: &run.chain,
-            triggers: &[],
         };
         // Negations before the state's first event, and those of group
         // sub-patterns still holding until the run's next event.
@@ -656,6 +682,11 @@ impl Matcher {
             };
             for (i, e) in gs.edges.iter().enumerate() {
                 if let Edge::Kill { event, .. } = e {
+                    let scope = Scope {
+                        current: Some(ev),
+                        chain: &run.chain,
+                        triggers: &[],
+                    };
                     if *event == ev.ty && self.pred(g, i).is_none_or(|p| p.holds(&scope)) {
                         fx.note_ended(run.id, End::Killed);
                         return;
@@ -666,6 +697,15 @@ impl Matcher {
         let mut took = false;
         let mut keep_original = false;
         let inner = state.inner.filter(|_| run.count > 0);
+        // A run that takes the event and does not also live on as the one
+        // that skipped it gives its chain to the run it becomes (no
+        // reference count is taken and dropped).
+        let gives_chain = run.loops.is_none()
+            && match inner {
+                Some(cep_ir::Contiguity::Any) => false,
+                Some(_) => true,
+                None => self.keeps_taker.get(usize::from(run.state)) == Some(&Some(false)),
+            };
         for (i, e) in state.edges.iter().enumerate() {
             match e {
                 Edge::Take {
@@ -679,12 +719,24 @@ impl Matcher {
                     if took || *event != ev.ty || below.is_some_and(|b| run.count >= b) {
                         continue;
                     }
+                    let scope = Scope {
+                        current: Some(ev),
+                        chain: &run.chain,
+                        triggers: &[],
+                    };
                     if !self.pred(run.state, i).is_none_or(|p| p.holds(&scope)) {
                         continue;
                     }
                     took = true;
                     let looping = *target == run.state;
-                    let (chain, loops) = self.bind(&run, *binding, ev);
+                    let (chain, loops) = if gives_chain {
+                        (
+                            std::mem::take(&mut run.chain).push_owned(*binding, ev.clone()),
+                            None,
+                        )
+                    } else {
+                        self.bind(&run, *binding, ev)
+                    };
                     let mut nr = Run {
                         id: run.id,
                         state: run.state,

@@ -115,31 +115,10 @@ impl Pred {
     /// The condition's truth value; `None` for no value.
     pub fn test(&self, s: &Scope) -> Option<bool> {
         match self {
-            Pred::Cmp { op, lhs, rhs } => {
-                let (a, b) = (lhs.read(s), rhs.read(s));
-                let (a, b) = (a.as_ref(), b.as_ref());
-                match op {
-                    BinOp::Contains | BinOp::StartsWith | BinOp::EndsWith => match (a, b) {
-                        (Value::Str(x), Value::Str(y)) => Some(match op {
-                            BinOp::Contains => x.contains(&**y),
-                            BinOp::StartsWith => x.starts_with(&**y),
-                            _ => x.ends_with(&**y),
-                        }),
-                        _ => None,
-                    },
-                    _ => {
-                        let o = compare(a, b)?;
-                        Some(match op {
-                            BinOp::Eq => o == Ordering::Equal,
-                            BinOp::Ne => o != Ordering::Equal,
-                            BinOp::Lt => o == Ordering::Less,
-                            BinOp::Le => o != Ordering::Greater,
-                            BinOp::Gt => o == Ordering::Greater,
-                            _ => o != Ordering::Less,
-                        })
-                    }
-                }
-            }
+            Pred::Cmp { op, lhs, rhs } => match (lhs.get(s), rhs.get(s)) {
+                (Some(a), Some(b)) => cmp(*op, a, b),
+                _ => cmp(*op, &lhs.read(s), &rhs.read(s)),
+            },
             Pred::And(l, r) => match l.test(s) {
                 Some(false) => Some(false),
                 Some(true) => r.test(s),
@@ -164,6 +143,31 @@ impl Pred {
                 Value::Bool(b) => Some(b),
                 _ => None,
             },
+        }
+    }
+}
+
+/// `a op b` for a comparison operator; `None` for no value.
+fn cmp(op: BinOp, a: &Value, b: &Value) -> Option<bool> {
+    match op {
+        BinOp::Contains | BinOp::StartsWith | BinOp::EndsWith => match (a, b) {
+            (Value::Str(x), Value::Str(y)) => Some(match op {
+                BinOp::Contains => x.contains(&**y),
+                BinOp::StartsWith => x.starts_with(&**y),
+                _ => x.ends_with(&**y),
+            }),
+            _ => None,
+        },
+        _ => {
+            let o = compare(a, b)?;
+            Some(match op {
+                BinOp::Eq => o == Ordering::Equal,
+                BinOp::Ne => o != Ordering::Equal,
+                BinOp::Lt => o == Ordering::Less,
+                BinOp::Le => o != Ordering::Greater,
+                BinOp::Gt => o == Ordering::Greater,
+                _ => o != Ordering::Less,
+            })
         }
     }
 }
@@ -195,20 +199,36 @@ impl Read {
         }
     }
 
-    /// The operand's value: borrowed from the event or the constant, made
-    /// only for an evaluated expression.
-    fn read<'a>(&'a self, s: &Scope<'a>) -> Cow<'a, Value> {
+    /// The operand's value in place: `None` for an evaluated expression
+    /// (see [`Read::read`]).
+    #[inline]
+    fn get<'a>(&'a self, s: &Scope<'a>) -> Option<&'a Value> {
         match self {
-            Read::Const(v) => Cow::Borrowed(v),
+            Read::Const(v) => Some(v),
             Read::Field { of, slot, by_type } => {
                 let ev: Option<&'a Event> = match of {
                     Of::Current => s.current,
                     Of::Binding(b) => s.chain.last_of(*b),
                     Of::InIteration { binding, group } => s.chain.last_in(*binding, Some(*group)),
                 };
-                Cow::Borrowed(ev.map_or(&NULL, |ev| ev.field(slot_in(ev, *slot, by_type))))
+                Some(ev.map_or(&NULL, |ev| {
+                    ev.field(if by_type.is_empty() {
+                        *slot
+                    } else {
+                        slot_in(ev, *slot, by_type)
+                    })
+                }))
             }
+            Read::Eval(_) => None,
+        }
+    }
+
+    /// The operand's value: borrowed from the event or the constant, made
+    /// only for an evaluated expression.
+    fn read<'a>(&'a self, s: &Scope<'a>) -> Cow<'a, Value> {
+        match self {
             Read::Eval(e) => Cow::Owned(eval(e, s)),
+            _ => Cow::Borrowed(self.get(s).unwrap_or(&NULL)),
         }
     }
 }

@@ -30,6 +30,17 @@ impl Chain {
         })))
     }
 
+    /// As [`Chain::push`], taking the chain (no reference count is taken
+    /// on it and dropped).
+    pub fn push_owned(self, binding: BindingId, event: Arc<Event>) -> Chain {
+        Chain(Some(Arc::new(Link {
+            binding,
+            mark: false,
+            event,
+            next: self,
+        })))
+    }
+
     /// Marks the start of an iteration of group sub-pattern `group`; its
     /// first event (`event`) is pushed next.
     pub fn push_mark(&self, group: BindingId, event: Arc<Event>) -> Chain {
