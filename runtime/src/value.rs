@@ -53,7 +53,8 @@ impl PartialEq for Value {
             (Value::Null, Value::Null) => true,
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
-            (Value::Str(a), Value::Str(b)) => a == b,
+            // Shared strings (the decoder's cache) are equal at once.
+            (Value::Str(a), Value::Str(b)) => Arc::ptr_eq(a, b) || a == b,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Duration(a), Value::Duration(b)) => a == b,
             (Value::Time(a), Value::Time(b)) => a == b,
