@@ -488,7 +488,7 @@ impl Matcher {
             if let Some(w) = window {
                 let end = run.first_time.saturating_add(w);
                 if end <= ev.time && !self.in_absence(&run) {
-                    self.expire(run, end, fx);
+                    self.expire(&mut { run }, end, fx);
                     continue;
                 }
             }
@@ -591,14 +591,14 @@ impl Matcher {
 
     /// A run's window closed at `end`: it ends, and with `on timeout
     /// emit` it is a timed-out partial match unless it is complete.
-    fn expire(&self, run: Run, end: i64, fx: &mut Effects) {
+    fn expire(&self, run: &mut Run, end: i64, fx: &mut Effects) {
         fx.note_ended(run.id, End::Expired);
-        if self.ir.on_timeout.is_some() && !self.complete(&run) {
+        if self.ir.on_timeout.is_some() && !self.complete(run) {
             fx.timed_out.push(Match {
                 run: run.id,
                 start: run.start,
                 time: end,
-                chain: run.chain,
+                chain: std::mem::take(&mut run.chain),
             });
         }
     }
@@ -1252,19 +1252,15 @@ impl Matcher {
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
         let mut completed: Vec<Match> = std::mem::take(&mut self.done);
-        // Of the partition's size: a deadline's survivors are not swapped
-        // with the event's scratch vector, so that one partition's room is
-        // not carried to another (`then any` rows held three times the
-        // memory with it).
-        let mut keep = Vec::with_capacity(part.runs.len());
-        for r in part.runs.drain(..) {
+        // In place: the survivors stay in the partition's own vector, in
+        // their order (no vector is made per deadline).
+        part.runs.retain_mut(|r| {
             let Some(st) = self.ir.states.get(usize::from(r.state)) else {
-                continue;
+                return false;
             };
             if r.foreign {
                 // Its origin handles its deadlines.
-                keep.push(r);
-                continue;
+                return true;
             }
             if let Some(t) = &st.timeout {
                 let due = r
@@ -1282,22 +1278,28 @@ impl Matcher {
                             run: r.id,
                             start: r.start,
                             time: due,
-                            chain: r.chain,
+                            chain: std::mem::take(&mut r.chain),
                         });
                     } else {
                         fx.note_ended(r.id, End::Killed);
                     }
-                    continue;
+                    return false;
                 }
             } else if let Some(w) = window {
                 let end = r.first_time.saturating_add(w);
                 if end <= now {
                     self.expire(r, end, fx);
-                    continue;
+                    return false;
                 }
             }
-            keep.push(r);
+            true
+        });
+        // A partition keeps no more room than the runs it had (its vector
+        // grew by doubling): what one burst made is not held.
+        if part.runs.capacity() > before + before / 8 + 4 {
+            part.runs.shrink_to(before);
         }
+        let mut keep = std::mem::take(&mut part.runs);
         if self.ir.select.is_some() {
             completed = self.select(&mut part.held, &keep, completed, now);
         }
