@@ -209,6 +209,8 @@ pub struct Engine {
     timers: BinaryHeap<Reverse<Timer>>,
     /// `fire`'s next deadlines of the keys it handled, kept for reuse.
     rescheduled: Vec<(PartId, i64)>,
+    /// The timers due at one instant (`fire`), reused.
+    due: Vec<Timer>,
     timer_order: u64,
     rate_order: u64,
     seq: u64,
@@ -270,6 +272,7 @@ impl Engine {
             clock: None,
             timers: BinaryHeap::new(),
             rescheduled: Vec::new(),
+            due: Vec::new(),
             timer_order: 0,
             rate_order: 0,
             seq: 0,
@@ -517,7 +520,8 @@ impl Engine {
     /// whatever their keys), and the complex events are fed on after every
     /// deadline of the instant was handled.
     fn fire(&mut self, t: i64, out: &mut Vec<Output>) {
-        let mut due: Vec<Timer> = Vec::new();
+        // Kept between calls (taken out while this one works on it).
+        let mut due: Vec<Timer> = std::mem::take(&mut self.due);
         loop {
             let pattern_due = self.timers.peek().map(|x| x.0.deadline).filter(|&d| d <= t);
             let rate_due = self
@@ -592,6 +596,8 @@ impl Engine {
             }
             self.drain(out);
         }
+        due.clear();
+        self.due = due;
     }
 
     fn schedule(&mut self, pattern: u32, part: PartId, deadline: i64) {
