@@ -643,6 +643,23 @@ pub enum BinOp {
 }
 
 impl BinOp {
+    /// `==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `starts_with` and
+    /// `ends_with`: a truth value from two operands of one type.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq
+                | BinOp::Ne
+                | BinOp::Lt
+                | BinOp::Le
+                | BinOp::Gt
+                | BinOp::Ge
+                | BinOp::Contains
+                | BinOp::StartsWith
+                | BinOp::EndsWith
+        )
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Or => "or",

@@ -22,6 +22,9 @@ pub mod runner;
 pub mod steps;
 pub mod value;
 
+#[cfg(test)]
+mod test_rng;
+
 pub use engine::{Change, Complex, Config, Engine, Footprint, Output, RunChange, Stats};
 pub use runner::{RunOutput, Runner};
 pub use steps::{OnFailure, Outcome, Record, Resolved, Scheduler, StepConfig, StepOutput};

@@ -83,15 +83,7 @@ impl Pred {
             Expr::Binary { op, lhs, rhs, .. } => match op {
                 BinOp::And => Pred::And(Box::new(Pred::compile(lhs)), Box::new(Pred::compile(rhs))),
                 BinOp::Or => Pred::Or(Box::new(Pred::compile(lhs)), Box::new(Pred::compile(rhs))),
-                BinOp::Eq
-                | BinOp::Ne
-                | BinOp::Lt
-                | BinOp::Le
-                | BinOp::Gt
-                | BinOp::Ge
-                | BinOp::Contains
-                | BinOp::StartsWith
-                | BinOp::EndsWith => Pred::Cmp {
+                op if op.is_comparison() => Pred::Cmp {
                     op: *op,
                     lhs: Read::compile(lhs),
                     rhs: Read::compile(rhs),
@@ -249,77 +241,69 @@ mod tests {
     use cep_ir::Type;
     use std::sync::Arc;
 
-    /// A small deterministic generator (xorshift64*).
-    struct Rng(u64);
+    use crate::test_rng::Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
+    /// A number below `n`.
+    fn below(r: &mut Rng, n: u64) -> u64 {
+        r.next() % n
     }
 
     const STRS: [&str; 4] = ["", "ab", "abc", "b"];
 
     /// A value of any type, or none.
     fn value(r: &mut Rng) -> Value {
-        match r.below(8) {
+        match below(r, 8) {
             0 => Value::Null,
-            1 => Value::Int(r.below(5) as i64 - 2),
-            2 => Value::Float([f64::NAN, -1.5, 0.0, 2.0, 1.0][r.below(5) as usize]),
-            3 => Value::Str(Arc::from(STRS[r.below(4) as usize])),
-            4 => Value::Bool(r.below(2) == 0),
-            5 => Value::Duration(r.below(3) as i64 * 1000),
-            6 => Value::Time(r.below(3) as i64),
+            1 => Value::Int(below(r, 5) as i64 - 2),
+            2 => Value::Float([f64::NAN, -1.5, 0.0, 2.0, 1.0][below(r, 5) as usize]),
+            3 => Value::Str(Arc::from(STRS[below(r, 4) as usize])),
+            4 => Value::Bool(below(r, 2) == 0),
+            5 => Value::Duration(below(r, 3) as i64 * 1000),
+            6 => Value::Time(below(r, 3) as i64),
             _ => Value::Int(1),
         }
     }
 
     fn constant(r: &mut Rng) -> Expr {
-        Expr::Const(match r.below(6) {
-            0 => cep_ir::Value::Int(r.below(5) as i64 - 2),
-            1 => cep_ir::Value::Float([-1.5, 0.0, 2.0][r.below(3) as usize]),
-            2 => cep_ir::Value::Str(STRS[r.below(4) as usize].to_string()),
-            3 => cep_ir::Value::Bool(r.below(2) == 0),
-            4 => cep_ir::Value::Duration(r.below(3) as i64 * 1000),
-            _ => cep_ir::Value::Time(r.below(3) as i64),
+        Expr::Const(match below(r, 6) {
+            0 => cep_ir::Value::Int(below(r, 5) as i64 - 2),
+            1 => cep_ir::Value::Float([-1.5, 0.0, 2.0][below(r, 3) as usize]),
+            2 => cep_ir::Value::Str(STRS[below(r, 4) as usize].to_string()),
+            3 => cep_ir::Value::Bool(below(r, 2) == 0),
+            4 => cep_ir::Value::Duration(below(r, 3) as i64 * 1000),
+            _ => cep_ir::Value::Time(below(r, 3) as i64),
         })
     }
 
     fn field(r: &mut Rng) -> Expr {
-        let of = match r.below(4) {
+        let of = match below(r, 4) {
             0 | 1 => Operand::Current,
-            2 => Operand::Binding(r.below(3) as u16),
+            2 => Operand::Binding(below(r, 3) as u16),
             _ => Operand::InIteration {
-                binding: r.below(3) as u16,
+                binding: below(r, 3) as u16,
                 group: 3,
             },
         };
-        let by_type = if r.below(4) == 0 {
-            vec![(1, r.below(4) as u16)]
+        let by_type = if below(r, 4) == 0 {
+            vec![(1, below(r, 4) as u16)]
         } else {
             Vec::new()
         };
         Expr::Field {
             of,
             // Slot 4 is past every event's fields: no value.
-            slot: r.below(5) as u16,
+            slot: below(r, 5) as u16,
             ty: Type::Int,
             by_type,
         }
     }
 
     fn operand(r: &mut Rng, depth: u32) -> Expr {
-        match r.below(if depth > 2 { 2 } else { 4 }) {
+        match below(r, if depth > 2 { 2 } else { 4 }) {
             0 => constant(r),
             1 => field(r),
             2 => Expr::Binary {
-                op: [BinOp::Add, BinOp::Sub, BinOp::Coalesce][r.below(3) as usize],
+                op: [BinOp::Add, BinOp::Sub, BinOp::Coalesce][below(r, 3) as usize],
                 ty: Type::Int,
                 lhs: Box::new(operand(r, depth + 1)),
                 rhs: Box::new(operand(r, depth + 1)),
@@ -340,9 +324,9 @@ mod tests {
             BinOp::StartsWith,
             BinOp::EndsWith,
         ];
-        match r.below(if depth > 3 { 3 } else { 7 }) {
+        match below(r, if depth > 3 { 3 } else { 7 }) {
             0 | 1 => Expr::Binary {
-                op: CMP[r.below(9) as usize],
+                op: CMP[below(r, 9) as usize],
                 ty: Type::Int,
                 lhs: Box::new(operand(r, depth)),
                 rhs: Box::new(operand(r, depth)),
@@ -352,10 +336,10 @@ mod tests {
             3 => Expr::Not(Box::new(condition(r, depth + 1))),
             4 => Expr::IsNull {
                 arg: Box::new(operand(r, depth)),
-                negated: r.below(2) == 0,
+                negated: below(r, 2) == 0,
             },
             _ => Expr::Binary {
-                op: if r.below(2) == 0 {
+                op: if below(r, 2) == 0 {
                     BinOp::And
                 } else {
                     BinOp::Or
@@ -368,9 +352,9 @@ mod tests {
     }
 
     fn event(r: &mut Rng, seq: u64) -> Arc<Event> {
-        let n = r.below(5) as usize;
+        let n = below(r, 5) as usize;
         let mut ev = Event::new(
-            r.below(2) as u32,
+            below(r, 2) as u32,
             0,
             seq,
             (0..n).map(|_| value(r)).collect(),
@@ -392,11 +376,11 @@ mod tests {
             let e = condition(&mut r, 0);
             let current = event(&mut r, 100);
             let mut chain = Chain::default();
-            for b in 0..r.below(4) {
-                if b == 1 && r.below(2) == 0 {
+            for b in 0..below(&mut r, 4) {
+                if b == 1 && below(&mut r, 2) == 0 {
                     chain = chain.push_mark(3, event(&mut r, b));
                 }
-                chain = chain.push(r.below(3) as u16, event(&mut r, b));
+                chain = chain.push(below(&mut r, 3) as u16, event(&mut r, b));
             }
             let s = Scope {
                 current: Some(&current),

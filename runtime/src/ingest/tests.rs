@@ -770,25 +770,7 @@ fn an_event_names_its_sequence_in_cep_metadata() {
 
 // ---- the fast path against the serde decoder ---------------------------------------
 
-/// xorshift64*: a fixed sequence, so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
+use crate::test_rng::Rng;
 
 /// A JSON value for a member: usually of the field's type, in each of
 /// its spellings; sometimes of another type, or a value with a rule to
