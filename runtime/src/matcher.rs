@@ -117,8 +117,17 @@ pub struct Partition {
     /// Earliest deadline currently scheduled for this partition.
     pub scheduled: Option<i64>,
     /// Greedy and reluctant groups (`cep_ir::Select`): the matches held
-    /// per family until no live run of the family could do better.
-    pub held: Vec<Held>,
+    /// per family until no live run of the family could do better. Boxed
+    /// and made at the first: most patterns have none, and a partition
+    /// of a pattern with many keys stays small.
+    pub held: Option<Box<Vec<Held>>>,
+}
+
+impl Partition {
+    /// Whether it holds matches (`held`).
+    pub fn holds(&self) -> bool {
+        self.held.as_ref().is_some_and(|h| !h.is_empty())
+    }
 }
 
 /// The held matches of one family: a start and the events bound before
@@ -511,7 +520,8 @@ impl Matcher {
             self.step(run, ev, ids, fx, &mut next, &mut completed);
         }
         if self.ir.select.is_some() {
-            completed = self.select(&mut part.held, &next, completed, ev.time);
+            let held = part.held.get_or_insert_with(Box::default);
+            completed = self.select(held, &next, completed, ev.time);
         }
         self.done = if completed.is_empty() {
             completed
@@ -1068,11 +1078,10 @@ impl Matcher {
         let mut parts = std::mem::take(&mut self.partitions);
         let before = fx.matches.len();
         for part in parts.values_mut() {
-            if part.held.is_empty() {
+            let Some(held) = part.held.as_mut().filter(|h| !h.is_empty()) else {
                 continue;
-            }
-            let mats: Vec<Match> = part
-                .held
+            };
+            let mats: Vec<Match> = held
                 .drain(..)
                 .flat_map(|h| h.matches)
                 .map(|mut m| {
@@ -1090,7 +1099,7 @@ impl Matcher {
         }
         // Across keys, in match order (not the map's).
         fx.matches[before..].sort_by_cached_key(Match::order_key);
-        parts.retain(|p| !p.runs.is_empty() || !p.held.is_empty());
+        parts.retain(|p| !p.runs.is_empty() || p.holds());
         self.partitions = parts;
         self.recount();
     }
@@ -1301,7 +1310,8 @@ impl Matcher {
         }
         let mut keep = std::mem::take(&mut part.runs);
         if self.ir.select.is_some() {
-            completed = self.select(&mut part.held, &keep, completed, now);
+            let held = part.held.get_or_insert_with(Box::default);
+            completed = self.select(held, &keep, completed, now);
         }
         self.done = self.finish(&mut keep, completed, fx);
         part.runs = keep;
@@ -1345,8 +1355,9 @@ impl Matcher {
             // Held matches whose blocking runs were shed are reported.
             let mut parts = std::mem::take(&mut self.partitions);
             let before = fx.matches.len();
-            for part in parts.values_mut().filter(|p| !p.held.is_empty()) {
-                let mats = self.select(&mut part.held, &part.runs, Vec::new(), now);
+            for part in parts.values_mut().filter(|p| p.holds()) {
+                let held = part.held.get_or_insert_with(Box::default);
+                let mats = self.select(held, &part.runs, Vec::new(), now);
                 if !mats.is_empty() {
                     if fx.track {
                         fx.key = part.key.clone();
@@ -1358,8 +1369,7 @@ impl Matcher {
             fx.matches[before..].sort_by_cached_key(Match::order_key);
             self.partitions = parts;
         }
-        self.partitions
-            .retain(|p| !p.runs.is_empty() || !p.held.is_empty());
+        self.partitions.retain(|p| !p.runs.is_empty() || p.holds());
         self.shed += excess as u64;
         self.recount();
     }
