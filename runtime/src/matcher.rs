@@ -387,6 +387,24 @@ impl Matcher {
         v
     }
 
+    /// An empty run vector with room for `n` runs and at most `2n`: a
+    /// spare one if one fits, else a new one of room `n` (and a spare
+    /// that is too large is freed, so that the spares come to fit the
+    /// partitions that are made).
+    fn fitting(&mut self, n: usize) -> Vec<Run> {
+        let spares = &mut self.spare_runs;
+        if let Some(i) = spares
+            .iter()
+            .position(|v| (n..=2 * n).contains(&v.capacity()))
+        {
+            return spares.swap_remove(i);
+        }
+        if let Some(i) = spares.iter().position(|v| v.capacity() > 2 * n) {
+            spares.swap_remove(i);
+        }
+        Vec::with_capacity(n)
+    }
+
     /// The run vector of a partition that ended empty, for reuse.
     fn give_back(&mut self, mut runs: Vec<Run>) {
         // A large one (a partition that had many runs) is freed.
@@ -528,9 +546,19 @@ impl Matcher {
         } else {
             self.finish(&mut next, completed, fx)
         };
-        // The survivors become the partition's runs; its old (now empty)
-        // vector is kept for the next event.
-        self.scratch = std::mem::replace(&mut part.runs, next);
+        if found.is_none() && !next.is_empty() {
+            // A new partition's runs go into a vector of their size (a
+            // spare one if one fits): a key with one run does not hold the
+            // room the scratch vector grew to. The scratch vector stays.
+            let mut runs = self.fitting(next.len());
+            runs.append(&mut next);
+            part.runs = runs;
+            self.scratch = next;
+        } else {
+            // The survivors become the partition's runs; its old (now
+            // empty) vector is kept for the next event.
+            self.scratch = std::mem::replace(&mut part.runs, next);
+        }
         self.live = self.live.saturating_sub(before) + part.runs.len();
         let deadline = self.schedule(part);
         let empty = part.runs.is_empty();
