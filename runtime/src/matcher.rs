@@ -387,20 +387,21 @@ impl Matcher {
         v
     }
 
-    /// An empty run vector with room for `n` runs and at most `2n`: a
-    /// spare one if one fits, else a new one of room `n` (and a spare
-    /// that is too large is freed, so that the spares come to fit the
-    /// partitions that are made).
+    /// An empty run vector with room for `n` runs and at most `2n`: the
+    /// last spare one if it fits, else a new one of room `n` (and the last
+    /// spare, if too large, is freed, so that the spares come to fit the
+    /// partitions that are made). One look, not a search.
     fn fitting(&mut self, n: usize) -> Vec<Run> {
-        let spares = &mut self.spare_runs;
-        if let Some(i) = spares
-            .iter()
-            .position(|v| (n..=2 * n).contains(&v.capacity()))
-        {
-            return spares.swap_remove(i);
-        }
-        if let Some(i) = spares.iter().position(|v| v.capacity() > 2 * n) {
-            spares.swap_remove(i);
+        match self.spare_runs.last().map(Vec::capacity) {
+            Some(c) if (n..=2 * n).contains(&c) => {
+                if let Some(v) = self.spare_runs.pop() {
+                    return v;
+                }
+            }
+            Some(c) if c > 2 * n => {
+                self.spare_runs.pop();
+            }
+            _ => {}
         }
         Vec::with_capacity(n)
     }
