@@ -87,11 +87,23 @@ fn setting(name: &str, default: u64) -> u64 {
 }
 
 /// The successful step runs the store has made durable: (step, sequence).
+/// None before the store has its tables (a `cep` killed while it made
+/// them).
 fn durable_successes(store: &Path) -> BTreeSet<(String, String)> {
     if !store.exists() {
         return BTreeSet::new();
     }
     let c = rusqlite::Connection::open(store).unwrap();
+    let tables: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'step_runs'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    if tables == 0 {
+        return BTreeSet::new();
+    }
     let mut st = c
         .prepare("SELECT step, sequence FROM step_runs WHERE status = 'success'")
         .unwrap();
