@@ -170,6 +170,9 @@ pub struct Matcher {
     max_runs: usize,
     /// States that wait on a timeout (absences).
     has_timeouts: bool,
+    /// A run learned from a peer was put in (`Matcher::put`): a
+    /// partition's runs may no longer be in the order of their start.
+    learned: bool,
     /// Look-back absence: per key, the time of the latest X (only keys
     /// with one in the last D are kept, see `forget_old_lookbacks`).
     last_x: HashMap<Key, i64, KeyBuild>,
@@ -197,6 +200,22 @@ pub struct Matcher {
     /// whether a run that took an event there also lives on as the run
     /// that skipped it (`then any`). `None` for another order of edges.
     keeps_taker: Vec<Option<bool>>,
+    /// By state: its one edge that takes, when the state is a plain
+    /// block (one `Take` with no bound, then at most an `Ignore`; no
+    /// negation, no group contiguity, no timeout), and whether it has the
+    /// `Ignore`. A run there that does not take the event is decided at
+    /// once (`Matcher::step`).
+    simple: Vec<Option<Simple>>,
+}
+
+/// A plain block's state (`Matcher::simple`).
+#[derive(Clone, Copy, Debug)]
+struct Simple {
+    /// Index of the `Take` edge.
+    edge: usize,
+    event: cep_ir::EventId,
+    /// It has an `Ignore` edge: a run that does not take stays.
+    skips: bool,
 }
 
 /// Hands out run ids, counting from 1 in each pattern.
@@ -316,10 +335,37 @@ impl Matcher {
                 })
             })
             .collect();
+        let simple = ir
+            .states
+            .iter()
+            .map(|st| {
+                if st.timeout.is_some() || st.inner.is_some() {
+                    return None;
+                }
+                match st.edges.as_slice() {
+                    [Edge::Take {
+                        event, below: None, ..
+                    }] => Some(Simple {
+                        edge: 0,
+                        event: *event,
+                        skips: false,
+                    }),
+                    [Edge::Take {
+                        event, below: None, ..
+                    }, Edge::Ignore { .. }] => Some(Simple {
+                        edge: 0,
+                        event: *event,
+                        skips: true,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
         Matcher {
             plain,
             kills,
             keeps_taker,
+            simple,
             preds,
             halt_preds,
             lookback_pred,
@@ -334,6 +380,7 @@ impl Matcher {
             runs: 0,
             max_runs: max_runs.max(1),
             has_timeouts,
+            learned: false,
             last_x: HashMap::default(),
             last_x_kept: 0,
             subs,
@@ -710,6 +757,29 @@ impl Matcher {
         let Some(state) = self.ir.states.get(usize::from(run.state)) else {
             return;
         };
+        // A plain block: a run that does not take the event stays (with an
+        // `Ignore` edge) or ends, as the general path below decides it;
+        // one that takes goes on there with its condition known to hold.
+        let mut known = None;
+        if let (None, Some(Some(sp))) = (&run.loops, self.simple.get(usize::from(run.state))) {
+            let takes = sp.event == ev.ty
+                && self.pred(run.state, sp.edge).is_none_or(|p| {
+                    p.holds(&Scope {
+                        current: Some(ev),
+                        chain: &run.chain,
+                        triggers: &[],
+                    })
+                });
+            if !takes {
+                if sp.skips {
+                    out.push(run);
+                } else {
+                    fx.note_ended(run.id, End::Killed);
+                }
+                return;
+            }
+            known = Some(sp.edge);
+        }
         // Negations before the state's first event, and those of group
         // sub-patterns still holding until the run's next event.
         let guards = run.loops.as_ref().map_or(&[][..], |l| &l.guards[..]);
@@ -763,7 +833,8 @@ impl Matcher {
                         chain: &run.chain,
                         triggers: &[],
                     };
-                    if !self.pred(run.state, i).is_none_or(|p| p.holds(&scope)) {
+                    if known != Some(i) && !self.pred(run.state, i).is_none_or(|p| p.holds(&scope))
+                    {
                         continue;
                     }
                     took = true;
@@ -1244,6 +1315,13 @@ impl Matcher {
             .ir
             .window_ms
             .map(|w| i64::try_from(w).unwrap_or(i64::MAX));
+        if let (Some(w), false, false) = (window, self.has_timeouts, self.learned) {
+            // Only windows, and only this engine's runs: a partition's
+            // runs are in the order they were made, so by their first
+            // event's time (a pattern sees its events in time order), and
+            // the first closes first.
+            return part.runs.first().map(|r| r.first_time.saturating_add(w));
+        }
         part.runs
             .iter()
             .filter(|r| !r.foreign)
@@ -1423,6 +1501,7 @@ impl Matcher {
     /// run with its id, or after the partition's runs. The deadline the
     /// partition must be woken at, if it moved earlier.
     pub fn put(&mut self, key: &[Value], run: Run) -> Option<(PartId, i64)> {
+        self.learned = true;
         let id = match self.partitions.id(key) {
             Some(id) => id,
             None => self.partitions.insert(Partition {
