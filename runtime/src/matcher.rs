@@ -47,6 +47,49 @@ impl Match {
             self.chain.to_vec().iter().map(|(_, e)| e.seq).collect(),
         )
     }
+
+    /// Compares two matches as their [`Match::order_key`]s compare,
+    /// without making them (no allocation for chains of up to 32 events).
+    pub fn order_cmp(&self, other: &Match) -> std::cmp::Ordering {
+        self.start.cmp(&other.start).then_with(|| {
+            let (mut a, mut b) = (Seqs::default(), Seqs::default());
+            a.fill(&self.chain);
+            b.fill(&other.chain);
+            a.as_slice().cmp(b.as_slice())
+        })
+    }
+}
+
+/// A chain's sequence numbers, oldest first: in place for up to 32.
+#[derive(Default)]
+struct Seqs {
+    near: [u64; 32],
+    n: usize,
+    far: Vec<u64>,
+}
+
+impl Seqs {
+    fn fill(&mut self, chain: &Chain) {
+        chain.each_oldest_first(|i, _, e| {
+            if self.far.is_empty() {
+                if let Some(x) = self.near.get_mut(i) {
+                    *x = e.seq;
+                    self.n = i + 1;
+                    return;
+                }
+                self.far.extend_from_slice(&self.near);
+            }
+            self.far.push(e.seq);
+        });
+    }
+
+    fn as_slice(&self) -> &[u64] {
+        if self.far.is_empty() {
+            self.near.get(..self.n).unwrap_or(&[])
+        } else {
+            &self.far
+        }
+    }
 }
 
 /// Why a run ended without a match.
@@ -1198,7 +1241,7 @@ impl Matcher {
             self.finish(&mut part.runs, mats, fx);
         }
         // Across keys, in match order (not the map's).
-        fx.matches[before..].sort_by_cached_key(Match::order_key);
+        fx.matches[before..].sort_by(Match::order_cmp);
         parts.retain(|p| !p.runs.is_empty() || p.holds());
         self.partitions = parts;
         self.recount();
@@ -1218,7 +1261,7 @@ impl Matcher {
         // Matches completing on one input are reported in the order of
         // their first event, then of their later events.
         if completed.len() > 1 {
-            completed.sort_by_cached_key(Match::order_key);
+            completed.sort_by(Match::order_cmp);
         }
         match self.ir.skip {
             SkipPolicy::NoSkip => {
@@ -1473,7 +1516,7 @@ impl Matcher {
                 }
             }
             // Across keys, in match order (not the map's).
-            fx.matches[before..].sort_by_cached_key(Match::order_key);
+            fx.matches[before..].sort_by(Match::order_cmp);
             self.partitions = parts;
         }
         self.partitions.retain(|p| !p.runs.is_empty() || p.holds());
@@ -1553,5 +1596,52 @@ fn done_iterations(iters: &[u32], index: u16) -> u32 {
 fn set_iterations(l: &mut Loops, index: u16, n: u32) {
     if let Some(x) = l.iters.get_mut(usize::from(index)) {
         *x = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rng::Rng;
+
+    /// `order_cmp` orders matches as their `order_key`s do: random
+    /// matches with many ties in start and events, chains of 0 to 40
+    /// events (past the 32 kept in place), every pair compared.
+    #[test]
+    fn order_cmp_agrees_with_order_key() {
+        let mut r = Rng(0x5eed_1234_abcd_0001);
+        let mut mats = Vec::new();
+        for run in 0..120u64 {
+            let mut chain = Chain::default();
+            let len = if r.below(6) == 0 {
+                30 + r.below(11)
+            } else {
+                r.below(5)
+            };
+            let mut seq = r.below(3) as u64;
+            for _ in 0..len {
+                seq += r.below(2) as u64;
+                let mut ev = Event::new(0, 0, 0, Vec::new());
+                ev.seq = seq;
+                chain = chain.push(0, Arc::new(ev));
+            }
+            mats.push(Match {
+                run,
+                start: r.below(3) as u64,
+                time: 0,
+                chain,
+            });
+        }
+        for a in &mats {
+            for b in &mats {
+                assert_eq!(
+                    a.order_cmp(b),
+                    a.order_key().cmp(&b.order_key()),
+                    "runs {} and {}",
+                    a.run,
+                    b.run
+                );
+            }
+        }
     }
 }

@@ -586,7 +586,7 @@ impl Engine {
                 if keys > 1 {
                     // Each key's matches are in match order already; a
                     // stable sort merges them.
-                    fx.matches.sort_by_cached_key(Match::order_key);
+                    fx.matches.sort_by(Match::order_cmp);
                 }
                 for (key, nd) in next.drain(..) {
                     self.schedule(pattern, key, nd);
